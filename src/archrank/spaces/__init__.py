@@ -1,0 +1,46 @@
+"""Search spaces, found by name through a small registry (``get_space("nb201")``)."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+
+from archrank.spaces.base import Arch, SearchSpace, as_rng
+from archrank.spaces.nb201 import NB201Arch, NB201Space
+
+_SPACE_FACTORIES: dict[str, Callable[[], SearchSpace]] = {}
+
+
+def register_space(name: str, factory: Callable[[], SearchSpace]) -> None:
+    """Make ``get_space(name)`` return ``factory()``; names are unique."""
+    if name in _SPACE_FACTORIES:
+        raise ValueError(f"search space {name!r} is already registered")
+    _SPACE_FACTORIES[name] = factory
+
+
+def list_spaces(pattern: str = "*") -> list[str]:
+    """Registered space names matching a shell-style wildcard."""
+    return sorted(n for n in _SPACE_FACTORIES if fnmatch.fnmatch(n, pattern))
+
+
+def get_space(name: str) -> SearchSpace:
+    """A new instance of the named search space; ``KeyError`` listing the known names otherwise."""
+    try:
+        factory = _SPACE_FACTORIES[name]
+    except KeyError:
+        raise KeyError(f"unknown search space {name!r}; known: {', '.join(list_spaces())}") from None
+    return factory()
+
+
+register_space("nb201", NB201Space)
+
+__all__ = [
+    "Arch",
+    "NB201Arch",
+    "NB201Space",
+    "SearchSpace",
+    "as_rng",
+    "get_space",
+    "list_spaces",
+    "register_space",
+]

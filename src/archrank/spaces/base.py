@@ -54,6 +54,10 @@ class SearchSpace(ABC):
     def from_str(self, text: str) -> Arch:
         """Parse :meth:`to_str` output; ``ValueError`` with one clear line when malformed."""
 
+    def parse(self, ref: Any) -> Arch:
+        """An architecture from any reference the space accepts (at least its string form)."""
+        return self.from_str(ref) if isinstance(ref, str) else ref
+
     def key(self, arch: Arch) -> str:
         """Stable string identifying the architecture in the results store."""
         return self.to_str(arch)

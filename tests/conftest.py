@@ -1,0 +1,34 @@
+"""Shared fixtures: the NB201 space and the shared benchmark data (skipped with a reason when absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from archrank import config, get_space
+from archrank.spaces import NB201Space
+
+
+@pytest.fixture(scope="session")
+def nb201() -> NB201Space:
+    space = get_space("nb201")
+    assert isinstance(space, NB201Space)
+    return space
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = config.data_root()
+    if root is None:
+        pytest.skip(f"shared benchmark data not found (set {config.ENV_VAR} or provide ../shared/data)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def nb201_csv(data_root: Path) -> pd.DataFrame:
+    path = data_root / "nb201" / "nb201_cifar10.csv"
+    if not path.is_file():
+        pytest.skip(f"{path} is missing")
+    return pd.read_csv(path)

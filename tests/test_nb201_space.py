@@ -127,7 +127,7 @@ def test_edges_in_any_order_parse_to_the_same_cell(nb201: NB201Space) -> None:
 
 
 def test_index_out_of_range(nb201: NB201Space) -> None:
-    with pytest.raises(ValueError, match="0..15624"):
+    with pytest.raises(ValueError, match=r"0\.\.15624"):
         nb201.from_index(15625)
 
 

@@ -30,10 +30,7 @@ def load_table(
     if not path.is_file():
         raise FileNotFoundError(f"ground-truth file not found: {path}")
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path)
+        frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise ValueError(f"cannot read ground-truth file {path}: {exc}") from exc
     if arch_column not in frame.columns:

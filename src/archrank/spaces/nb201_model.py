@@ -56,10 +56,10 @@ class Cell(nn.Module):
         for dst in (1, 2, 3):
             total: torch.Tensor | None = None
             for src in range(dst):
-                edge = self.edges[f"{dst}_{src}"] if f"{dst}_{src}" in self.edges else None
-                if edge is None:
+                name = f"{dst}_{src}"
+                if name not in self.edges:  # a `none` edge contributes nothing
                     continue
-                out = edge(nodes[src])
+                out = self.edges[name](nodes[src])
                 total = out if total is None else total + out
             # A node without live inputs is zero; multiplying keeps the graph connected like the reference.
             nodes.append(total if total is not None else x.mul(0.0))

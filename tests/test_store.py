@@ -1,0 +1,111 @@
+"""The SQLite results store: idempotent writes, NaN handling, failed-row retries, export, ground truth."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from archrank.store import ScoreRow, Store
+
+
+def row(arch: str, proxy: str = "synflow", score: float | None = 1.0, status: str = "ok", **kw: object) -> ScoreRow:
+    base = dict(space="nb201", arch_key=arch, proxy=proxy, config_hash="c0", seed=0, batch_hash="b0", device="cpu",
+                score=score, seconds=0.1, status=status, error=None)
+    base.update(kw)
+    return ScoreRow(**base)  # type: ignore[arg-type]
+
+
+def test_writes_are_idempotent(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        assert store.put_scores([row("a"), row("b")]) == 2
+        assert store.put_scores([row("a", score=5.0), row("c")]) == 1  # "a" exists: kept, not duplicated
+        frame = store.scores()
+        assert len(frame) == 3
+        assert frame.set_index("arch_key").loc["a", "score"] == 1.0
+
+
+def test_failed_rows_are_retried_but_ok_rows_kept(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        store.put_scores([row("a", score=None, status="failed", error="OOM")])
+        assert store.done("nb201", {"synflow": "c0"}, 0, "b0", "cpu") == set()
+        assert store.put_scores([row("a", score=2.0)]) == 1
+        assert store.done("nb201", {"synflow": "c0"}, 0, "b0", "cpu") == {("a", "synflow")}
+        assert store.scores()["score"].tolist() == [2.0]
+
+
+def test_nan_is_stored_as_missing_never_a_number(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        store.put_scores([row("a", score=None, status="nan", error="non-finite")])
+        frame = store.scores()
+        assert math.isnan(frame["score"].iloc[0])
+        assert frame["status"].iloc[0] == "nan"
+        assert ("a", "synflow") in store.done("nb201", {"synflow": "c0"}, 0, "b0", "cpu")
+    with pytest.raises(ValueError, match="finite score"):
+        row("a", score=float("nan"), status="ok")
+    with pytest.raises(ValueError, match="status"):
+        row("a", status="weird")
+
+
+def test_key_separates_seed_batch_device_and_config(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        store.put_scores([row("a"), row("a", seed=1), row("a", batch_hash="b1"), row("a", device="cuda"),
+                          row("a", config_hash="c1")])
+        assert len(store.scores()) == 5
+        assert store.done("nb201", {"synflow": "c0"}, 1, "b0", "cpu") == {("a", "synflow")}
+
+
+def test_transaction_is_all_or_nothing(tmp_path: Path) -> None:
+    def rows() -> object:
+        yield row("a")
+        raise RuntimeError("boom")
+
+    with Store(tmp_path / "s.db") as store:
+        with pytest.raises(RuntimeError):
+            store.put_scores(rows())  # type: ignore[arg-type]
+        assert store.scores().empty
+
+
+def test_score_table_and_exports(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        store.put_scores([row("a", "synflow", 1.0), row("a", "nwot", 3.0), row("b", "synflow", 2.0),
+                          row("b", "nwot", None, "nan")])
+        wide = store.score_table("nb201")
+        assert wide.loc["a", "nwot"] == 3.0 and math.isnan(wide.loc["b", "nwot"])
+        csv = store.export(tmp_path / "out.csv")
+        assert len(pd.read_csv(csv)) == 4
+        pq = store.export(tmp_path / "out.parquet", space="nb201", wide=True)
+        assert set(pd.read_parquet(pq).columns) >= {"arch_key", "synflow", "nwot"}
+        with pytest.raises(ValueError, match=r"\.csv or \.parquet"):
+            store.export(tmp_path / "out.xlsx")
+
+
+def test_ground_truth_and_runs(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        table = pd.DataFrame({"test_acc": [90.0, 80.0]}, index=["a", "b"])
+        assert store.put_ground_truth("nb201_csv", "nb201", table) == 2
+        back = store.ground_truth("nb201_csv", "nb201")
+        assert back.loc["a", "test_acc"] == 90.0
+        run_id = store.start_run("cpu", command="test")
+        runs = store.runs()
+        assert runs["run_id"].tolist() == [run_id] and runs["torch_version"].iloc[0]
+
+
+def test_corrupt_or_misplaced_store_gives_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(ValueError, match="not a usable archrank store"):
+        Store(bad)
+    with pytest.raises(FileNotFoundError, match="store folder does not exist"):
+        Store(tmp_path / "missing" / "s.db")
+
+
+def test_two_connections_see_each_other(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with Store(path) as one, Store(path) as two:
+        one.put_scores([row("a")])
+        assert len(two.scores()) == 1
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"

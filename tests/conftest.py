@@ -6,9 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from archrank import config, get_space
 from archrank.spaces import NB201Space
+
+# One torch thread per test process: pytest-xdist runs one process per core, and tiny CPU kernels only lose
+# time to thread hand-offs (badly so on a loaded machine).
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

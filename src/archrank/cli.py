@@ -234,9 +234,12 @@ def rank_cmd(by: str | None, top: int, **opts: Any) -> None:
     if truth is not None:
         table["test_acc (NB201 table)"] = truth.reindex(table.index)["cifar10_test_acc"].to_numpy()
     table.insert(0, "rank", range(1, len(table) + 1))
-    click.echo(f"top {min(top, len(table))} of {len(table)} architectures by {by or names[0]}:")
-    with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_colwidth", 100):
-        click.echo(table.head(top).to_string())
+    table["architecture"] = table.index
+    table.columns.name = None
+    click.echo(f"top {min(top, len(table))} of {len(table)} architectures by {by or names[0]} (higher = better):")
+    with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_colwidth", 120,
+                           "display.float_format", "{:.6g}".format):
+        click.echo(table.head(top).to_string(index=False))
 
 
 def _nb201_truth(space: SearchSpace) -> pd.DataFrame | None:

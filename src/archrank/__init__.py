@@ -10,9 +10,20 @@ Public entry points (see README.md):
 
 from __future__ import annotations
 
-from archrank import data
+from archrank import bench, data
+from archrank.bench import ENSEMBLE_PROXIES, aggregate
 from archrank.spaces import SearchSpace, get_space, list_spaces, register_space
 
 __version__ = "0.1.0"
 
-__all__ = ["SearchSpace", "__version__", "data", "get_space", "list_spaces", "register_space"]
+__all__ = [
+    "ENSEMBLE_PROXIES",
+    "SearchSpace",
+    "__version__",
+    "aggregate",
+    "bench",
+    "data",
+    "get_space",
+    "list_spaces",
+    "register_space",
+]

@@ -4,6 +4,7 @@ the store (resumable, with a progress bar), and export results."""
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,27 @@ def ranking_table(
     return table
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Commands that live with their feature packages, imported only when used (keeps `archrank --help` fast).
+LAZY_COMMANDS: dict[str, str] = {
+    "evaluate": "archrank.bench.cli:evaluate_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose feature commands are imported on first use (``name -> "module:attribute"``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module_name, _, attribute = LAZY_COMMANDS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="archrank")
 def main() -> None:
     """archrank: rank neural architectures without training them."""

@@ -1,0 +1,149 @@
+"""``archrank evaluate``: score table from the store + a ground truth -> tables, figures, one HTML report.
+
+:data:`evaluate_cmd` is a plain click command (the main CLI registers it); importing this module has no side
+effects. :func:`run_evaluation` is the same pipeline as a function, for scripts and benchmarks.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+
+from archrank.bench.ensemble import LABEL_FREE_METHODS
+from archrank.bench.evaluate import DEFAULT_KS, Evaluation, evaluate
+from archrank.bench.report import ReportInfo, headline, terminal_table, write_report
+from archrank.bench.truth import Truth, load_truth
+from archrank.spaces import get_space
+from archrank.store import DEFAULT_PATH, Store
+
+
+def _percents(text: str, name: str) -> list[float]:
+    """``"1,5,10"`` (percent) -> [0.01, 0.05, 0.1]."""
+    try:
+        values = [float(v.strip().rstrip("%")) / 100.0 for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{name} takes comma-separated percentages, e.g. 1,5,10") from None
+    if not values or any(not 0 < v <= 1 for v in values):
+        raise click.BadParameter(f"{name}: each value must be a percentage in (0, 100]")
+    return values
+
+
+def _ints(text: str, name: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{name} takes comma-separated integers, e.g. 10,20,50,100") from None
+
+
+def run_evaluation(
+    store_path: str | Path,
+    out_dir: str | Path,
+    *,
+    space_name: str = "nb201",
+    truth_spec: str = "auto",
+    metric: str | None = None,
+    proxies: Sequence[str] | None = None,
+    ensemble_sets: Mapping[str, Sequence[str]] | None = None,
+    sample: int | None = None,
+    sample_seed: int = 0,
+    title: str | None = None,
+    target: float | None = None,
+    command: str = "",
+    scores_from: str | None = None,
+    notes: Sequence[str] = (),
+    **options: Any,
+) -> tuple[Evaluation, Truth, dict[str, Path]]:
+    """Read scores from the store and a truth, evaluate, and write the report into ``out_dir``.
+
+    ``sample`` evaluates a seeded random subset of the scored architectures (said in the report's notes);
+    ``scores_from`` and ``notes`` describe the scores' origin in the report; ``options`` go to
+    :func:`archrank.bench.evaluate.evaluate` (``n_boot``, ``topk``, ``label_ks``, ...).
+    """
+    space = get_space(space_name)
+    with Store(store_path) as store:
+        table = store.score_table(space_name, proxies)
+    if table.empty:
+        raise ValueError(f"the store {store_path} has no scores for space {space_name}"
+                         + (f" and proxies {', '.join(proxies)}" if proxies else ""))
+    truth = load_truth(truth_spec, space, metric, store_path=store_path)
+    scored = len(table)
+    if sample is not None and sample < len(table):
+        table = table.sample(n=sample, random_state=sample_seed).sort_index()
+    ev = evaluate(table, truth.values, truth_name=truth.source, ensemble_sets=ensemble_sets, **options)
+    if sample is not None and sample < scored:
+        ev.notes.insert(0, f"seeded random sample of {sample} of the {scored} scored architectures "
+                           f"(seed {sample_seed})")
+    ev.notes[:0] = list(notes)
+    info = ReportInfo(
+        title=title or f"Proxy evaluation: {space_name}, {truth.label}",
+        source=truth.source, truth_label=truth.label, scores_from=scores_from or f"results store {store_path}",
+        command=command, target=target,
+    )
+    return ev, truth, write_report(ev, out_dir, info)
+
+
+@click.command("evaluate")
+@click.option("--store", "store_path", default=DEFAULT_PATH, show_default=True, help="SQLite results file.")
+@click.option("--space", "space_name", default="nb201", show_default=True, help="Search space name.")
+@click.option("--truth", "truth_spec", default="auto", show_default=True,
+              help="Ground truth: auto | nb201-csv[:PATH] | csv:PATH:ARCHCOL[:METRIC] | suite-zero:PATH | analog |"
+                   " naslib:PATH | nb201-api:PATH | store:SOURCE. auto = the shared NB201 table when present,"
+                   " else analog-nasbench.")
+@click.option("--metric", default=None, help="Truth column (default per source, e.g. cifar10_test_acc).")
+@click.option("--proxies", default=None, help="Comma-separated proxies (default: all in the store).")
+@click.option("--ensemble", "ensemble", default=None,
+              help="Comma-separated proxies of the label-free ensemble (default: ENSEMBLE_PROXIES in the store).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("evaluation"),
+              show_default=True, help="Folder for table.md/csv, PNGs and report.html.")
+@click.option("--bootstrap", "n_boot", type=int, default=1000, show_default=True,
+              help="Bootstrap resamples for confidence intervals (0 = none).")
+@click.option("--topk", default="1,5,10", show_default=True, help="Top-k precision columns, in percent of the archs.")
+@click.option("--labels", "label_ks", default=",".join(map(str, DEFAULT_KS)), show_default=True,
+              help="k values for combinations learned from k labelled archs ('' = skip).")
+@click.option("--repeats", "label_repeats", type=int, default=20, show_default=True, help="Draws per k.")
+@click.option("--nan-policy", type=click.Choice(["omit", "worst"]), default="omit", show_default=True,
+              help="Missing scores: drop the pair (omit) or rank the arch last (worst). Always reported.")
+@click.option("--sample", type=int, default=None, help="Evaluate a seeded random sample of N scored archs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of bootstrap, label draws, --sample.")
+@click.option("--target", type=float, default=None, help="Reference ρ drawn on the figures (e.g. 0.88).")
+@click.option("--title", default=None, help="Report title.")
+def evaluate_cmd(
+    store_path: str, space_name: str, truth_spec: str, metric: str | None, proxies: str | None,
+    ensemble: str | None, out_dir: Path, n_boot: int, topk: str, label_ks: str, label_repeats: int,
+    nan_policy: str, sample: int | None, seed: int, target: float | None, title: str | None,
+) -> None:
+    """Measure how well each proxy (and their ensembles) ranks architectures against a ground truth.
+
+    Reads the score table from the store, writes table.md, table.csv, figures and a self-contained
+    report.html into --out, and prints the table.
+    """
+    names = [p.strip() for p in proxies.split(",") if p.strip()] if proxies else None
+    sets = {"default": [p.strip() for p in ensemble.split(",") if p.strip()]} if ensemble else None
+    try:
+        ev, truth, written = run_evaluation(
+            store_path, out_dir, space_name=space_name, truth_spec=truth_spec, metric=metric, proxies=names,
+            ensemble_sets=sets, sample=sample, sample_seed=seed, title=title, target=target,
+            command=" ".join(["archrank", *map(shlex.quote, sys.argv[1:])]),
+            n_boot=n_boot, topk=_percents(topk, "--topk"), label_ks=_ints(label_ks, "--labels"),
+            label_repeats=label_repeats, nan_policy=nan_policy, methods=LABEL_FREE_METHODS, seed=seed,
+        )
+    except (ValueError, FileNotFoundError, ImportError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        click.echo(f"Ground truth: {truth.source}")
+        click.echo(terminal_table(ev))
+    head = headline(ev, target)
+    click.echo(f"\nbest proxy {head['best_proxy']} ρ={head['best_proxy_spearman']:.3f}; best label-free ensemble "
+               f"{head['best_label_free']} ρ={head['best_label_free_spearman']:.3f}")
+    if "best_learned_k" in head:
+        click.echo(f"learned from {head['best_learned_k']} labels ({head['best_learned_model']}): "
+                   f"ρ={head['best_learned_spearman_mean']:.3f} on the held-out archs")
+    for note in ev.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"report: {written['report.html']}")

@@ -1,0 +1,101 @@
+"""Rank metrics against hand-computed values, and the NaN policy reported, never hidden."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from archrank.bench import (
+    bootstrap_ci,
+    clean_pairs,
+    kendall,
+    pearson,
+    spearman,
+    topk_precision,
+    topk_recall,
+    true_best_rank,
+)
+from archrank.bench.metrics import top_count
+
+PRED = [1.0, 2.0, 3.0, 4.0]
+TRUTH = [1.0, 3.0, 2.0, 4.0]
+
+
+def test_correlations_match_hand_computed_values() -> None:
+    # ranks differ by d = (0, 1, 1, 0): rho = 1 - 6*2 / (4*(16-1)) = 0.8
+    assert spearman(PRED, TRUTH) == pytest.approx(0.8)
+    # pairs: 5 concordant, 1 discordant (2 vs 3): tau = (5-1)/6
+    assert kendall(PRED, TRUTH) == pytest.approx(4 / 6)
+    # centred values (-1.5, -.5, .5, 1.5) and (-1.5, .5, -.5, 1.5): r = 4 / 5
+    assert pearson(PRED, TRUTH) == pytest.approx(0.8)
+
+
+def test_signs_are_kept() -> None:
+    reverse = [-x for x in PRED]
+    assert spearman(reverse, TRUTH) == pytest.approx(-0.8)
+    assert kendall(reverse, TRUTH) == pytest.approx(-4 / 6)
+
+
+def test_nan_policy_omit_worst_raise_and_the_report() -> None:
+    pred = [1.0, 2.0, math.nan, 4.0, 3.0]
+    truth = [1.0, 3.0, 2.0, 4.0, math.nan]
+    p, t, report = clean_pairs(pred, truth, "omit")
+    assert (report.n_total, report.n_pred_missing, report.n_truth_missing, report.n_used) == (5, 1, 1, 3)
+    assert list(p) == [1.0, 2.0, 4.0] and list(t) == [1.0, 3.0, 4.0]
+    assert "1 score(s) missing (omitted)" in report.describe()
+    assert spearman(pred, truth, "omit") == pytest.approx(1.0)
+    # worst: the missing score ranks last -> pred ranks (2, 3, 1, 4) vs truth ranks (1, 3, 2, 4): rho = 0.8
+    _, _, worst = clean_pairs(pred, truth, "worst")
+    assert worst.n_used == 4
+    assert spearman(pred, truth, "worst") == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="nan_policy='raise'"):
+        spearman(pred, truth, "raise")
+    with pytest.raises(ValueError, match="nan_policy must be"):
+        spearman(pred, truth, "ignore")  # type: ignore[arg-type]
+    # inf is a failed score too
+    assert clean_pairs([1.0, math.inf, 3.0], [1.0, 2.0, 3.0])[2].n_pred_missing == 1
+
+
+def test_undefined_correlations_are_nan_not_errors() -> None:
+    assert math.isnan(spearman([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
+    assert math.isnan(kendall([1.0], [2.0]))
+    with pytest.raises(ValueError, match="differ in length"):
+        spearman([1.0, 2.0], [1.0])
+
+
+def test_topk_precision_and_recall() -> None:
+    pred = [10, 9, 8, 7, 6, 5, 4, 3, 2, 1]
+    truth = [1, 10, 9, 2, 3, 4, 5, 6, 7, 8]
+    # top 20% = 2 archs: the proxy picks {0, 1}, the truly best are {1, 2}: one hit
+    assert topk_precision(pred, truth, 0.2) == pytest.approx(0.5)
+    assert topk_recall(pred, truth, 0.2) == pytest.approx(0.5)
+    # proxy's top 20% {0, 1} against the true top 30% {1, 2, 9}: precision 1/2, recall 1/3
+    assert topk_precision(pred, truth, 0.2, true_frac=0.3) == pytest.approx(1 / 2)
+    assert topk_recall(pred, truth, 0.2, true_frac=0.3) == pytest.approx(1 / 3)
+    assert topk_precision(truth, truth, 0.1) == 1.0
+    assert top_count(725, 0.01) == 8 and top_count(10, 0.01) == 1
+    with pytest.raises(ValueError, match="fraction"):
+        topk_precision(pred, truth, 0.0)
+
+
+def test_rank_of_the_true_best() -> None:
+    pred = [10, 9, 8, 7]
+    truth = [1, 10, 9, 2]
+    assert true_best_rank(pred, truth) == 2.0
+    assert true_best_rank([5, 5, 5, 5], truth) == 2.5  # ties share the average rank: no credit for a constant
+    assert true_best_rank([1, 2, 3, 4], [4, 3, 2, 1]) == 4.0
+
+
+def test_bootstrap_interval_is_reproducible_and_brackets_the_estimate() -> None:
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=300)
+    pred = truth + rng.normal(size=300)
+    lo, hi = bootstrap_ci(spearman, pred, truth, n_resamples=200, seed=3)
+    assert lo < spearman(pred, truth) < hi
+    assert (lo, hi) == bootstrap_ci(spearman, pred, truth, n_resamples=200, seed=3)
+    assert hi - lo < 0.2
+    perfect = bootstrap_ci(kendall, truth, truth, n_resamples=50)
+    assert perfect == pytest.approx((1.0, 1.0))
+    assert all(math.isnan(v) for v in bootstrap_ci(spearman, pred, truth, n_resamples=0))

@@ -161,6 +161,7 @@ def ranking_table(
 # Commands that live with their feature packages, imported only when used (keeps `archrank --help` fast).
 LAZY_COMMANDS: dict[str, str] = {
     "evaluate": "archrank.bench.cli:evaluate_cmd",
+    "search": "archrank.search.cli:search_cmd",
 }
 
 

@@ -1,0 +1,183 @@
+"""``archrank search``: run a search over one or more seeds, record it in the store (resumable), write the
+trajectories and a summary, and optionally the median/IQR plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pandas as pd
+
+from archrank.search.history import History, HistoryDB
+from archrank.search.oracles import Oracle, TableOracle, econas_oracle
+from archrank.search.proxy import resolve_scorer
+from archrank.search.run import DEFAULT_MOVE_RANDOM_PROB, default_run_name, parse_warmup, run
+from archrank.search.samplers import ALGORITHMS
+from archrank.spaces import SearchSpace, get_space
+
+DEFAULT_STORE = "archrank.db"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-29"`` or ``"0,3,5-7"`` -> a list of seeds."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+        except ValueError:
+            raise click.BadParameter(f"bad seed list item {part!r}: use numbers and ranges like 0-29") from None
+    if not seeds:
+        raise click.BadParameter("no seeds given")
+    return list(dict.fromkeys(seeds))
+
+
+def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
+    """``("population_size=64", "acquisition=ucb")`` -> typed keyword arguments (JSON values, else strings)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"--param needs KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def make_oracle(spec: str, space: SearchSpace, valid: str, test: str, cost: str | None, arch_column: str,
+                device: str = "cpu") -> Oracle:
+    """``nb201-csv[:PATH]`` (the shared NAS-Bench-201 CIFAR-10 table), ``csv:PATH`` (columns from options) or
+    ``econas[:SETTING]`` (real reduced training; on NB201 the benchmark's test accuracy is reported when the
+    shared table is present)."""
+    kind, _, arg = spec.partition(":")
+    if kind == "nb201-csv":
+        return TableOracle.nb201_cifar10(space, arg or None)
+    if kind == "csv" and arg:
+        return TableOracle.from_csv(arg, valid, test, cost, arch_column, space=space)
+    if kind == "econas":
+        report = None
+        if space.name == "nb201":
+            try:
+                report = TableOracle.nb201_cifar10(space)
+            except FileNotFoundError:
+                report = None
+        return econas_oracle(space, arg or "c4r4s0e10", device=device, report=report)
+    raise ValueError(f"unknown oracle {spec!r}: use nb201-csv[:PATH], csv:PATH or econas[:SETTING]")
+
+
+def summarise(histories: list[History], threshold: float | None) -> dict[str, Any]:
+    """Per-seed best (by validation) and the medians over seeds."""
+    per_seed = []
+    for hist in histories:
+        if not len(hist):
+            continue
+        best = hist.best()
+        per_seed.append({
+            "seed": hist.seed, "trained": len(hist), "best_arch": hist.keys[hist.queries.index(best)],
+            "best_valid": best.valid, "best_test": best.test, "cost_h": hist.total_cost_s / 3600,
+            "proxy_s": float(sum(hist.proxy_seconds)), "resumed": hist.resumed, "stopped": hist.stopped,
+            "first_reach_top": hist.first_reach(threshold) if threshold is not None else None,
+        })
+    out: dict[str, Any] = {"seeds": per_seed}
+    if per_seed:
+        overall = max(per_seed, key=lambda r: r["best_valid"])
+        out["median_best_test"] = float(np.median([r["best_test"] for r in per_seed]))
+        out["median_cost_h"] = float(np.median([r["cost_h"] for r in per_seed]))
+        out["best_overall"] = {k: overall[k] for k in ("seed", "best_arch", "best_valid", "best_test")}
+    return out
+
+
+@click.command("search", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--space", "space_name", default="nb201", show_default=True, help="Search space name.")
+@click.option("--algorithm", type=click.Choice(sorted(ALGORITHMS)), default="rea", show_default=True)
+@click.option("--budget", type=int, default=300, show_default=True, help="Trained architectures per seed.")
+@click.option("--warmup", default=None, help="Zero-cost warmup PROXY:N, e.g. synflow:3000.")
+@click.option("--move", default=None, help="Zero-cost move proposal with PROXY.")
+@click.option("--move-random-prob", type=float, default=DEFAULT_MOVE_RANDOM_PROB, show_default=True,
+              help="Probability of a random move instead of the proxy's pick.")
+@click.option("--seeds", default="0", show_default=True, help="Seeds, e.g. 0-29 or 0,4,7.")
+@click.option("--oracle", "oracle_spec", default="nb201-csv", show_default=True,
+              help="nb201-csv[:PATH] (shared NB201 CIFAR-10 table), csv:PATH, or econas[:SETTING] (real reduced"
+                   " training, e.g. econas:c4r4s0e10).")
+@click.option("--device", default="cpu", show_default=True, help="Device of a training oracle.")
+@click.option("--valid", "valid_col", default="cifar10_valid_acc", show_default=True, help="Column searched.")
+@click.option("--test", "test_col", default="cifar10_test_acc", show_default=True, help="Column reported.")
+@click.option("--cost", "cost_col", default="cifar10valid_train_time_200ep_s", show_default=True,
+              help="Column of seconds per query ('none': 1 s per query).")
+@click.option("--arch-column", default="arch_str", show_default=True)
+@click.option("--proxy-seconds", type=float, default=0.0, show_default=True,
+              help="Cost charged per architecture scored with a table-column proxy (params, flops).")
+@click.option("--param", "params", multiple=True, help="Algorithm option KEY=VALUE (repeatable).")
+@click.option("--store", "store_path", default=DEFAULT_STORE, show_default=True,
+              help="SQLite results file: queries are recorded there and runs resume from it.")
+@click.option("--run-name", default=None, help="Name of the run in the store (default: from the setup).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder for trajectories.csv, summary.json and plots.")
+@click.option("--plot", is_flag=True, help="Write median/IQR plots (needs --out).")
+@click.option("--compare", multiple=True, help="Other run names from the store to include in the plots.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def search_cmd(space_name: str, algorithm: str, budget: int, warmup: str | None, move: str | None,
+               move_random_prob: float, seeds: str, oracle_spec: str, device: str, valid_col: str, test_col: str,
+               cost_col: str, arch_column: str, proxy_seconds: float, params: tuple[str, ...], store_path: str,
+               run_name: str | None, out_dir: Path | None, plot: bool, compare: tuple[str, ...],
+               quiet: bool) -> None:
+    """Search a space (random, rea, reinforce, predictor) with optional zero-cost warmup and move proposal,
+    against a benchmark table or real reduced training; queries are recorded in --store and a rerun resumes."""
+    if plot and out_dir is None:
+        raise click.UsageError("--plot needs --out DIR")
+    try:
+        space = get_space(space_name)
+        oracle = make_oracle(oracle_spec, space, valid_col, test_col, None if cost_col == "none" else cost_col,
+                             arch_column, device)
+        warm = parse_warmup(warmup)
+        kwargs = parse_params(params)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
+    seed_list = parse_seeds(seeds)
+    name = run_name or default_run_name(space, algorithm, warm, move)
+    # one scorer per proxy for all seeds: each seed charges its own proxy seconds, but nothing is computed twice
+    proxies = list(dict.fromkeys(p for p in (warm[0] if warm else None, move) if p is not None))
+    shared = {p: resolve_scorer(p, space, oracle, store_path, proxy_seconds) for p in proxies}
+    threshold = oracle.top_threshold(0.001) if isinstance(oracle, TableOracle) else None
+    histories = []
+    for seed in seed_list:
+        try:
+            hist = run(space, algorithm, oracle, budget, warmup=warm, move=move, seed=seed,
+                       proxy_scorer={p: s.fork() for p, s in shared.items()}, move_random_prob=move_random_prob,
+                       store=store_path, run_name=name, progress=not quiet, table_seconds=proxy_seconds, **kwargs)
+        except (ValueError, KeyError, RuntimeError, TypeError) as exc:
+            raise click.ClickException(str(exc)) from None
+        histories.append(hist)
+        note = f" (resumed {hist.resumed})" if hist.resumed else ""
+        click.echo(hist.summary() + note, err=True)
+    summary = summarise(histories, threshold)
+    best = summary.get("best_overall")
+    if best:
+        click.echo(f"{name}: {len(histories)} seed(s), median best test {summary['median_best_test']:.2f} %, "
+                   f"median cost {summary['median_cost_h']:.1f} h")
+        click.echo(f"best architecture (seed {best['seed']}): {best['best_arch']}  valid {best['best_valid']:.2f}"
+                   f"  test {best['best_test']:.2f}")
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        pd.concat([h.to_frame() for h in histories], ignore_index=True).to_csv(out_dir / "trajectories.csv",
+                                                                                index=False)
+        (out_dir / "summary.json").write_text(json.dumps({"run_name": name, **summary}, indent=2, default=str))
+        if plot:
+            from archrank.search.plots import frame_from_store, plot_trajectories
+
+            with HistoryDB(store_path) as db:
+                frame = frame_from_store(db.trajectories([name, *compare]))
+            seed_set = set(seed_list)
+            frame = frame[(frame["variant"] != name) | frame["seed"].isin(seed_set)]
+            for path in plot_trajectories(frame, out_dir, prefix="search", title=f"{space.name}: {name}",
+                                          threshold=threshold):
+                click.echo(f"wrote {path}")
+        click.echo(f"wrote {out_dir / 'trajectories.csv'} and {out_dir / 'summary.json'}")

@@ -1,0 +1,249 @@
+"""``search.run``: drive an ask/tell sampler against an oracle, with zero-cost warmup and move proposal,
+cost accounting, persistence and resume.
+
+Cost accounting: each query's cumulative cost is the previous one plus the query's training seconds (from the
+oracle) plus every proxy second spent since the previous query (warmup scoring is charged to the first query,
+move-proposal scoring to the query it led to). A scorer charges each architecture once (it caches).
+
+Repeats: an architecture already trained is not trained again; the sampler is told its known accuracy and the
+proposal costs nothing and does not count toward the budget. After ``max_repeats`` consecutive repeats the
+search stops (e.g. a converged controller), and so it does once every architecture of the space is trained.
+
+Resume: with ``store=PATH`` every query is committed to the ``search_queries`` table under (``run_name``,
+``seed``). Running again with the same arguments replays the recorded queries into a fresh sampler (which,
+being seeded, proposes the same architectures) without calling the oracle, then continues; the result equals
+an uninterrupted run. A different setup under the same run name is refused.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from archrank.search.guidance import MoveProposal, Warmup
+from archrank.search.history import History, HistoryDB
+from archrank.search.oracles import Oracle, OracleResult, TrainingOracle
+from archrank.search.proxy import ProxyScorer, resolve_scorer
+from archrank.search.samplers import ALGORITHMS, Sampler
+from archrank.spaces.base import SearchSpace
+
+DEFAULT_MOVE_RANDOM_PROB = 0.1
+DEFAULT_MAX_REPEATS = 1000
+
+
+def parse_warmup(warmup: str | tuple[str, int] | None) -> tuple[str, int] | None:
+    """``("synflow", 3000)`` or ``"synflow:3000"`` -> ``("synflow", 3000)``; ``None`` stays ``None``."""
+    if warmup is None:
+        return None
+    if isinstance(warmup, str):
+        name, sep, n = warmup.rpartition(":")
+        if not sep or not name:
+            raise ValueError(f"warmup must be PROXY:N (e.g. synflow:3000), got {warmup!r}")
+        warmup = (name, n)
+    try:
+        name, n = warmup
+        n = int(n)
+    except (TypeError, ValueError):
+        raise ValueError(f"warmup must be (proxy, n) or 'proxy:n', got {warmup!r}") from None
+    if n < 1:
+        raise ValueError(f"warmup pool size must be at least 1, got {n}")
+    return str(name), n
+
+
+def default_run_name(space: SearchSpace, algorithm: str, warmup: tuple[str, int] | None, move: str | None) -> str:
+    name = f"{space.name}-{algorithm}"
+    if warmup is not None:
+        name += f"-warmup:{warmup[0]}:{warmup[1]}"
+    if move is not None:
+        name += f"-move:{move}"
+    return name
+
+
+def _sampler_class(algorithm: str | type[Sampler]) -> type[Sampler]:
+    if isinstance(algorithm, type) and issubclass(algorithm, Sampler):
+        return algorithm
+    try:
+        return ALGORITHMS[str(algorithm)]
+    except KeyError:
+        raise ValueError(f"unknown algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}") from None
+
+
+def _open_db(store: Any) -> tuple[HistoryDB | None, Any, bool]:
+    """(history db, what proxy lookups should read, whether we own the db)."""
+    if store is None:
+        return None, None, False
+    if isinstance(store, HistoryDB):
+        return store, store.path, False
+    path = getattr(store, "path", store)
+    if str(path) == ":memory:":
+        raise ValueError("search history needs a store file; an in-memory Store cannot be shared")
+    return HistoryDB(Path(path)), store, True
+
+
+class _Scorers:
+    """One scorer per proxy name, shared by warmup and move so that each architecture is paid for once."""
+
+    def __init__(self, space: SearchSpace, oracle: Oracle, store: Any,
+                 given: ProxyScorer | Mapping[str, ProxyScorer] | None, table_seconds: float,
+                 live_kwargs: dict[str, Any]) -> None:
+        self.space, self.oracle, self.store, self.given = space, oracle, store, given
+        self.table_seconds, self.live_kwargs = table_seconds, live_kwargs
+        self.by_name: dict[str, ProxyScorer] = {}
+
+    def get(self, name: str) -> ProxyScorer:
+        if name not in self.by_name:
+            if isinstance(self.given, ProxyScorer):
+                scorer = self.given
+            elif isinstance(self.given, Mapping) and name in self.given:
+                scorer = self.given[name]
+            else:
+                scorer = resolve_scorer(name, self.space, self.oracle, self.store, self.table_seconds,
+                                        **self.live_kwargs)
+            self.by_name[name] = scorer
+        return self.by_name[name]
+
+    def seconds(self) -> float:
+        unique = {id(s): s for s in self.by_name.values()}
+        return sum(s.seconds for s in unique.values())
+
+    def describe(self) -> dict[str, str]:
+        """Proxy name -> scorer class (of the shared parent, for a fork)."""
+        return {name: type(getattr(s, "parent", s)).__name__ for name, s in self.by_name.items()}
+
+
+def run(
+    space: SearchSpace,
+    algorithm: str | type[Sampler] = "rea",
+    oracle: Oracle | Callable[..., Any] | None = None,
+    budget: int = 300,
+    warmup: tuple[str, int] | str | None = None,
+    move: str | None = None,
+    seed: int = 0,
+    proxy_scorer: ProxyScorer | Mapping[str, ProxyScorer] | None = None,
+    move_random_prob: float = DEFAULT_MOVE_RANDOM_PROB,
+    store: Any = None,
+    run_name: str | None = None,
+    progress: bool = False,
+    until: Callable[[History], bool] | None = None,
+    max_repeats: int = DEFAULT_MAX_REPEATS,
+    table_seconds: float = 0.0,
+    live_kwargs: dict[str, Any] | None = None,
+    **algo_kwargs: Any,
+) -> History:
+    """Search ``space`` with ``algorithm`` until ``budget`` architectures are trained; returns the History.
+
+    ``algorithm``: ``"random"``, ``"rea"``, ``"reinforce"``, ``"predictor"`` or a :class:`Sampler` subclass;
+    ``algo_kwargs`` go to its constructor. ``oracle``: a :class:`TableOracle`, a :class:`TrainingOracle` or a
+    plain callable ``arch -> (valid, test[, seconds])``. ``warmup=(proxy, n)`` scores ``n`` random architectures
+    and seeds the algorithm with the best; ``move=proxy`` turns on proxy-guided mutation (random neighbour with
+    probability ``move_random_prob``). Proxy scores come from ``proxy_scorer`` (one scorer for every name, or a
+    mapping name -> scorer) or else from :func:`~archrank.search.proxy.resolve_scorer`: the oracle's table
+    column (``table_seconds`` charged per architecture), then ``store``'s scores, then the live engine
+    (``live_kwargs`` to :class:`~archrank.search.proxy.LiveScorer`). ``store``: path of the results file (or a
+    ``Store``/``HistoryDB``) where the queries are recorded and from which an interrupted run resumes.
+    ``until(history)`` stops the search early when it returns True (checked after each query).
+    """
+    if oracle is None:
+        raise ValueError("search.run needs an oracle (e.g. TableOracle.from_csv(...))")
+    if not isinstance(oracle, Oracle):
+        oracle = TrainingOracle(oracle)
+    oracle = oracle.bind(space)
+    if budget < 0:
+        raise ValueError(f"budget must be >= 0, got {budget}")
+    cls = _sampler_class(algorithm)
+    warm_spec = parse_warmup(warmup)
+    if move is not None and not cls.supports_move:
+        raise ValueError(f"{cls.name} has no mutation step, so move proposal does not apply to it")
+
+    master = random.Random(seed)
+    warm_rng, sampler_rng = random.Random(master.getrandbits(64)), random.Random(master.getrandbits(64))
+    db, proxy_store, own_db = _open_db(store)
+    try:
+        scorers = _Scorers(space, oracle, proxy_store, proxy_scorer, table_seconds, dict(live_kwargs or {}))
+        warm = None
+        if warm_spec is not None:
+            warm = Warmup.compute(space, scorers.get(warm_spec[0]), warm_spec[1], warm_rng)
+        mover = MoveProposal(space, scorers.get(move), move_random_prob) if move is not None else None
+        sampler = cls(space, seed=sampler_rng, warmup=warm, move=mover, **algo_kwargs)
+        config = {
+            "algorithm": cls.name, "params": sampler.config(), "warmup": list(warm_spec) if warm_spec else None,
+            "move": move, "move_random_prob": move_random_prob if move is not None else None,
+            "table_seconds": table_seconds,
+            "oracle": {"type": type(oracle).__name__, "source": str(getattr(oracle, "source", ""))},
+        }
+        name = run_name or default_run_name(space, cls.name, warm_spec, move)
+        hist = History(space.name, cls.name, seed, name, config, scorers=scorers.describe())
+        recorded = None
+        if db is not None:
+            db.start(name, seed, space.name, cls.name, config)
+            recorded = db.queries(name, seed)
+        _drive(space, sampler, oracle, budget, hist, scorers, db, recorded, until, max_repeats, progress)
+        return hist
+    finally:
+        if db is not None and own_db:
+            db.close()
+
+
+def _drive(space: SearchSpace, sampler: Sampler, oracle: Oracle, budget: int, hist: History, scorers: _Scorers,
+           db: HistoryDB | None, recorded: Any, until: Callable[[History], bool] | None, max_repeats: int,
+           progress: bool) -> None:
+    from tqdm.auto import tqdm
+
+    trained: dict[str, OracleResult] = {}
+    charged, cumulative, repeats = 0.0, 0.0, 0
+    n_recorded = 0 if recorded is None else len(recorded)
+    space_size = len(space)
+    bar = tqdm(total=budget, desc=hist.run_name, unit="arch", disable=not progress, leave=False)
+    try:
+        while len(hist) < budget:
+            if len(trained) >= space_size:
+                hist.stopped = "every architecture of the space is trained"
+                break
+            arch = sampler.ask()
+            key = space.key(arch)
+            if key in trained:
+                sampler.tell(arch, trained[key].valid)
+                repeats += 1
+                if repeats >= max_repeats:
+                    hist.stopped = f"{max_repeats} proposals in a row were already trained"
+                    break
+                continue
+            repeats = 0
+            spent, charged = scorers.seconds() - charged, scorers.seconds()
+            step = len(hist)
+            if step < n_recorded:
+                row = recorded.iloc[step]
+                if row["arch_key"] != key:
+                    raise RuntimeError(
+                        f"cannot resume {hist.run_name!r} seed {hist.seed}: step {step + 1} was {row['arch_key']} "
+                        f"but the sampler now proposes {key} (the setup or the code changed; use a new run name)"
+                    )
+                result = OracleResult(float(row["valid"]), float(row["test"]), float(row["cost_s"]))
+                proxy_s, cumulative = float(row["proxy_s"]), float(row["cumulative_cost_s"])
+                hist.resumed += 1
+            else:
+                result = oracle.query(arch)
+                proxy_s = spent
+                cumulative += result.cost_s + proxy_s
+                if db is not None:
+                    db.record(hist.run_name or "", hist.seed, step, key, result.valid, result.test, result.cost_s,
+                              proxy_s, cumulative)
+            trained[key] = result
+            hist.append(arch, key, result.valid, result.test, result.cost_s, proxy_s, cumulative)
+            sampler.tell(arch, result.valid)
+            if progress:
+                best = hist.best()
+                bar.set_postfix(valid=f"{best.valid:.2f}", test=f"{best.test:.2f}", refresh=False)
+                bar.update(1)
+            if until is not None and until(hist):
+                hist.stopped = "until"
+                break
+    finally:
+        bar.close()
+
+
+def run_many(space: SearchSpace, seeds: Sequence[int], **kwargs: Any) -> list[History]:
+    """``run`` once per seed with the same arguments."""
+    return [run(space, seed=s, **kwargs) for s in seeds]

@@ -1,0 +1,178 @@
+"""Search algorithms on a small synthetic space with a planted optimum; warmup and move proposal semantics."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from archrank import search
+from archrank.search.guidance import MoveProposal, Warmup, order_best_first
+from archrank.search.toy import ToySpace, planted_oracle, planted_proxy, planted_value
+
+TARGET = (1, 2, 3, 0, 1)
+FAST_PREDICTOR = {"epochs": 60, "ensemble_size": 3, "hidden": 16, "batch_size": 5}
+
+
+@pytest.fixture()
+def space() -> ToySpace:
+    return ToySpace((4, 4, 4, 4, 4))
+
+
+def proxy_scorer(space: ToySpace, seconds: float = 0.5) -> search.FunctionScorer:
+    return search.FunctionScorer(space, planted_proxy(TARGET, noise=10.0), name="planted", seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "budget", "kwargs"),
+    [
+        ("rea", 200, {}),
+        ("reinforce", 250, {"lr": 0.1}),
+        ("predictor", 60, FAST_PREDICTOR),
+    ],
+)
+def test_each_algorithm_finds_the_planted_optimum(space: ToySpace, algorithm: str, budget: int, kwargs: dict) -> None:
+    for seed in (0, 1):
+        hist = search.run(space, algorithm, planted_oracle(TARGET), budget=budget, seed=seed, **kwargs)
+        assert hist.best().arch == TARGET, (algorithm, seed, hist.best())
+        assert len(hist) <= budget
+        assert len(set(hist.keys)) == len(hist.keys), "an architecture was trained twice"
+
+
+def test_random_search_covers_a_small_space_without_repeats() -> None:
+    space = ToySpace((4, 4, 4))
+    target = (3, 0, 2)
+    hist = search.run(space, "random", planted_oracle(target), budget=len(space), seed=3)
+    assert len(hist) == len(space) and len(set(hist.keys)) == len(space)
+    assert hist.best().arch == target
+
+
+def test_guided_variants_find_the_optimum_with_fewer_queries(space: ToySpace) -> None:
+    def hits(**kw: object) -> list[int]:
+        out = []
+        for seed in range(4):
+            hist = search.run(space, "rea", planted_oracle(TARGET), budget=300, seed=seed,
+                              proxy_scorer=proxy_scorer(space), **kw)
+            out.append(hist.first_reach(100.0 - 1e-9) or 10**6)
+        return out
+
+    plain = np.median(hits())
+    guided = np.median(hits(warmup=("planted", 300), move="planted"))
+    assert guided < plain
+
+
+def test_warmup_pool_is_ordered_by_proxy_score(space: ToySpace) -> None:
+    scorer = proxy_scorer(space, seconds=0.0)
+    warm = Warmup.compute(space, scorer, 200, seed=1)
+    assert len(warm) == 200 and len({space.key(a) for a in warm.archs}) == 200
+    assert np.all(np.diff(warm.scores) <= 0)
+    assert np.allclose(warm.scores, scorer(warm.archs))
+
+
+@pytest.mark.parametrize(("algorithm", "n_seeded", "kwargs"), [
+    ("rea", 10, {}),
+    ("rea", 16, {"population_size": 16, "sample_size": 4}),
+    ("random", 25, {"warmup_picks": 25}),
+    ("reinforce", 10, {}),
+    ("predictor", 10, FAST_PREDICTOR),
+])
+def test_warmup_seeds_the_algorithm_with_the_proxys_top_picks(
+    space: ToySpace, algorithm: str, n_seeded: int, kwargs: dict
+) -> None:
+    scorer = proxy_scorer(space, seconds=0.0)
+    hist = search.run(space, algorithm, planted_oracle(TARGET), budget=n_seeded, seed=5, warmup=("planted", 300),
+                      proxy_scorer=scorer, **kwargs)
+    expected = Warmup.compute(space, proxy_scorer(space, 0.0), 300, seed=_warm_rng(5)).top(n_seeded)
+    assert [q.arch for q in hist.queries] == expected
+    pool = space.sample_many(300, seed=_warm_rng(5))
+    best = sorted(scorer(pool), reverse=True)[:n_seeded]
+    assert np.allclose(scorer(expected), best)
+
+
+def _warm_rng(seed: int) -> random.Random:
+    """The warmup generator ``search.run`` derives from its seed."""
+    master = random.Random(seed)
+    return random.Random(master.getrandbits(64))
+
+
+def test_rea_initial_population_is_the_warmup_top(space: ToySpace) -> None:
+    warm = Warmup.compute(space, proxy_scorer(space, 0.0), 100, seed=0)
+    sampler = search.RegularizedEvolution(space, seed=0, warmup=warm, population_size=8)
+    oracle = planted_oracle(TARGET)
+    asked = []
+    for _ in range(8):
+        arch = sampler.ask()
+        asked.append(arch)
+        sampler.tell(arch, oracle.query(arch).valid)
+    assert asked == warm.top(8)
+    assert [a for a, _ in sampler.population] == warm.top(8)
+
+
+def test_move_proposal_picks_the_best_scored_neighbour(space: ToySpace) -> None:
+    scorer = proxy_scorer(space, seconds=0.0)
+    mover = MoveProposal(space, scorer, random_prob=0.0)
+    rng = random.Random(0)
+    for parent in space.sample_many(20, seed=2):
+        neighbours = space.neighbours(parent)
+        best = neighbours[int(np.argmax(scorer(neighbours)))]
+        assert mover.propose(parent, rng) == best
+        # an already-trained best neighbour is skipped in favour of the best fresh one
+        fresh = [n for n in neighbours if n != best]
+        second = fresh[int(np.argmax(scorer(fresh)))]
+        assert mover.propose(parent, rng, exclude={space.key(best)}) == second
+
+
+def test_move_proposal_random_probability(space: ToySpace) -> None:
+    scorer = proxy_scorer(space, seconds=0.0)
+    parent = (0, 0, 0, 0, 0)
+    neighbours = space.neighbours(parent)
+    best = neighbours[int(np.argmax(scorer(neighbours)))]
+    always_random = MoveProposal(space, scorer, random_prob=1.0)
+    rng = random.Random(1)
+    picks = [always_random.propose(parent, rng) for _ in range(300)]
+    assert len(set(picks)) > len(neighbours) // 2
+    half = MoveProposal(space, scorer, random_prob=0.5)
+    share = np.mean([half.propose(parent, rng) == best for _ in range(400)])
+    assert 0.45 < share < 0.65  # 0.5 + 0.5 / len(neighbours)
+
+
+def test_rea_with_move_uses_the_proposal(space: ToySpace) -> None:
+    """With random_prob=0 every child after the initial population is the parent's best-scored fresh neighbour."""
+    scorer = proxy_scorer(space, seconds=0.0)
+    sampler = search.RegularizedEvolution(space, seed=3, move=MoveProposal(space, scorer, 0.0), population_size=5,
+                                          sample_size=2)
+    oracle = planted_oracle(TARGET)
+    for step in range(40):
+        arch = sampler.ask()
+        if step >= 5:
+            parents = [a for a, _ in sampler.population]
+            assert any(arch in space.neighbours(p) for p in parents)
+            assert space.key(arch) not in sampler.observed or all(
+                space.key(n) in sampler.observed for p in parents for n in space.neighbours(p)
+            )
+        sampler.tell(arch, oracle.query(arch).valid)
+
+
+def test_move_is_refused_for_random_search(space: ToySpace) -> None:
+    with pytest.raises(ValueError, match="move proposal does not apply"):
+        search.run(space, "random", planted_oracle(TARGET), budget=5, move="planted",
+                   proxy_scorer=proxy_scorer(space))
+
+
+def test_reinforce_policy_gradient_moves_toward_rewarded_choices(space: ToySpace) -> None:
+    sampler = search.Reinforce(space, seed=0, lr=0.05)
+    for _ in range(200):
+        arch = sampler.sample_policy()
+        sampler.tell(arch, planted_value(arch, TARGET))
+    probs = sampler.probabilities()
+    assert all(int(np.argmax(p)) == t for p, t in zip(probs, TARGET, strict=True))
+
+
+def test_order_best_first_puts_nan_last() -> None:
+    assert list(order_best_first(np.array([1.0, np.nan, 3.0, 3.0]))) == [2, 3, 0, 1]
+
+
+def test_unknown_algorithm_is_a_clear_error(space: ToySpace) -> None:
+    with pytest.raises(ValueError, match="unknown algorithm 'bohb'"):
+        search.run(space, "bohb", planted_oracle(TARGET), budget=5)

@@ -1,0 +1,306 @@
+"""search.run: cost accounting, persistence and resume, early stopping, oracles and proxy resolution."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from archrank import search
+from archrank.search.history import HistoryDB
+from archrank.search.toy import ToySpace, planted_oracle, planted_proxy, planted_value
+from archrank.store import ScoreRow, Store
+
+TARGET = (1, 2, 3, 0, 1)
+
+
+@pytest.fixture()
+def space() -> ToySpace:
+    return ToySpace((4, 4, 4, 4, 4))
+
+
+def scorer(space: ToySpace, seconds: float = 0.25) -> search.FunctionScorer:
+    return search.FunctionScorer(space, planted_proxy(TARGET), name="planted", seconds=seconds)
+
+
+def trajectory(hist: search.History) -> list[tuple]:
+    return [(q.arch, q.valid, q.test, round(q.cumulative_cost_s, 9)) for q in hist.queries]
+
+
+# --- cost accounting ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("algorithm", ["rea", "reinforce", "predictor"])
+def test_cost_adds_up(space: ToySpace, algorithm: str) -> None:
+    proxy = scorer(space, seconds=0.25)
+    kwargs = {"epochs": 30, "ensemble_size": 2} if algorithm == "predictor" else {}
+    hist = search.run(space, algorithm, planted_oracle(TARGET, cost_s=100.0), budget=40, seed=2,
+                      warmup=("planted", 50), move="planted", proxy_scorer=proxy, **kwargs)
+    cumulative = [q.cumulative_cost_s for q in hist.queries]
+    steps = np.array(hist.train_seconds) + np.array(hist.proxy_seconds)
+    assert np.allclose(np.cumsum(steps), cumulative)
+    assert hist.train_seconds == [100.0] * len(hist)
+    # every architecture the proxy scored is paid for exactly once, and all of it is in the total
+    assert sum(hist.proxy_seconds) == pytest.approx(proxy.seconds) == pytest.approx(0.25 * proxy.scored)
+    assert hist.proxy_seconds[0] >= 0.25 * 50  # the warmup pool is charged to the first query
+    assert hist.total_cost_s == pytest.approx(100.0 * len(hist) + proxy.seconds)
+
+
+def test_plain_search_costs_only_training(space: ToySpace) -> None:
+    hist = search.run(space, "rea", planted_oracle(TARGET, cost_s=7.0), budget=30, seed=0)
+    assert [q.cumulative_cost_s for q in hist.queries] == [7.0 * (i + 1) for i in range(30)]
+    assert hist.proxy_seconds == [0.0] * 30
+
+
+def test_scorer_caches_and_charges_once(space: ToySpace) -> None:
+    proxy = scorer(space, seconds=1.0)
+    archs = space.sample_many(10, seed=0)
+    first = proxy(archs + archs[:3])
+    again = proxy(archs[::-1])
+    assert proxy.scored == 10 and proxy.seconds == 10.0
+    assert np.allclose(first[:10], again[::-1])
+
+
+def test_forks_share_scores_but_each_pays_its_own_cost(space: ToySpace) -> None:
+    calls: list[tuple] = []
+
+    def fn(arch: tuple) -> float:
+        calls.append(arch)
+        return float(sum(arch))
+
+    parent = search.FunctionScorer(space, fn, name="f", seconds=2.0)
+    archs = space.sample_many(6, seed=0)
+    first, second = parent.fork(), parent.fork()
+    assert np.allclose(first(archs), [sum(a) for a in archs]) and first.seconds == 12.0
+    assert np.allclose(second(archs[:4]), [sum(a) for a in archs[:4]]) and second.seconds == 8.0
+    assert len(calls) == 6 and parent.seconds == 12.0
+    runs = [search.run(space, "rea", planted_oracle(TARGET), budget=20, seed=0, warmup=("f", 50),
+                       proxy_scorer=parent.fork()) for _ in range(2)]
+    assert trajectory(runs[0]) == trajectory(runs[1])
+    assert runs[0].proxy_seconds[0] == runs[1].proxy_seconds[0] == 100.0
+
+
+def test_shared_proxy_name_is_scored_once_for_warmup_and_move(space: ToySpace) -> None:
+    calls: list[tuple] = []
+
+    def fn(arch: tuple) -> float:
+        calls.append(arch)
+        return planted_value(arch, TARGET)
+
+    proxy = search.FunctionScorer(space, fn, name="p", seconds=0.0)
+    search.run(space, "rea", planted_oracle(TARGET), budget=60, seed=0, warmup=("p", 200), move="p",
+               proxy_scorer=proxy)
+    assert len(calls) == len(set(calls))
+
+
+# --- persistence and resume --------------------------------------------------------------------------------
+class Interrupt(Exception):
+    pass
+
+
+class FlakyOracle(search.Oracle):
+    """Raises once at a given query number (a crash mid-search)."""
+
+    def __init__(self, inner: search.Oracle, fail_at: int) -> None:
+        self.inner, self.fail_at, self.calls = inner, fail_at, 0
+
+    def query(self, arch: object) -> search.OracleResult:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise Interrupt
+        return self.inner.query(arch)
+
+
+@pytest.mark.parametrize(("algorithm", "kwargs"), [
+    ("random", {}),
+    ("rea", {"warmup": ("planted", 100), "move": "planted"}),
+    ("reinforce", {"warmup": ("planted", 100), "move": "planted"}),
+    ("predictor", {"warmup": ("planted", 100), "move": "planted", "epochs": 30, "ensemble_size": 2}),
+])
+def test_interrupted_run_resumes_to_the_same_trajectory(
+    space: ToySpace, tmp_path: Path, algorithm: str, kwargs: dict
+) -> None:
+    budget = 45
+    full = search.run(space, algorithm, planted_oracle(TARGET), budget=budget, seed=7, proxy_scorer=scorer(space),
+                      **kwargs)
+    path = tmp_path / "results.db"
+    flaky = FlakyOracle(planted_oracle(TARGET), fail_at=23)
+    with pytest.raises(Interrupt):
+        search.run(space, algorithm, flaky, budget=budget, seed=7, proxy_scorer=scorer(space), store=path,
+                   run_name="r", **kwargs)
+    with HistoryDB(path) as db:
+        assert len(db.queries("r", 7)) == 22
+    counting = FlakyOracle(planted_oracle(TARGET), fail_at=-1)
+    resumed = search.run(space, algorithm, counting, budget=budget, seed=7, proxy_scorer=scorer(space), store=path,
+                         run_name="r", **kwargs)
+    assert resumed.resumed == 22 and counting.calls == budget - 22
+    assert trajectory(resumed) == trajectory(full)
+    assert resumed.proxy_seconds == pytest.approx(full.proxy_seconds)
+    with HistoryDB(path) as db:
+        rows = db.queries("r", 7)
+    assert list(rows["step"]) == list(range(budget))
+    assert list(rows["arch_key"]) == full.keys
+
+
+def test_extending_the_budget_continues_the_same_run(space: ToySpace, tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    short = search.run(space, "rea", planted_oracle(TARGET), budget=20, seed=1, store=path)
+    longer = search.run(space, "rea", planted_oracle(TARGET), budget=50, seed=1, store=path)
+    fresh = search.run(space, "rea", planted_oracle(TARGET), budget=50, seed=1)
+    assert trajectory(longer)[:20] == trajectory(short)
+    assert trajectory(longer) == trajectory(fresh) and longer.resumed == 20
+    assert short.run_name == longer.run_name == "toy-rea"
+
+
+def test_a_different_setup_under_the_same_name_is_refused(space: ToySpace, tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    search.run(space, "rea", planted_oracle(TARGET), budget=5, seed=0, store=path, run_name="x")
+    with pytest.raises(ValueError, match="different setup"):
+        search.run(space, "rea", planted_oracle(TARGET), budget=5, seed=0, store=path, run_name="x",
+                   population_size=20)
+
+
+def test_history_tables_live_beside_the_store(space: ToySpace, tmp_path: Path) -> None:
+    path = tmp_path / "archrank.db"
+    with Store(path) as store:
+        store.put_scores([ScoreRow("toy", "0-0-0-0-0", "p", "h", 0, "b", "cpu", 1.0, 0.1, "ok")])
+        search.run(space, "random", planted_oracle(TARGET), budget=4, seed=0, store=store, run_name="s")
+        assert store.count()["ok"] == 1
+    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"scores", "search_runs", "search_queries"} <= tables
+    with HistoryDB(path) as db:
+        assert db.runs()["queries"].tolist() == [4]
+        assert len(db.trajectories(["s"])) == 4
+
+
+# --- stopping ----------------------------------------------------------------------------------------------
+def test_until_stops_early(space: ToySpace) -> None:
+    hist = search.run(space, "rea", planted_oracle(TARGET), budget=500, seed=0,
+                      until=lambda h: h.best().valid >= 100.0)
+    assert hist.stopped == "until" and hist.queries[-1].arch == TARGET
+    assert hist.first_reach(100.0) == len(hist)
+
+
+def test_repeated_proposals_are_free_and_bounded() -> None:
+    space = ToySpace((2, 2))
+    hist = search.run(space, "rea", planted_oracle((1, 1)), budget=100, seed=0)
+    assert len(hist) == 4 and "every architecture" in hist.stopped
+    converged = search.run(ToySpace((2, 2, 2)), "rea", planted_oracle((1, 1, 1)), budget=100, seed=0,
+                           population_size=1, sample_size=1, max_repeats=3)
+    assert len(converged) < 8 and "3 proposals in a row were already trained" in converged.stopped
+
+
+# --- oracles -----------------------------------------------------------------------------------------------
+def toy_table(space: ToySpace) -> pd.DataFrame:
+    archs = list(space.enumerate())
+    values = [planted_value(a, TARGET) for a in archs]
+    return pd.DataFrame({
+        "arch": [space.to_str(a) for a in archs], "val": values, "tst": [v - 1.0 for v in values],
+        "secs": [10.0 + sum(a) for a in archs], "size": [float(sum(a)) for a in archs],
+    })
+
+
+def test_table_oracle_from_csv_and_frame(space: ToySpace, tmp_path: Path) -> None:
+    frame = toy_table(space)
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    oracle = search.TableOracle.from_csv(path, valid="val", test="tst", cost="secs", arch_column="arch")
+    hist = search.run(space, "rea", oracle, budget=30, seed=0)
+    for q, cost in zip(hist.queries, hist.train_seconds, strict=True):
+        assert q.valid == planted_value(q.arch, TARGET) and q.test == q.valid - 1.0
+        assert cost == 10.0 + sum(q.arch)
+    same = search.TableOracle.from_frame(frame, valid="val", test="tst", cost="secs", arch_column="arch", space=space)
+    assert same.query(TARGET) == (100.0, 99.0, 17.0)
+    assert same.top_threshold(1 / len(frame)) == 99.0
+    with pytest.raises(ValueError, match="missing column"):
+        search.TableOracle.from_frame(frame, valid="nope", test="tst", arch_column="arch")
+    with pytest.raises(KeyError, match="not in the table"):
+        search.TableOracle.from_frame(frame.iloc[:3], valid="val", test="tst", cost=None, arch_column="arch",
+                                      space=space).query(TARGET)
+
+
+def test_training_oracle_wraps_callables() -> None:
+    timed = search.TrainingOracle(lambda arch: (90.0, 89.0))
+    result = timed.query("a")
+    assert result.valid == 90.0 and result.test == 89.0 and 0.0 <= result.cost_s < 1.0
+    assert search.TrainingOracle(lambda arch: (90.0, 89.0, 12.5)).query("a") == (90.0, 89.0, 12.5)
+    with pytest.raises(TypeError, match="must return"):
+        search.TrainingOracle(lambda arch: 3.0).query("a")
+
+
+def test_plain_callable_is_accepted_as_oracle(space: ToySpace) -> None:
+    hist = search.run(space, "random", lambda a: (planted_value(a, TARGET), 0.0, 2.0), budget=5, seed=0)
+    assert hist.total_cost_s == 10.0
+
+
+# --- proxy resolution --------------------------------------------------------------------------------------
+def test_proxy_names_resolve_table_then_store_then_live(space: ToySpace, tmp_path: Path) -> None:
+    oracle = search.TableOracle.from_frame(toy_table(space), valid="val", test="tst", cost="secs",
+                                           arch_column="arch", space=space)
+    by_table = search.resolve_scorer("size", space, oracle)
+    assert isinstance(by_table, search.TableScorer) and by_table.score((3, 3, 3, 3, 3)) == 15.0
+
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        store.put_scores([ScoreRow("toy", space.to_str(a), "zc", "h", 0, "b", "cpu", float(sum(a)), 0.5, "ok")
+                          for a in space.sample_many(20, seed=0)])
+    def fake_engine(model: object, names: list[str], batch: object = None, seed: int = 0) -> dict[str, float]:
+        return {names[0]: 42.0}
+
+    by_store = search.resolve_scorer("zc", space, oracle, store=path, score_fn=fake_engine, batch=(None, None))
+    known = space.sample_many(20, seed=0)
+    assert isinstance(by_store, search.TableScorer)
+    assert np.allclose(by_store(known), [sum(a) for a in known]) and by_store.seconds == pytest.approx(10.0)
+    # what the store lacks is computed live (and its measured time charged)
+    assert by_store.score(next(a for a in space.enumerate() if a not in known)) == 42.0
+    assert by_store.seconds > 10.0
+    no_fallback = search.TableScorer.from_store(path, space, "zc")
+    assert np.isnan(no_fallback.score(next(a for a in space.enumerate() if a not in known)))
+
+    live = search.resolve_scorer("synflow", space, oracle, store=path,
+                                 score_fn=fake_engine, batch=(None, None))
+    assert isinstance(live, search.LiveScorer)
+    assert live.score(TARGET) == 42.0 and live.seconds > 0.0
+
+    both = search.resolve_scorer("size+zc", space, oracle, store=path)
+    assert isinstance(both, search.MeanRankScorer) and both([known[0], known[1]]).shape == (2,)
+
+
+def test_params_alias_uses_the_table_column(space: ToySpace) -> None:
+    frame = toy_table(space).rename(columns={"size": "params_M"})
+    oracle = search.TableOracle.from_frame(frame, valid="val", test="tst", cost="secs", arch_column="arch")
+    hist = search.run(space, "rea", oracle, budget=15, seed=0, warmup=("params", 100), table_seconds=0.5)
+    assert hist.scorers == {"params": "TableScorer"}
+    assert hist.proxy_seconds[0] == pytest.approx(50.0)
+    assert sum(hist.queries[0].arch) >= 13  # the population starts from the biggest cells of the pool
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    sizes=st.lists(st.integers(2, 4), min_size=2, max_size=4),
+    algorithm=st.sampled_from(["random", "rea", "reinforce", "predictor"]),
+    guided=st.booleans(),
+    seed=st.integers(0, 1000),
+    budget=st.integers(1, 25),
+)
+def test_invariants_on_random_small_spaces(
+    sizes: list[int], algorithm: str, guided: bool, seed: int, budget: int
+) -> None:
+    space = ToySpace(sizes)
+    target = tuple(s - 1 for s in sizes)
+    kwargs: dict = {"epochs": 5, "ensemble_size": 2, "n_init": 3} if algorithm == "predictor" else {}
+    if guided:
+        kwargs["warmup"] = ("p", 10)
+        kwargs["move"] = None if algorithm == "random" else "p"
+        kwargs["proxy_scorer"] = search.FunctionScorer(space, planted_proxy(target, seed=seed), "p", seconds=0.5)
+    hist = search.run(space, algorithm, planted_oracle(target, cost_s=3.0), budget=budget, seed=seed,
+                      max_repeats=200, **kwargs)
+    assert len(hist) <= budget and len(set(hist.keys)) == len(hist.keys)
+    assert len(hist) == min(budget, len(space)) or hist.stopped
+    steps = np.array(hist.train_seconds) + np.array(hist.proxy_seconds)
+    assert np.allclose(np.cumsum(steps), [q.cumulative_cost_s for q in hist.queries])
+    valid, _ = hist.incumbent()
+    assert np.all(np.diff(valid) >= 0) and (not len(hist) or valid[-1] == hist.best().valid)

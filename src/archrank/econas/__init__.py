@@ -1,0 +1,35 @@
+"""EcoNAS: reduced-training proxies, their rank consistency, and the hierarchical-proxy evolutionary search.
+
+Zhou et al., "EcoNAS: Finding Proxies for Economical Neural Architecture Search", CVPR 2020. A reduced setting such
+as ``c4r4s0e10`` trains a model with fewer channels, lower resolution, fewer samples and fewer epochs; its accuracy
+ranks architectures at a fraction of the cost of full training.
+
+    from archrank import econas
+    econas.parse_setting("c4r4s0e60")
+    res = econas.train(space, arch, setting="c4r4s0e10", data=("cifar10", root), seed=0, device="cpu")
+    res.accuracy, res.seconds
+"""
+
+from __future__ import annotations
+
+from archrank.econas.data import RawData, TrainData, balanced_subset, load_data, prepare
+from archrank.econas.scorer import ReducedTrainingScorer
+from archrank.econas.setting import Setting, parse_setting
+from archrank.econas.store import TrainingStore
+from archrank.econas.trainer import Recipe, TrainResult, reduced_build_kwargs, train
+
+__all__ = [
+    "RawData",
+    "Recipe",
+    "ReducedTrainingScorer",
+    "Setting",
+    "TrainData",
+    "TrainResult",
+    "TrainingStore",
+    "balanced_subset",
+    "load_data",
+    "parse_setting",
+    "prepare",
+    "reduced_build_kwargs",
+    "train",
+]

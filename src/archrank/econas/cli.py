@@ -1,0 +1,166 @@
+"""Click commands of the EcoNAS tools (registered by ``archrank.cli``): ``consistency``, ``train`` and
+``econas-search`` (Zhou et al., "EcoNAS", CVPR 2020)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import torch
+
+from archrank.econas.consistency import DEFAULT_GRID
+from archrank.spaces import SearchSpace, get_space
+
+DATA_NOTE = "the shared CIFAR-10 here is a 5085-image training subset (1017 test images)"
+
+
+def _space(name: str) -> SearchSpace:
+    try:
+        return get_space(name)
+    except KeyError as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise click.ClickException(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _threads(threads: int | None, device: str) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise click.ClickException(f"--device {device}: CUDA is not available on this machine")
+
+
+@click.command("consistency")
+@click.option("--space", "space_name", default="nb201", show_default=True, help="Search space (needs a truth table).")
+@click.option("--sample", type=int, default=100, show_default=True, help="Seeded uniform sample of N architectures.")
+@click.option("--sample-seed", type=int, default=0, show_default=True)
+@click.option("--settings", default=",".join(DEFAULT_GRID), show_default=True, help="Comma-separated settings.")
+@click.option("--seeds", default="0", show_default=True, help="Training seeds, comma-separated.")
+@click.option("--data", "data_spec", default="cifar10", show_default=True, help="cifar10[:DIR] or cifar100[:DIR].")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--threads", type=int, default=None, help="torch threads in this process.")
+@click.option("--store", "store_path", default="archrank.db", show_default=True, help="SQLite results file.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Write consistency.csv and consistency.png here.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def consistency_cmd(
+    space_name: str, sample: int, sample_seed: int, settings: str, seeds: str, data_spec: str, device: str,
+    threads: int | None, store_path: str, out_dir: Path | None, quiet: bool,
+) -> None:
+    """Train a sample of architectures under reduced settings and report each setting's rank consistency
+    (Spearman/Kendall vs the benchmark's 200-epoch accuracy) with its cost. Resumes from the store."""
+    from archrank.econas.consistency import consistency_table, nb201_truth, plot_consistency, train_many
+    from archrank.econas.setting import parse_setting
+    from archrank.econas.store import TrainingStore
+
+    _threads(threads, device)
+    space = _space(space_name)
+    if space.name != "nb201":
+        raise click.ClickException("consistency needs a ground-truth table: only nb201 is supported")
+    try:
+        names = [str(parse_setting(s.strip())) for s in settings.split(",") if s.strip()]
+        truth = nb201_truth(space)
+        archs = space.sample_many(sample, seed=sample_seed)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    with TrainingStore(store_path) as store:
+        try:
+            ran = train_many(space, archs, names, data_spec, store, seeds=_ints(seeds), device=device,
+                             progress=not quiet)
+        except (ValueError, FileNotFoundError) as exc:
+            raise click.ClickException(str(exc)) from None
+        keys = {space.key(a) for a in archs}
+        results = store.results(space=space.name, settings=names)
+    table = consistency_table(results[results["arch_key"].isin(keys)], truth, settings=names)
+    click.echo(f"{ran} new trainings; {len(archs)} architectures; data: {data_spec} ({DATA_NOTE})", err=True)
+    click.echo(table.to_string(index=False))
+    if out_dir is not None and not table.empty:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out_dir / "consistency.csv", index=False)
+        caption = (f"{space.name}, {int(table['archs'].min())} architectures (seed {sample_seed}); data {data_spec}: "
+                   f"{DATA_NOTE}; reference: NB201 200-epoch CIFAR-10 test accuracy.")
+        plot_consistency(table, out_dir / "consistency.png", caption)
+        click.echo(f"wrote {out_dir / 'consistency.csv'} and {out_dir / 'consistency.png'}", err=True)
+
+
+@click.command("train")
+@click.argument("arch")
+@click.option("--space", "space_name", default="nb201", show_default=True)
+@click.option("--setting", default="c4r4s0e10", show_default=True, help="EcoNAS setting, e.g. c4r4s0e10.")
+@click.option("--data", "data_spec", default="cifar10", show_default=True, help="cifar10[:DIR] or cifar100[:DIR].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--threads", type=int, default=None)
+@click.option("--store", "store_path", default=None, help="Also store the result in this SQLite file.")
+def train_cmd(
+    arch: str, space_name: str, setting: str, data_spec: str, seed: int, device: str, threads: int | None,
+    store_path: str | None,
+) -> None:
+    """Train ARCH (string, index or tuple) under a reduced EcoNAS setting and print its test accuracy and cost."""
+    from archrank.econas.store import TrainingStore
+    from archrank.econas.trainer import train
+
+    _threads(threads, device)
+    space = _space(space_name)
+    try:
+        result = train(space, space.parse(arch), setting, data_spec, seed=seed, device=device)
+    except (ValueError, FileNotFoundError, TypeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if store_path is not None:
+        with TrainingStore(store_path) as store:
+            store.put(result)
+    for label in ("setting", "accuracy", "seconds", "cpu_seconds", "epochs", "iterations", "final_train_loss",
+                  "num_params", "width", "resolution", "train_samples", "test_samples", "data", "device"):
+        value = getattr(result, label)
+        click.echo(f"{label:18s} {value:.3f}" if isinstance(value, float) else f"{label:18s} {value}")
+
+
+@click.command("econas-search")
+@click.option("--tiers", default="c0r0s0e20,c0r0s0e40,c0r0s0e60", show_default=True, help="Proxy of each tier.")
+@click.option("--seeds", type=int, default=20, show_default=True, help="Number of search seeds.")
+@click.option("--budget-hours", type=float, default=30.0, show_default=True, help="Simulated GPU hours per run.")
+@click.option("--noise-at-ref", type=float, default=0.3, show_default=True, help="Noise (acc points) at 200 epochs.")
+@click.option("--noise-decay", type=float, default=0.75, show_default=True)
+@click.option("--persistence", type=float, default=0.5, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None)
+def econas_search_cmd(
+    tiers: str, seeds: int, budget_hours: float, noise_at_ref: float, noise_decay: float, persistence: float,
+    out_dir: Path | None,
+) -> None:
+    """Hierarchical-proxy vs flat evolution on NB201 with the SIMULATED table oracle (median over seeds)."""
+    from archrank.bench.tables import load_nb201_cifar10
+    from archrank.econas.compare import SIMULATION_NOTE, compare_searches, plot_comparison, summarize
+    from archrank.econas.setting import parse_setting
+
+    space = _space("nb201")
+    noise = {"noise_at_ref": noise_at_ref, "noise_decay": noise_decay, "persistence": persistence}
+    try:
+        tier_list = [str(parse_setting(t.strip())) for t in tiers.split(",") if t.strip()]
+        table = load_nb201_cifar10(space)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    from archrank.econas.hierarchical import HierarchicalConfig
+
+    levels = len(tier_list)
+    config = HierarchicalConfig()
+    if levels != len(config.tier_capacity):  # halve the capacity at each tier up
+        config = HierarchicalConfig(
+            tier_capacity=tuple(max(5, 30 // 2**i) for i in range(levels)), tier_weights=(1.0,) * levels
+        )
+    frame = compare_searches(space, table, range(seeds), budget_hours * 3600.0, tiers=tier_list, config=config,
+                             oracle_kwargs=noise)
+    summary = summarize(frame)
+    final = summary[summary["cost"] == summary["cost"].max()]
+    note = SIMULATION_NOTE.format(ref_epochs=200, **noise)
+    click.echo(note, err=True)
+    click.echo(final.to_string(index=False))
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        summary.to_csv(out_dir / "hierarchical.csv", index=False)
+        plot_comparison(summary, out_dir / "hierarchical.png", f"Median of {seeds} seeds. {note}")
+        click.echo(f"wrote {out_dir / 'hierarchical.csv'} and {out_dir / 'hierarchical.png'}", err=True)

@@ -1,0 +1,207 @@
+"""Rank consistency of reduced-training settings (EcoNAS, Zhou et al., CVPR 2020, Sec. 3).
+
+:func:`train_many` trains a set of architectures under a grid of settings into a
+:class:`~archrank.econas.store.TrainingStore`, architecture by architecture, skipping what is stored (an interrupted
+run restarted with the same arguments resumes). :func:`consistency_table` correlates each setting's accuracies with
+a ground truth (e.g. NAS-Bench-201's 200-epoch CIFAR-10 test accuracy) and lists its cost; :func:`pareto_front`
+and :func:`plot_consistency` show which settings are worth their cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+from tqdm.auto import tqdm
+
+from archrank.econas.data import RawData, TrainData, load_data, prepare
+from archrank.econas.setting import Setting, parse_setting
+from archrank.econas.store import TrainingStore
+from archrank.econas.trainer import Recipe, TrainResult, train, variant_tag
+from archrank.spaces import Arch, SearchSpace
+
+# One factor varied at a time around c4r4s0e5 (c4r4: the zero-cost paper's EcoNAS proxy on NB201, Abdelfattah et
+# al.), chosen to stay affordable on a shared CPU: c (c4, c8), r (r4, r8), s (s0, s1; s1e10 has the iterations of
+# s0e5, for EcoNAS's "more samples, fewer epochs" finding) and e (5, 10).
+DEFAULT_GRID: tuple[str, ...] = ("c4r4s0e5", "c8r4s0e5", "c4r8s0e5", "c4r4s1e5", "c4r4s1e10", "c4r4s0e10")
+# Dearer settings (wider, longer) for a second pass when time allows.
+EXTENDED_GRID: tuple[str, ...] = ("c8r4s0e10", "c4r8s0e10", "c4r4s1e20", "c2r4s0e10", "c4r4s0e20")
+
+
+def train_many(
+    space: SearchSpace,
+    archs: Iterable[Arch],
+    settings: Sequence[str | Setting],
+    data: RawData | tuple[str, Any] | str,
+    store: TrainingStore,
+    seeds: Sequence[int] = (0,),
+    device: str | torch.device = "cpu",
+    recipe: Recipe | None = None,
+    width_kwarg: Mapping[str, int] | None = None,
+    build_kwargs: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    on_result: Callable[[TrainResult], None] | None = None,
+) -> int:
+    """Train every (architecture, setting, seed) not yet in ``store``; returns how many trainings ran.
+
+    Architectures are the outer loop, so at any moment the store holds complete grids for a prefix of ``archs``.
+    Each result is committed as soon as it exists. Data is loaded once and reduced once per (r, s, seed).
+    """
+    recipe = recipe or Recipe()
+    parsed = [parse_setting(s) for s in settings]
+    raw = load_data(data)
+    cache: dict[tuple[int, int, int], TrainData] = {}
+    tag = variant_tag(space, recipe, width_kwarg, build_kwargs)
+    done = {(str(s), seed): store.done(space.name, str(s) + tag, seed, raw.key) for s in parsed for seed in seeds}
+    arch_list = list(archs)
+    ran = 0
+    bar = tqdm(arch_list, disable=not progress, desc="econas", unit="arch")
+    for arch in bar:
+        key = space.key(arch)
+        for setting in parsed:
+            for seed in seeds:
+                if key in done[(str(setting), seed)]:
+                    continue
+                cache_key = (setting.resolution_divisor, setting.s, seed)
+                if cache_key not in cache:
+                    cache[cache_key] = prepare(raw, setting, seed)
+                result = train(
+                    space, arch, setting, cache[cache_key], seed=seed, device=device, recipe=recipe,
+                    width_kwarg=width_kwarg, build_kwargs=build_kwargs,
+                )
+                store.put(result)
+                done[(str(setting), seed)].add(key)
+                ran += 1
+                if on_result is not None:
+                    on_result(result)
+    return ran
+
+
+def nb201_truth(space: SearchSpace, metric: str = "cifar10_test_acc") -> pd.Series:
+    """NAS-Bench-201's 200-epoch metric per arch key (from the shared table)."""
+    from archrank.bench.tables import load_nb201_cifar10
+
+    return load_nb201_cifar10(space)[metric]
+
+
+def consistency_table(
+    results: pd.DataFrame,
+    truth: pd.Series,
+    settings: Sequence[str] | None = None,
+    common_only: bool = True,
+) -> pd.DataFrame:
+    """Spearman / Kendall of each setting's accuracy (mean over seeds) against ``truth``, with its cost.
+
+    ``results`` is :meth:`TrainingStore.results` output; ``truth`` maps arch keys to the reference accuracy.
+    ``common_only`` restricts every setting to the architectures trained under all of them, so the rows compare
+    like with like. Cost columns: mean wall and CPU seconds per architecture, and the FLOP model
+    ``epochs × relative_cost`` (:meth:`Setting.relative_cost`), in units of one full-size epoch.
+    """
+    frame = results[results["arch_key"].isin(truth.index)]
+    if settings is not None:
+        frame = frame[frame["setting"].isin(list(settings))]
+    if frame.empty:
+        return pd.DataFrame()
+    per_arch = frame.groupby(["setting", "arch_key"], as_index=False).agg(
+        accuracy=("accuracy", "mean"), seconds=("seconds", "mean"), cpu_seconds=("cpu_seconds", "mean"),
+        seeds=("seed", "nunique"),
+    )
+    names = list(settings) if settings is not None else sorted(per_arch["setting"].unique())
+    names = [n for n in names if n in set(per_arch["setting"])]
+    if common_only:
+        counts = per_arch.groupby("arch_key")["setting"].nunique()
+        keep = counts[counts == len(names)].index
+        per_arch = per_arch[per_arch["arch_key"].isin(keep)]
+    rows = []
+    for name in names:
+        part = per_arch[per_arch["setting"] == name]
+        if len(part) < 3:
+            continue
+        reference = truth.reindex(part["arch_key"]).to_numpy(dtype=float)
+        acc = part["accuracy"].to_numpy(dtype=float)
+        setting = parse_setting(name.partition("|")[0])
+        rows.append(
+            {
+                "setting": name,
+                "archs": len(part),
+                "seeds": int(part["seeds"].min()),
+                "spearman": float(stats.spearmanr(acc, reference).statistic),
+                "kendall": float(stats.kendalltau(acc, reference).statistic),
+                "mean_accuracy": float(acc.mean()),
+                "seconds_per_arch": float(part["seconds"].mean()),
+                "cpu_seconds_per_arch": float(part["cpu_seconds"].mean()),
+                "model_cost_epochs": setting.epochs * setting.relative_cost(),
+            }
+        )
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table["pareto"] = pareto_front(table["cpu_seconds_per_arch"].to_numpy(), table["spearman"].to_numpy())
+    return table
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
+    """A GitHub-markdown table of ``frame`` (floats rounded to ``digits``), without optional dependencies."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, (float, np.floating)):
+            return f"{value:.{digits}f}"
+        return str(value)
+
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def pareto_front(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
+    """Boolean mask of points no other point beats (cost no higher and quality no lower, one strictly)."""
+    cost, quality = np.asarray(cost, dtype=float), np.asarray(quality, dtype=float)
+    mask = np.ones(len(cost), dtype=bool)
+    for i in range(len(cost)):
+        dominated = (cost <= cost[i]) & (quality >= quality[i]) & ((cost < cost[i]) | (quality > quality[i]))
+        mask[i] = not dominated.any()
+    return mask
+
+
+def plot_consistency(
+    table: pd.DataFrame,
+    path: str | Path,
+    caption: str,
+    cost: str = "cpu_seconds_per_arch",
+    references: Mapping[str, float] | None = None,
+) -> Path:
+    """Spearman vs cost per architecture (log scale), Pareto front joined, ``caption`` printed under the plot;
+    ``references`` (name -> Spearman, e.g. zero-cost baselines on the same architectures) drawn as dotted lines."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5.2))
+    front = table[table["pareto"]].sort_values(cost)
+    ax.scatter(table[cost], table["spearman"], c=np.where(table["pareto"], "tab:red", "tab:blue"), zorder=3)
+    ax.plot(front[cost], front["spearman"], color="tab:red", lw=1, ls="--", label="Pareto front", zorder=2)
+    for i, (_, row) in enumerate(table.sort_values(cost).iterrows()):
+        ax.annotate(row["setting"], (row[cost], row["spearman"]), textcoords="offset points",
+                    xytext=(5, 5 if i % 2 == 0 else -11), fontsize=8)
+    for i, (name, value) in enumerate((references or {}).items()):
+        ax.axhline(value, color=f"C{i + 2}", ls=":", lw=1.2, label=f"{name} (no training): ρ={value:.2f}")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.set_xlabel("CPU seconds per architecture (1 thread)" if "cpu" in cost else cost.replace("_", " "))
+    ax.set_ylabel("Spearman ρ vs NB201 200-epoch CIFAR-10 test acc")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.text(0.01, 0.01, caption, fontsize=7.5, wrap=True, va="bottom")
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    path = Path(path)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path

@@ -1,0 +1,324 @@
+"""Train any space's model under an EcoNAS reduced setting (Zhou et al., "EcoNAS", CVPR 2020).
+
+The recipe is NAS-Bench-201's (and EcoNAS's CIFAR recipe): SGD with Nesterov momentum 0.9, learning rate 0.1 with a
+per-step cosine decay to zero, weight decay 5e-4, batch size 256, random crop + horizontal flip, cross-entropy. The
+setting reduces the width through the space's width parameter (``C`` of NB201), the resolution and the training
+samples through :mod:`archrank.econas.data`, and sets the number of epochs. Accuracy is measured on the whole test
+split at the reduced resolution.
+
+Everything is seeded from ``seed``: the weights (``torch.manual_seed`` inside a forked RNG, so the caller's RNG is
+untouched), the subset, the shuffling and the augmentation (one ``torch.Generator``). On CPU a training is
+deterministic for a fixed number of threads (``torch.set_num_threads`` is the caller's choice). On CUDA the model
+and data are ``channels_last`` and the forward pass runs under autocast (bfloat16 where supported, else float16
+with a gradient scaler).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from archrank.econas.data import RawData, TrainData, augment, load_data, prepare
+from archrank.econas.setting import Setting, parse_setting
+from archrank.spaces import Arch, SearchSpace
+
+DEFAULT_WIDTH_KWARGS: dict[str, dict[str, int]] = {"nb201": {"C": 16}}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Optimisation hyper-parameters (defaults: NAS-Bench-201 / EcoNAS CIFAR recipe)."""
+
+    batch_size: int = 256
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    flip: bool = True
+    crop: bool = True
+    eval_batch_size: int = 1024
+    amp: bool = True  # CUDA only
+    channels_last: bool = True  # CUDA only
+    fast_pool: bool = True  # CPU only: see BoxAvgPool3x3
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError(f"batch sizes must be positive, got {self.batch_size} and {self.eval_batch_size}")
+        if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
+            raise ValueError(f"invalid optimiser settings lr={self.lr}, wd={self.weight_decay}, m={self.momentum}")
+
+    def diffs(self) -> list[str]:
+        """``name=value`` of the fields that differ from the default recipe and change the result."""
+        default = Recipe()
+        return [
+            f"{k}={v}"
+            for k, v in asdict(self).items()
+            if v != getattr(default, k) and k not in ("eval_batch_size", "amp", "channels_last", "fast_pool")
+        ]
+
+
+def variant_tag(
+    space: SearchSpace,
+    recipe: Recipe | None = None,
+    width_kwarg: Mapping[str, int] | None = None,
+    build_kwargs: Mapping[str, Any] | None = None,
+) -> str:
+    """What besides the setting changes a training: ``""`` for the defaults, else ``"|k=v,..."`` (recipe changes,
+    extra build options, a non-default full width). Appended to the setting in store keys."""
+    parts = (recipe or Recipe()).diffs()
+    parts += [f"{k}={v}" for k, v in sorted((build_kwargs or {}).items())]
+    if width_kwarg is not None and dict(width_kwarg) != DEFAULT_WIDTH_KWARGS.get(space.name):
+        parts += [f"full_{k}={v}" for k, v in sorted(width_kwarg.items())]
+    return "|" + ",".join(parts) if parts else ""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Outcome of one reduced training. ``accuracy`` is test accuracy in %, ``seconds`` the wall time of building,
+    training and testing (data preparation excluded), ``cpu_seconds`` the process CPU time over the same span."""
+
+    space: str
+    arch_key: str
+    setting: str
+    seed: int
+    data: str
+    device: str
+    accuracy: float
+    seconds: float
+    cpu_seconds: float
+    epochs: int
+    iterations: int
+    final_train_loss: float
+    final_train_accuracy: float
+    num_params: int
+    width: dict[str, int] = field(default_factory=dict)
+    resolution: int = 0
+    train_samples: int = 0
+    test_samples: int = 0
+    threads: int = 1
+    recipe: str = ""  # variant tag (see variant_tag): "" for the default recipe and model options
+
+    @property
+    def key(self) -> tuple[str, str, str, int, str]:
+        return (self.space, self.arch_key, self.setting + self.recipe, self.seed, self.data)
+
+
+class BoxAvgPool3x3(nn.Module):
+    """``AvgPool2d(3, stride=1, padding=1, count_include_pad=False)`` as two shifted-sum passes.
+
+    Same values (up to float rounding); on CPU PyTorch's pooling kernels cost close to a millisecond per call on
+    the small maps of reduced settings, where half of a c4r4 training went into pooling and its backward.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        padded = F.pad(x, (1, 1, 1, 1))
+        rows = padded[..., :-2, :] + padded[..., 1:-1, :] + padded[..., 2:, :]
+        total = rows[..., :-2] + rows[..., 1:-1] + rows[..., 2:]
+        return total / (_window_counts(h, x.device)[:, None] * _window_counts(w, x.device)[None, :]).to(x.dtype)
+
+
+def _window_counts(n: int, device: torch.device) -> torch.Tensor:
+    index = torch.arange(n, device=device)
+    return (index + 1).clamp(max=n - 1) - (index - 1).clamp(min=0) + 1
+
+
+def speed_up_pools(model: nn.Module) -> int:
+    """Swap every ``AvgPool2d(3, 1, 1, count_include_pad=False)`` of ``model`` for :class:`BoxAvgPool3x3`."""
+    swapped = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if (
+                isinstance(child, nn.AvgPool2d)
+                and child.kernel_size in (3, (3, 3))
+                and child.stride in (1, (1, 1))
+                and child.padding in (1, (1, 1))
+                and not child.count_include_pad
+                and not child.ceil_mode
+                and child.divisor_override is None
+            ):
+                setattr(parent, name, BoxAvgPool3x3())
+                swapped += 1
+    return swapped
+
+
+def reduced_build_kwargs(
+    space: SearchSpace, setting: Setting, width_kwarg: Mapping[str, int] | None = None
+) -> dict[str, int]:
+    """Build keyword arguments of the reduced width: ``{name: round(full / c)}`` for each width parameter.
+
+    ``width_kwarg`` maps the space's width parameter(s) to their full value, e.g. ``{"C": 16}`` for NB201 (the
+    default for known spaces). A space without one can only be trained at ``c0``/``c1``.
+    """
+    full = dict(width_kwarg) if width_kwarg is not None else DEFAULT_WIDTH_KWARGS.get(space.name)
+    if full is None:
+        if setting.channel_divisor != 1:
+            raise ValueError(
+                f"space {space.name!r} has no known width parameter: pass width_kwarg={{name: full_width}} "
+                f"to reduce channels by {setting.channel_divisor}"
+            )
+        return {}
+    return {name: setting.width(int(value)) for name, value in full.items()}
+
+
+def _seeded_model(space: SearchSpace, arch: Arch, seed: int, num_classes: int, kwargs: dict[str, Any]) -> nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return space.build(arch, num_classes=num_classes, **kwargs)
+
+
+def _cosine(step: int, total: int) -> float:
+    return 0.5 * (1.0 + math.cos(math.pi * step / max(1, total)))
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, autocast: Any) -> float:
+    """Accuracy (%) of ``model`` on normalised inputs ``x`` with labels ``y`` (eval mode, no gradients)."""
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(y), batch_size):
+            xb = x[start : start + batch_size]
+            with autocast():
+                logits = model(xb)
+            correct += int((logits.argmax(1) == y[start : start + batch_size]).sum())
+    return 100.0 * correct / max(1, len(y))
+
+
+def _autocast_for(device: torch.device, recipe: Recipe) -> tuple[Any, torch.amp.GradScaler | None]:
+    if device.type != "cuda" or not recipe.amp:
+        return (lambda: torch.autocast(device.type, enabled=False)), None
+    if torch.cuda.is_bf16_supported():
+        return (lambda: torch.autocast("cuda", dtype=torch.bfloat16)), None
+    return (lambda: torch.autocast("cuda", dtype=torch.float16)), torch.amp.GradScaler("cuda")
+
+
+def train(
+    space: SearchSpace,
+    arch: Arch | str,
+    setting: str | Setting = "c4r4s0e10",
+    data: RawData | TrainData | tuple[str, Any] | str = ("cifar10", None),
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    recipe: Recipe | None = None,
+    width_kwarg: Mapping[str, int] | None = None,
+    build_kwargs: Mapping[str, Any] | None = None,
+) -> TrainResult:
+    """Train ``arch`` of ``space`` from scratch under the reduced ``setting``; return its test accuracy and cost.
+
+    ``data`` is a ``(name, root)`` pair or ``"name[:root]"`` (CIFAR-10/100; ``root=None`` = shared data), a
+    :class:`RawData`, or a :class:`TrainData` already reduced with :func:`archrank.econas.data.prepare` for this
+    setting (what :func:`archrank.econas.consistency.train_many` passes to avoid re-reading files).
+    ``width_kwarg`` names the space's width parameter and its full value (NB201: ``{"C": 16}``), ``build_kwargs``
+    any other fixed build options.
+    """
+    setting = parse_setting(setting)
+    recipe = recipe or Recipe()
+    arch = space.parse(arch) if isinstance(arch, str) else arch
+    device = torch.device(device)
+    prepared = data if isinstance(data, TrainData) else prepare(load_data(data), setting, seed)
+    if prepared.reduction != (setting.resolution_divisor, setting.s):
+        raise ValueError(
+            f"data was prepared for r{prepared.reduction[0]}s{prepared.reduction[1]}, not for setting {setting}"
+        )
+    kwargs = {**dict(build_kwargs or {}), **reduced_build_kwargs(space, setting, width_kwarg)}
+    autocast, scaler = _autocast_for(device, recipe)
+    fmt = torch.channels_last if device.type == "cuda" and recipe.channels_last else torch.contiguous_format
+
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    on_device = prepared.to(device)
+    model = _seeded_model(space, arch, seed, prepared.num_classes, kwargs)
+    if device.type == "cpu" and recipe.fast_pool:
+        speed_up_pools(model)
+    model = model.to(device, memory_format=fmt)
+    num_params = sum(p.numel() for p in model.parameters())
+    # NB201's recipe decays every parameter (BatchNorm included); so do we.
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        nesterov=recipe.nesterov,
+        weight_decay=recipe.weight_decay,
+        foreach=True,  # one multi-tensor update instead of a Python loop over parameters (~25 % of a c4r4 step)
+    )
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    n = len(on_device.train_y)
+    steps_per_epoch = math.ceil(n / recipe.batch_size)
+    total = setting.epochs * steps_per_epoch
+    step = seen = 0
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device)
+    for _epoch in range(setting.epochs):
+        model.train()
+        seen = 0
+        loss_sum.zero_()
+        correct.zero_()
+        order = torch.randperm(n, generator=generator, device=device)
+        for start in range(0, n, recipe.batch_size):
+            index = order[start : start + recipe.batch_size]
+            if len(index) < 2 and n >= 2:  # BatchNorm needs two samples; skip a lone leftover
+                step += 1
+                continue
+            xb = on_device.train_x[index]
+            if recipe.crop or recipe.flip:
+                xb = augment(xb, on_device.padding if recipe.crop else 0, recipe.flip, generator)
+            xb = ((xb - on_device.mean) / on_device.std).contiguous(memory_format=fmt)
+            yb = on_device.train_y[index]
+            for group in optimizer.param_groups:
+                group["lr"] = recipe.lr * _cosine(step, total)
+            with autocast():
+                logits = model(xb)
+                loss = F.cross_entropy(logits, yb)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            step += 1
+            loss_sum += loss.detach().float() * len(index)
+            correct += (logits.detach().argmax(1) == yb).sum()
+            seen += len(index)
+    test_x = on_device.test_x.contiguous(memory_format=fmt)
+    accuracy = evaluate(model, test_x, on_device.test_y, recipe.eval_batch_size, autocast)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds, cpu_seconds = time.perf_counter() - wall0, time.process_time() - cpu0
+    return TrainResult(
+        space=space.name,
+        arch_key=space.key(arch),
+        setting=str(setting),
+        seed=int(seed),
+        data=prepared.key,
+        device=str(device),
+        accuracy=accuracy,
+        seconds=seconds,
+        cpu_seconds=cpu_seconds,
+        epochs=setting.epochs,
+        iterations=total,
+        final_train_loss=float(loss_sum) / seen if seen else float("nan"),
+        final_train_accuracy=100.0 * float(correct) / seen if seen else float("nan"),
+        num_params=int(num_params),
+        width=_width_of(kwargs, space, width_kwarg),
+        resolution=prepared.side,
+        train_samples=n,
+        test_samples=len(on_device.test_y),
+        threads=torch.get_num_threads(),
+        recipe=variant_tag(space, recipe, width_kwarg, build_kwargs),
+    )
+
+
+def _width_of(
+    kwargs: Mapping[str, Any], space: SearchSpace, width_kwarg: Mapping[str, int] | None
+) -> dict[str, int]:
+    names = width_kwarg if width_kwarg is not None else DEFAULT_WIDTH_KWARGS.get(space.name, {})
+    return {name: int(kwargs[name]) for name in names if name in kwargs}

@@ -1,0 +1,238 @@
+"""A timm-style registry of zero-cost proxies.
+
+A proxy is a small function ``fn(probe, **config) -> float`` that reduces what a :class:`~archrank.proxies.probe.Probe`
+computed (weight gradients, activation codes, an input Jacobian, ...) to one number. It is registered once with
+:func:`register_proxy`, which records what the proxy needs from the probe (``requires``) and its metadata::
+
+    from archrank.proxies import register_proxy
+
+    @register_proxy("grad_abs", requires=("weight_grads",), citation="my paper")
+    def grad_abs(probe, *, power: float = 1.0) -> float:
+        '''Sum of |dL/dW|**power over conv/linear weights.'''
+        return sum(float(g.abs().pow(power).sum()) for g in probe.get("weight_grads").values())
+
+Every registered value is oriented so that **higher means predicted better**; a proxy whose defining quantity is
+lower-is-better returns its negative and says so with ``negated=True``. Keyword-only parameters of ``fn`` with
+defaults are the proxy's configuration (:func:`create_proxy` validates and binds them).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import inspect
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "MAIN_COMPONENTS",
+    "PASSES",
+    "ConfiguredProxy",
+    "ProxyFn",
+    "ProxyInfo",
+    "ScoreNaN",
+    "create_proxy",
+    "get_proxy_info",
+    "list_proxies",
+    "proxy_config_hash",
+    "register_proxy",
+]
+
+ProxyFn = Callable[..., float]
+
+# Products of the shared "main" pass (one train-mode forward on the batch plus the backward passes that the
+# requested proxies need); see archrank.proxies.probe.Probe.
+MAIN_COMPONENTS: frozenset[str] = frozenset(
+    {"weight_grads", "act_grads", "hessian", "jacobian", "relu_gram", "relu_patterns", "meco", "logits"}
+)
+# Passes that truly differ from the main pass (another precision, another input, another initialisation).
+SEPARATE_PASSES: frozenset[str] = frozenset({"synflow", "zen", "zico", "az"})
+PASSES: frozenset[str] = MAIN_COMPONENTS | SEPARATE_PASSES
+
+_DATA_PASSES = frozenset(MAIN_COMPONENTS | {"zico", "az"})
+_LABEL_PASSES = frozenset({"weight_grads", "act_grads", "hessian", "zico"})
+_GRAD_PASSES = frozenset({"weight_grads", "act_grads", "hessian", "zico", "synflow", "jacobian", "az"})
+
+
+class ScoreNaN(ArithmeticError):
+    """Raised by a proxy whose value is undefined (NaN/inf) for a stated reason; recorded as status ``nan``."""
+
+
+@dataclass(frozen=True)
+class ProxyInfo:
+    """Metadata of one registered proxy.
+
+    ``higher_is_better`` is always true for registered values (they are oriented); ``negated`` says the value is
+    the negative of the quantity as its paper defines it. ``requires`` names the probe products the proxy reads.
+    """
+
+    name: str
+    fn: ProxyFn = field(repr=False, compare=False)
+    requires: tuple[str, ...]
+    higher_is_better: bool = True
+    negated: bool = False
+    needs_data: bool = False
+    needs_labels: bool = False
+    needs_gradients: bool = False
+    needs_input_gradients: bool = False
+    needs_hessian: bool = False
+    needs_double: bool = False
+    bn_mode: str = "n/a"
+    citation: str = ""
+    version: int = 1
+    defaults: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def description(self) -> str:
+        """First paragraph of the proxy function's docstring."""
+        doc = inspect.getdoc(self.fn) or ""
+        return doc.split("\n\n", 1)[0].replace("\n", " ")
+
+
+@dataclass(frozen=True)
+class ConfiguredProxy:
+    """A proxy bound to a configuration (from :func:`create_proxy`); pass it to ``score`` like a name."""
+
+    info: ProxyInfo
+    config: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def config_hash(self) -> str:
+        return proxy_config_hash(self.info.name, dict(self.config))
+
+    def __call__(self, probe: Any) -> float:
+        return self.info.fn(probe, **self.config)
+
+
+_REGISTRY: dict[str, ProxyInfo] = {}
+
+
+def _config_defaults(fn: ProxyFn) -> dict[str, Any]:
+    defaults: dict[str, Any] = {}
+    params = list(inspect.signature(fn).parameters.values())
+    for param in params[1:]:
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            continue
+        if param.default is inspect.Parameter.empty:
+            raise TypeError(f"proxy {fn.__name__}: config parameter {param.name!r} needs a default value")
+        defaults[param.name] = param.default
+    return defaults
+
+
+def register_proxy(
+    name: str | None = None,
+    *,
+    requires: Iterable[str] = (),
+    negated: bool = False,
+    needs_data: bool | None = None,
+    needs_labels: bool | None = None,
+    needs_gradients: bool | None = None,
+    needs_input_gradients: bool | None = None,
+    needs_hessian: bool | None = None,
+    needs_double: bool | None = None,
+    bn_mode: str | None = None,
+    citation: str = "",
+    version: int = 1,
+    overwrite: bool = False,
+) -> Callable[[ProxyFn], ProxyFn]:
+    """Decorator registering ``fn(probe, *, **config) -> float`` under ``name`` (default: the function name).
+
+    The ``needs_*`` flags default to what ``requires`` implies; pass them explicitly for a proxy that computes its
+    own passes. Registering an existing name raises ``KeyError`` unless ``overwrite=True``.
+    """
+    reqs = tuple(dict.fromkeys(requires))
+    unknown = [r for r in reqs if r not in PASSES]
+    if unknown:
+        raise ValueError(f"unknown probe product(s) {unknown}; known: {', '.join(sorted(PASSES))}")
+    req_set = set(reqs)
+
+    def pick(flag: bool | None, implied: bool) -> bool:
+        return implied if flag is None else bool(flag)
+
+    def decorate(fn: ProxyFn) -> ProxyFn:
+        proxy_name = name or fn.__name__
+        if proxy_name in _REGISTRY and not overwrite:
+            raise KeyError(f"proxy {proxy_name!r} is already registered (pass overwrite=True to replace it)")
+        if req_set & MAIN_COMPONENTS or req_set & {"zico", "az"}:
+            implied_bn = "train"
+        elif "synflow" in req_set:
+            implied_bn = "off"
+        elif "zen" in req_set:
+            implied_bn = "train"
+        else:
+            implied_bn = "n/a"
+        _REGISTRY[proxy_name] = ProxyInfo(
+            name=proxy_name,
+            fn=fn,
+            requires=reqs,
+            negated=negated,
+            needs_data=pick(needs_data, bool(req_set & _DATA_PASSES)),
+            needs_labels=pick(needs_labels, bool(req_set & _LABEL_PASSES)),
+            needs_gradients=pick(needs_gradients, bool(req_set & _GRAD_PASSES)),
+            needs_input_gradients=pick(needs_input_gradients, "jacobian" in req_set),
+            needs_hessian=pick(needs_hessian, "hessian" in req_set),
+            needs_double=pick(needs_double, "synflow" in req_set),
+            bn_mode=bn_mode or implied_bn,
+            citation=citation,
+            version=version,
+            defaults=_config_defaults(fn),
+        )
+        return fn
+
+    return decorate
+
+
+def list_proxies(pattern: str = "*") -> list[str]:
+    """Registered proxy names matching the shell-style ``pattern`` (e.g. ``"grad*"``), in registration order."""
+    return [n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern)]
+
+
+def get_proxy_info(name: str) -> ProxyInfo:
+    """Metadata of a registered proxy; ``KeyError`` naming the known proxies otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown proxy {name!r}; known: {', '.join(_REGISTRY)}") from None
+
+
+def create_proxy(name: str, **config: Any) -> ConfiguredProxy:
+    """Bind ``config`` to proxy ``name`` (unknown keys raise ``TypeError``); defaults fill the rest."""
+    info = get_proxy_info(name)
+    unknown = sorted(set(config) - set(info.defaults))
+    if unknown:
+        known = ", ".join(info.defaults) or "none"
+        raise TypeError(f"proxy {name!r} has no config option(s) {unknown}; options: {known}")
+    return ConfiguredProxy(info, {**info.defaults, **config})
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+def proxy_config_hash(name: str, config: Mapping[str, Any] | None = None) -> str:
+    """Stable 16-hex-digit hash of a proxy's name, implementation version and full config (defaults filled in).
+
+    ``proxy_config_hash("fisher", {})`` equals ``proxy_config_hash("fisher", {"weighting": "fan_in"})`` because the
+    default is filled in; any change of a proxy's ``version`` changes every hash of that proxy.
+    """
+    config = dict(config or {})
+    try:
+        info: ProxyInfo | None = get_proxy_info(name)
+    except KeyError:
+        info = None
+    full = {**(info.defaults if info else {}), **config}
+    payload = {"name": name, "version": info.version if info else 0, "config": _canonical(full)}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,254 @@
+"""EcoNAS reduced training: settings, the reduction factors, the trainer, the store and the consistency tools."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from archrank import econas
+from archrank.econas.consistency import consistency_table, pareto_front, train_many
+from archrank.econas.data import augment, prepare, resize
+from archrank.econas.trainer import reduced_build_kwargs
+
+TINY_ARCH = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
+TINY = {"width_kwarg": {"C": 8}, "build_kwargs": {"N": 1}}
+TINY_RECIPE = econas.Recipe(batch_size=32, lr=0.05)
+
+
+def colour_task(n_train: int = 240, n_test: int = 90, side: int = 8, seed: int = 0) -> econas.RawData:
+    """3 classes told apart by which colour channel is bright (invariant to crops and flips), with noise."""
+    rng = np.random.default_rng(seed)
+
+    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.arange(n) % 3
+        images = rng.integers(0, 90, size=(n, 3, side, side))
+        images[np.arange(n), labels] += 120
+        return images.astype(np.uint8), labels
+
+    return econas.RawData.from_arrays(split(n_train), split(n_test), name="colours", num_classes=3)
+
+
+def cifar_like(n_per_class: tuple[int, ...] = (30, 20, 25, 40), side: int = 32) -> econas.RawData:
+    labels = np.concatenate([np.full(n, c) for c, n in enumerate(n_per_class)])
+    images = np.random.default_rng(1).integers(0, 256, size=(len(labels), 3, side, side), dtype=np.uint8)
+    return econas.RawData.from_arrays((images, labels), (images[:12], labels[:12]), name="fake")
+
+
+# --- settings ------------------------------------------------------------------------------------------------
+def test_parse_setting_factors() -> None:
+    s = econas.parse_setting("c4r4s0e60")
+    assert (s.c, s.r, s.s, s.e) == (4, 4, 0, 60)
+    assert (s.channel_divisor, s.resolution_divisor, s.sample_fraction, s.epochs) == (4, 4, 1.0, 60)
+    assert str(s) == "c4r4s0e60" and econas.parse_setting(s) is s
+    assert econas.parse_setting(" C2R1S2E5 ").sample_fraction == 0.25
+    full = econas.parse_setting("c0r0s0e200")
+    assert (full.channel_divisor, full.resolution_divisor) == (1, 1)
+    assert s.width(16) == 4 and s.resolution(32) == 8
+    assert s.relative_cost() == pytest.approx(1 / 256)
+    with pytest.raises(AttributeError):
+        s.c = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("bad", ["", "c4r4s0", "c4r4e10s0", "c-1r4s0e10", "c4r4s0e0", "c4 r4s0e10", "c4r4s0e1.5",
+                                 "x4r4s0e10", "c4r4s17e10"])
+def test_parse_setting_rejects_malformed(bad: str) -> None:
+    with pytest.raises(ValueError) as info:
+        econas.parse_setting(bad)
+    assert "\n" not in str(info.value) and "setting" in str(info.value).lower()
+
+
+def test_parse_setting_rejects_non_string() -> None:
+    with pytest.raises(ValueError, match="string"):
+        econas.parse_setting(460)  # type: ignore[arg-type]
+
+
+# --- channels --------------------------------------------------------------------------------------------------
+def test_channel_factor_scales_nb201_width(nb201) -> None:
+    arch = nb201.parse(TINY_ARCH)
+    for text, channels in (("c4r4s0e1", (4, 8, 16)), ("c0r4s0e1", (16, 32, 64)), ("c8r4s0e1", (2, 4, 8))):
+        kwargs = reduced_build_kwargs(nb201, econas.parse_setting(text))
+        model = nb201.build(arch, **kwargs)
+        assert model.stage_channels == channels
+        assert model.stem[0].out_channels == channels[0]
+
+
+def test_channel_factor_needs_a_width_parameter_for_unknown_spaces() -> None:
+    other = SimpleNamespace(name="other")
+    assert reduced_build_kwargs(other, econas.parse_setting("c0r2s0e1")) == {}  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="width_kwarg"):
+        reduced_build_kwargs(other, econas.parse_setting("c2r2s0e1"))  # type: ignore[arg-type]
+    got = reduced_build_kwargs(other, econas.parse_setting("c2r2s0e1"), {"width": 36})  # type: ignore[arg-type]
+    assert got == {"width": 18}
+
+
+# --- resolution -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("text", "side", "padding"), [("c1r4s0e1", 8, 1), ("c1r0s0e1", 32, 4), ("c1r2s0e1", 16, 2)])
+def test_resolution_factor_resizes_train_and_test(text: str, side: int, padding: int) -> None:
+    data = prepare(cifar_like(), econas.parse_setting(text), seed=0)
+    assert data.train_x.shape[1:] == (3, side, side) and data.test_x.shape[1:] == (3, side, side)
+    assert data.padding == padding and data.side == side
+    assert float(data.train_x.min()) >= 0.0 and float(data.train_x.max()) <= 1.0
+
+
+def test_resize_keeps_constant_images_constant() -> None:
+    flat = torch.full((2, 3, 32, 32), 128, dtype=torch.uint8)
+    assert torch.allclose(resize(flat, 8), torch.full((2, 3, 8, 8), 128 / 255))
+
+
+# --- samples ----------------------------------------------------------------------------------------------------
+def test_sample_factor_draws_a_seeded_balanced_subset() -> None:
+    raw = cifar_like((30, 20, 25, 40))  # 115 samples, 4 classes
+    half = prepare(raw, econas.parse_setting("c1r1s1e1"), seed=3)
+    counts = torch.bincount(half.train_y, minlength=4)
+    assert counts.tolist() == [14, 14, 14, 14]  # floor(0.5 * 115 / 4) per class
+    again = econas.balanced_subset(raw.train_labels, 0.5, 3, 4)
+    other = econas.balanced_subset(raw.train_labels, 0.5, 4, 4)
+    assert torch.equal(again, econas.balanced_subset(raw.train_labels, 0.5, 3, 4))
+    assert not torch.equal(again, other)
+    assert len(torch.unique(again)) == len(again)
+    quarter = prepare(raw, econas.parse_setting("c1r1s2e1"), seed=0)
+    assert torch.bincount(quarter.train_y, minlength=4).tolist() == [7, 7, 7, 7]
+    assert len(prepare(raw, econas.parse_setting("c1r1s0e1"), seed=0).train_y) == 115
+
+
+def test_small_class_contributes_all_it_has() -> None:
+    labels = torch.tensor([0] * 50 + [1] * 3)
+    index = econas.balanced_subset(labels, 0.5, 0, 2)
+    assert torch.bincount(labels[index]).tolist() == [13, 3]
+
+
+# --- augmentation -----------------------------------------------------------------------------------------------
+def test_augment_crops_are_windows_of_the_padded_image() -> None:
+    x = torch.rand(16, 3, 6, 6)
+    gen = torch.Generator().manual_seed(0)
+    out = augment(x, padding=2, flip=False, generator=gen)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    offsets = set()
+    for i in range(16):
+        windows = [(dy, dx) for dy in range(5) for dx in range(5)]
+        found = [(dy, dx) for dy, dx in windows if torch.equal(out[i], padded[i, :, dy : dy + 6, dx : dx + 6])]
+        assert found, f"image {i} is not a crop of its padded input"
+        offsets.add(found[0])
+    assert len(offsets) > 1
+
+
+def test_augment_flips_some_images_horizontally() -> None:
+    x = torch.rand(64, 3, 4, 4)
+    out = augment(x, padding=0, flip=True, generator=torch.Generator().manual_seed(1))
+    same = [torch.equal(out[i], x[i]) for i in range(64)]
+    flipped = [torch.equal(out[i], x[i].flip(2)) for i in range(64)]
+    assert all(a or b for a, b in zip(same, flipped, strict=True))
+    assert 10 < sum(flipped) < 54
+
+
+def test_fast_pool_equals_avg_pool_without_padding_counts(nb201) -> None:
+    from archrank.econas.trainer import BoxAvgPool3x3, speed_up_pools
+
+    pool = torch.nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    for shape in ((2, 3, 1, 1), (2, 3, 2, 2), (4, 5, 8, 8), (2, 3, 7, 5)):
+        x = torch.randn(shape)
+        torch.testing.assert_close(BoxAvgPool3x3()(x), pool(x))
+    arch = nb201.parse("|avg_pool_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|avg_pool_3x3~1|none~2|")
+    model = nb201.build(arch, C=4, N=1).eval()
+    x = torch.randn(3, 3, 8, 8)
+    before = model(x)
+    assert speed_up_pools(model) == 9 and speed_up_pools(model) == 0
+    torch.testing.assert_close(model(x), before)
+
+
+# --- training ---------------------------------------------------------------------------------------------------
+def test_short_training_learns_a_tiny_task(nb201) -> None:
+    raw = colour_task()
+    short = econas.train(nb201, TINY_ARCH, "c1r1s0e1", raw, seed=0, recipe=TINY_RECIPE, **TINY)
+    result = econas.train(nb201, TINY_ARCH, "c1r1s0e6", raw, seed=0, recipe=TINY_RECIPE, **TINY)
+    assert result.final_train_loss < short.final_train_loss
+    assert result.final_train_loss < 0.7 * math.log(3)
+    assert result.accuracy > 60.0  # chance is 33 %
+    assert result.seconds > 0 and result.cpu_seconds > 0
+    assert result.width == {"C": 8} and result.resolution == 8 and result.train_samples == 240
+    assert result.test_samples == 90 and result.iterations == 6 * 8 and result.epochs == 6
+    assert result.num_params == sum(p.numel() for p in nb201.build(nb201.parse(TINY_ARCH), 3, C=8, N=1).parameters())
+    assert result.recipe == "|batch_size=32,lr=0.05,N=1,full_C=8"
+
+
+def test_training_is_deterministic_on_cpu(nb201) -> None:
+    raw = colour_task(n_train=60, n_test=30)
+    runs = [econas.train(nb201, TINY_ARCH, "c2r2s1e2", raw, seed=5, recipe=TINY_RECIPE, **TINY) for _ in range(2)]
+    assert runs[0].accuracy == runs[1].accuracy
+    assert runs[0].final_train_loss == runs[1].final_train_loss
+    assert runs[0].width == {"C": 4} and runs[0].resolution == 4 and runs[0].train_samples == 30
+
+
+def test_prepared_data_must_match_the_setting(nb201) -> None:
+    data = prepare(colour_task(), econas.parse_setting("c1r1s0e1"))
+    with pytest.raises(ValueError, match="prepared"):
+        econas.train(nb201, TINY_ARCH, "c1r2s0e1", data, recipe=TINY_RECIPE, **TINY)
+
+
+# --- store, train_many, scorer ------------------------------------------------------------------------------
+def test_store_round_trip_and_idempotence(nb201) -> None:
+    result = econas.train(nb201, TINY_ARCH, "c2r2s1e1", colour_task(60, 30), recipe=TINY_RECIPE, **TINY)
+    with econas.TrainingStore(":memory:") as store:
+        assert store.put(result) and not store.put(result)
+        back = store.get(*result.key)
+        assert back == result
+        assert store.done("nb201", "c2r2s1e1" + result.recipe, 0, result.data) == {result.arch_key}
+        assert store.get("nb201", result.arch_key, "c2r2s1e1", 0, result.data) is None  # other variant
+        assert len(store.results(space="nb201")) == 1
+        wide = store.score_table("nb201")
+        assert list(wide.columns) == ["econas_c2r2s1e1" + result.recipe]
+        assert wide.loc[result.arch_key].iloc[0] == result.accuracy
+
+
+def test_train_many_resumes_after_interruption(nb201, tmp_path) -> None:
+    raw = colour_task(60, 30)
+    archs = [nb201.parse(TINY_ARCH), nb201.from_index(1)]
+    settings = ["c2r2s1e1", "c4r2s1e1"]
+    path = tmp_path / "runs.sqlite"
+
+    def stop(result: econas.TrainResult) -> None:
+        raise KeyboardInterrupt
+
+    with econas.TrainingStore(path) as store, pytest.raises(KeyboardInterrupt):
+        train_many(nb201, archs, settings, raw, store, recipe=TINY_RECIPE, progress=False, on_result=stop, **TINY)
+    with econas.TrainingStore(path) as store:
+        assert len(store.results()) == 1
+        assert train_many(nb201, archs, settings, raw, store, recipe=TINY_RECIPE, progress=False, **TINY) == 3
+        assert train_many(nb201, archs, settings, raw, store, recipe=TINY_RECIPE, progress=False, **TINY) == 0
+        frame = store.results(space="nb201")
+    assert len(frame) == 4 and set(frame["resolution"]) == {4}
+
+
+def test_scorer_returns_accuracy_and_reuses_the_store(nb201) -> None:
+    with econas.TrainingStore(":memory:") as store:
+        scorer = econas.ReducedTrainingScorer("c2r2s1e1", colour_task(60, 30), recipe=TINY_RECIPE, store=store, **TINY)
+        first = scorer(nb201, TINY_ARCH)
+        assert 0.0 <= first <= 100.0 and scorer.seconds > 0 and scorer.name == "econas_c2r2s1e1"
+        assert scorer(nb201, TINY_ARCH) == first and scorer.seconds == 0.0
+        assert len(scorer.history) == 2 and scorer.higher_is_better
+
+
+# --- consistency -----------------------------------------------------------------------------------------------
+def test_consistency_table_and_pareto_front() -> None:
+    keys = [f"a{i}" for i in range(20)]
+    truth = pd.Series(np.linspace(50, 90, 20), index=keys)
+    rows = []
+    for i, key in enumerate(keys):
+        rows.append({"setting": "c4r4s0e10", "arch_key": key, "seed": 0, "accuracy": 10 + i, "seconds": 2.0,
+                     "cpu_seconds": 2.0})
+        rows.append({"setting": "c8r4s0e5", "arch_key": key, "seed": 0, "accuracy": 30 - i, "seconds": 1.0,
+                     "cpu_seconds": 1.0})
+    rows.append({"setting": "c8r4s0e5", "arch_key": "a0", "seed": 1, "accuracy": 32, "seconds": 1.0,
+                 "cpu_seconds": 1.0})
+    table = consistency_table(pd.DataFrame(rows), truth).set_index("setting")
+    assert table.loc["c4r4s0e10", "spearman"] == pytest.approx(1.0)
+    assert table.loc["c8r4s0e5", "kendall"] == pytest.approx(-1.0)
+    assert table.loc["c8r4s0e5", "model_cost_epochs"] == pytest.approx(5 / 1024)  # (1/8)² (1/4)² × 5 epochs
+    assert table["pareto"].all() and set(table["archs"]) == {20}
+    mask = pareto_front(np.array([1.0, 2.0, 3.0, 2.0]), np.array([0.5, 0.7, 0.6, 0.4]))
+    assert mask.tolist() == [True, True, False, False]

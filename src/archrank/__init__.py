@@ -10,11 +10,12 @@ Public entry points (see README.md):
 
 from __future__ import annotations
 
-from archrank import bench, data
+# eznas (and eproxy) register their proxies ("eznas", "eproxy") into the proxy registry on import.
+from archrank import bench, data, eznas, proxies
+from archrank._version import __version__
 from archrank.bench import ENSEMBLE_PROXIES, aggregate
+from archrank.proxies import create_proxy, list_proxies, register_proxy, score, score_detailed
 from archrank.spaces import SearchSpace, get_space, list_spaces, register_space
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ENSEMBLE_PROXIES",
@@ -22,8 +23,15 @@ __all__ = [
     "__version__",
     "aggregate",
     "bench",
+    "create_proxy",
     "data",
+    "eznas",
     "get_space",
+    "list_proxies",
     "list_spaces",
+    "proxies",
+    "register_proxy",
     "register_space",
+    "score",
+    "score_detailed",
 ]

@@ -162,6 +162,7 @@ def ranking_table(
 LAZY_COMMANDS: dict[str, str] = {
     "evaluate": "archrank.bench.cli:evaluate_cmd",
     "search": "archrank.search.cli:search_cmd",
+    "evolve": "archrank.eznas.cli:evolve_cmd",
 }
 
 

@@ -137,7 +137,7 @@ class Store:
         """Record a run's environment; returns its id (stored on every score row it writes)."""
         import torch
 
-        from archrank import __version__
+        from archrank._version import __version__
 
         cur = self._db.execute(
             "INSERT INTO runs (started_at, command, archrank_version, torch_version, python_version, device,"

@@ -1,0 +1,136 @@
+"""Fitness tasks and evaluation samples for the EZNAS search on NAS-Bench-201.
+
+EZNAS's tasks are (search space × dataset) pairs with ~20–80 labelled architectures each. This machine has one
+labelled benchmark, NB201 CIFAR-10 (test accuracy from the shared table), so the tasks here are *disjoint subsets*
+of NB201 architectures, each with its own data batch and initialisation seed; the minimum over tasks still rewards
+programs that rank consistently, but it cannot measure generality across spaces or datasets.
+
+The held-out evaluation sample (default: 1000 architectures drawn with seed 0) is excluded from every task.
+Statistics are extracted once per architecture and cached (:class:`~archrank.eznas.stats.StatsCache`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from archrank.data import load_batch
+from archrank.eznas.gp import Task
+from archrank.eznas.program import StatsBatch
+from archrank.eznas.stats import NetworkStats, StatsCache, StatsConfig, Summary, extract_stats
+from archrank.spaces import Arch, SearchSpace
+
+__all__ = [
+    "DEFAULT_EVAL_SAMPLE",
+    "DEFAULT_EVAL_SEED",
+    "GP_SUMMARY",
+    "StatsSource",
+    "build_tasks",
+    "evaluation_sample",
+    "fitness_architectures",
+]
+
+DEFAULT_EVAL_SAMPLE = 1000
+DEFAULT_EVAL_SEED = 0
+GP_SUMMARY = Summary(max_samples=4, max_channels=8, max_spatial=8)
+"""Default summary for GP statistics: 4 samples, 8 channels, centred 8×8 window (≈5–10 MB per NB201 network)."""
+_NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120, "synthetic": 10}
+
+
+def evaluation_sample(space: SearchSpace, n: int = DEFAULT_EVAL_SAMPLE, seed: int = DEFAULT_EVAL_SEED) -> list[Arch]:
+    """The fixed, seeded held-out sample (``space.sample_many(n, seed)``)."""
+    return space.sample_many(n, seed=seed)
+
+
+def fitness_architectures(
+    space: SearchSpace, n_tasks: int, per_task: int, seed: int, exclude: Iterable[Arch] = ()
+) -> list[list[Arch]]:
+    """``n_tasks`` disjoint lists of ``per_task`` architectures, none in ``exclude``, drawn with
+    ``numpy.random.default_rng(seed)`` from the space in its own order."""
+    excluded = {space.key(a) for a in exclude}
+    pool = [a for a in space.enumerate() if space.key(a) not in excluded]
+    need = n_tasks * per_task
+    if need > len(pool):
+        raise ValueError(f"need {need} architectures but only {len(pool)} are outside the excluded sample")
+    idx = np.random.default_rng(seed).choice(len(pool), size=need, replace=False)
+    return [[pool[i] for i in idx[t * per_task : (t + 1) * per_task]] for t in range(n_tasks)]
+
+
+@dataclass(frozen=True)
+class StatsSource:
+    """Where statistics come from: dataset batch, extraction config, summary, cache and device."""
+
+    dataset: str = "cifar10"
+    data_root: str | None = None
+    batch_size: int = 16
+    config: StatsConfig = field(default_factory=StatsConfig)
+    summary: Summary = GP_SUMMARY
+    cache_dir: str | os.PathLike[str] | None = None
+    device: str = "cpu"
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "batch_size": self.batch_size,
+            "config": asdict(self.config),
+            "summary": asdict(self.summary),
+        }
+
+    def network_stats(
+        self, space: SearchSpace, archs: Sequence[Arch], seed: int, progress: bool = True, desc: str = "statistics"
+    ) -> list[NetworkStats]:
+        """Statistics of each architecture (from the cache when present; extracted and cached otherwise)."""
+        batch = load_batch(self.dataset, self.data_root, batch_size=self.batch_size, seed=seed)
+        cache = StatsCache(self.cache_dir) if self.cache_dir is not None else None
+        num_classes = _NUM_CLASSES.get(self.dataset, 10)
+        out: list[NetworkStats] = []
+        for arch in tqdm(archs, desc=desc, unit="arch", disable=not progress):
+            key = StatsCache.key(space.name, space.key(arch), seed, batch.content_hash, self.config, self.summary)
+            stats = cache.get(space.name, key) if cache is not None else None
+            if stats is None:
+                model = space.build(arch, num_classes=num_classes)
+                stats = extract_stats(
+                    model, batch.x, seed=seed, config=self.config, summary=self.summary, device=self.device
+                )
+                stats.meta.update({"arch": space.key(arch), "batch_hash": batch.content_hash})
+                if cache is not None:
+                    cache.put(space.name, key, stats)
+            out.append(stats)
+        return out
+
+
+def build_tasks(
+    space: SearchSpace,
+    table: pd.DataFrame,
+    source: StatsSource,
+    *,
+    n_tasks: int = 3,
+    per_task: int = 40,
+    task_seed: int = 1,
+    stats_seed: int = 1,
+    exclude: Iterable[Arch] = (),
+    metric: str = "cifar10_test_acc",
+    progress: bool = True,
+) -> tuple[list[Task], dict[str, Any]]:
+    """Tasks for :func:`~archrank.eznas.gp.run_gp` and the spec that keys their evaluation cache.
+
+    Task ``t`` uses architectures ``fitness_architectures(...)[t]`` and seed ``stats_seed + t`` for its data batch,
+    initialisation and noise."""
+    groups = fitness_architectures(space, n_tasks, per_task, task_seed, exclude)
+    tasks: list[Task] = []
+    spec_tasks = []
+    for t, archs in enumerate(groups):
+        seed = stats_seed + t
+        keys = [space.key(a) for a in archs]
+        acc = table.loc[keys, metric].to_numpy(dtype=float)
+        stats = source.network_stats(space, archs, seed, progress=progress, desc=f"task {t} statistics")
+        tasks.append(Task(f"{space.name}-{source.dataset}-t{t}", StatsBatch(stats), acc, {"seed": seed}))
+        spec_tasks.append({"archs": keys, "seed": seed})
+    spec = {"space": space.name, "truth": metric, "tasks": spec_tasks, **source.spec()}
+    return tasks, spec

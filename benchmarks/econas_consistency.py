@@ -76,8 +76,9 @@ def report(store: TrainingStore, space, keys: list[str], settings: list[str], ou
         "`model cost` = epochs × (1/c)² × (1/r)² × 2^-s in units of one full-size (c0r0s0) epoch; `pareto` marks "
         "settings that no other setting beats on both CPU seconds and Spearman.",
         "",
-        "Command: `nice -n 10 .venv/bin/python benchmarks/econas_consistency.py "
-        f"--archs {meta['requested']} --threads {meta['threads']}`",
+        "Commands: `nice -n 10 .venv/bin/python benchmarks/econas_consistency.py "
+        f"--archs {meta['requested']} --threads {meta['threads']} --shard I/2 --store STORE` for I = 0, 1 in "
+        "parallel, then the same with `--report-only`.",
         "",
     ]
     (out / "consistency.md").write_text("\n".join(lines))

@@ -114,6 +114,25 @@ def test_hierarchical_config_must_match_the_tiers(nb201, planted_table) -> None:
     assert parse_setting(TIERS[-1]).epochs == 60
 
 
+def test_trainer_oracle_drives_the_search_with_real_trainings(nb201) -> None:
+    from archrank.econas import RawData, Recipe, TrainerOracle
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(40) % 2
+    images = rng.integers(0, 256, size=(40, 3, 8, 8)).astype(np.uint8)
+    data = RawData.from_arrays((images, labels), (images[:10], labels[:10]), num_classes=2)
+    oracle = TrainerOracle(nb201, ("c2r2s1e1", "c2r2s1e2"), data, truth={PLANTED: 94.0},
+                           recipe=Recipe(batch_size=16), build_kwargs={"N": 1}, width_kwarg={"C": 8})
+    accuracy, seconds = oracle.evaluate(nb201.parse(PLANTED), 1, from_tier=0)
+    assert 0.0 <= accuracy <= 100.0 and seconds > 0
+    assert oracle.true_accuracy(nb201.parse(PLANTED)) == 94.0 and np.isnan(oracle.true_accuracy(nb201.from_index(0)))
+    config = HierarchicalConfig(initial=2, tier_capacity=(4, 2), tier_weights=(1.0, 1.0), promote_every=1,
+                                promote_top=1)
+    _, one = oracle.evaluate(nb201.from_index(0), 0)  # warm: the first training pays one-time set-up
+    trace = hierarchical_search(nb201, oracle, budget=4 * one, config=config, seed=0)
+    assert trace.evaluations[0] >= 2 and np.all(np.diff(trace.costs) > 0)
+
+
 # --- command line ---------------------------------------------------------------------------------------------
 def test_econas_search_command(nb201_csv, tmp_path) -> None:
     result = CliRunner().invoke(econas_search_cmd, ["--seeds", "2", "--budget-hours", "3", "--out", str(tmp_path)])

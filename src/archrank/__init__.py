@@ -11,7 +11,7 @@ Public entry points (see README.md):
 from __future__ import annotations
 
 # eznas (and eproxy) register their proxies ("eznas", "eproxy") into the proxy registry on import.
-from archrank import bench, data, eznas, proxies
+from archrank import bench, data, eproxy, eznas, proxies
 from archrank._version import __version__
 from archrank.bench import ENSEMBLE_PROXIES, aggregate
 from archrank.proxies import create_proxy, list_proxies, register_proxy, score, score_detailed
@@ -25,6 +25,7 @@ __all__ = [
     "bench",
     "create_proxy",
     "data",
+    "eproxy",
     "eznas",
     "get_space",
     "list_proxies",

@@ -163,6 +163,11 @@ LAZY_COMMANDS: dict[str, str] = {
     "evaluate": "archrank.bench.cli:evaluate_cmd",
     "search": "archrank.search.cli:search_cmd",
     "evolve": "archrank.eznas.cli:evolve_cmd",
+    "consistency": "archrank.econas.cli:consistency_cmd",
+    "train": "archrank.econas.cli:train_cmd",
+    "econas-search": "archrank.econas.cli:econas_search_cmd",
+    "eproxy": "archrank.eproxy.cli:eproxy_cmd",
+    "dps": "archrank.eproxy.cli:dps_cmd",
 }
 
 

@@ -12,24 +12,40 @@ ranks architectures at a fraction of the cost of full training.
 
 from __future__ import annotations
 
+from archrank.econas.consistency import DEFAULT_GRID, consistency_table, train_many
 from archrank.econas.data import RawData, TrainData, balanced_subset, load_data, prepare
+from archrank.econas.hierarchical import (
+    HierarchicalConfig,
+    TableOracle,
+    TrainerOracle,
+    flat_evolution,
+    hierarchical_search,
+)
 from archrank.econas.scorer import ReducedTrainingScorer
 from archrank.econas.setting import Setting, parse_setting
 from archrank.econas.store import TrainingStore
 from archrank.econas.trainer import Recipe, TrainResult, reduced_build_kwargs, train
 
 __all__ = [
+    "DEFAULT_GRID",
+    "HierarchicalConfig",
     "RawData",
     "Recipe",
     "ReducedTrainingScorer",
     "Setting",
+    "TableOracle",
     "TrainData",
     "TrainResult",
+    "TrainerOracle",
     "TrainingStore",
     "balanced_subset",
+    "consistency_table",
+    "flat_evolution",
+    "hierarchical_search",
     "load_data",
     "parse_setting",
     "prepare",
     "reduced_build_kwargs",
     "train",
+    "train_many",
 ]

@@ -125,12 +125,14 @@ def consistency_table(
         reference = truth.reindex(part["arch_key"]).to_numpy(dtype=float)
         acc = part["accuracy"].to_numpy(dtype=float)
         setting = parse_setting(name.partition("|")[0])
+        rho = stats.spearmanr(acc, reference)
         rows.append(
             {
                 "setting": name,
                 "archs": len(part),
                 "seeds": int(part["seeds"].min()),
-                "spearman": float(stats.spearmanr(acc, reference).statistic),
+                "spearman": float(rho.statistic),
+                "spearman_p": float(rho.pvalue),
                 "kendall": float(stats.kendalltau(acc, reference).statistic),
                 "mean_accuracy": float(acc.mean()),
                 "seconds_per_arch": float(part["seconds"].mean()),

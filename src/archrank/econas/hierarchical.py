@@ -3,10 +3,12 @@
 
 Hierarchical proxy: every new child is trained with the cheapest proxy (tier 0, e.g. 20 epochs) and enters tier 0.
 Every ``promote_every`` cycles the best ``promote_top`` members of each tier are trained further with the next
-proxy (e.g. 20 -> 40 -> 60 epochs) and move up one tier; parents are chosen by tournament within a tier; members
-older than ``max_age`` cycles, or the oldest beyond a tier's capacity, are dropped (aging, as in regularised
-evolution). So most compute goes to the promising candidates and unpromising ones are discarded after a cheap
-proxy. The flat baseline (Real et al., regularised evolution) trains every child fully at the top tier.
+proxy (e.g. 20 -> 40 -> 60 epochs) and move up one tier; parents are chosen by tournament within a tier (the tier
+drawn with ``tier_weights``); members older than ``max_age`` cycles (below the top tier), or the oldest beyond a
+tier's capacity, are dropped (aging, as in regularised evolution). So most compute goes to the promising
+candidates and unpromising ones are discarded after a cheap proxy. This is our reading of the paper's strategy;
+the paper fixes no hyper-parameters for NB201, so :class:`HierarchicalConfig` exposes them.
+The flat baseline (Real et al., regularised evolution) trains every child fully at the top tier.
 
 The oracle answers "accuracy of ``arch`` after training to tier ``t``" and its cost:
 
@@ -126,14 +128,17 @@ class TrainerOracle:
         device: str = "cpu",
         truth: Mapping[str, float] | None = None,
         store: Any = None,
+        **scorer_kwargs: Any,
     ) -> None:
+        """``scorer_kwargs`` go to each tier's :class:`~archrank.econas.scorer.ReducedTrainingScorer` (``recipe``,
+        ``width_kwarg``, ``build_kwargs``)."""
         from archrank.econas.scorer import ReducedTrainingScorer
 
         self.space = space
         self.tiers = tuple(parse_setting(t) for t in tiers)
         self.truth = dict(truth or {})
         self._scorers = [
-            ReducedTrainingScorer(t, data, seed=seed, device=device, store=store) for t in self.tiers
+            ReducedTrainingScorer(t, data, seed=seed, device=device, store=store, **scorer_kwargs) for t in self.tiers
         ]
 
     def evaluate(self, arch: Arch, tier: int, from_tier: int | None = None) -> tuple[float, float]:

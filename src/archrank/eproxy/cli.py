@@ -1,0 +1,272 @@
+"""Click commands of Eproxy (registered by ``archrank.cli``): ``eproxy`` scores and evaluates a config on a seeded
+sample of a space; ``dps`` runs Discrete Proxy Search (Li et al., arXiv 2210.09459). Both resume from the store."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+
+from archrank.spaces import SearchSpace, get_space
+
+_LABELLED_SEED = 2210
+
+
+def _space(name: str) -> SearchSpace:
+    try:
+        return get_space(name)
+    except KeyError as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+
+
+def _setup(threads: int | None, device: str) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise click.ClickException(f"--device {device}: CUDA is not available on this machine")
+
+
+def _batch(spec: str, batch_size: int, seed: int) -> Any:
+    """``cifar10[:DIR]`` (and the other datasets of ``archrank.data``), ``synthetic[:KIND]`` or ``none``."""
+    from archrank import data
+
+    name, _, arg = spec.partition(":")
+    name = name.lower()
+    if name == "none":
+        return None
+    if name == "synthetic":
+        return data.load_batch("synthetic", batch_size=batch_size, seed=seed, kind=arg or "gaussian")
+    return data.load_batch(name, root=arg or None, batch_size=batch_size, seed=seed)
+
+
+def _truth(spec: str, space: SearchSpace) -> Any:
+    from archrank.bench.truth import load_truth
+
+    try:
+        return load_truth(spec, space)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise click.ClickException(f"ground truth {spec!r}: {exc}") from None
+
+
+def _bar(total: int, desc: str, quiet: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="arch", disable=quiet)
+
+
+common = [
+    click.option("--space", "space_name", default="nb201", show_default=True, help="Search space."),
+    click.option(
+        "--data",
+        "data_spec",
+        default="cifar10",
+        show_default=True,
+        help="Batch: cifar10[:DIR], cifar100[:DIR], imagenet16-120[:DIR], synthetic[:KIND] or none.",
+    ),
+    click.option("--batch-size", type=int, default=16, show_default=True),
+    click.option("--batch-seed", type=int, default=0, show_default=True),
+    click.option("--seed", type=int, default=0, show_default=True, help="Model init, heads and barriers."),
+    click.option("--truth", "truth_spec", default="auto", show_default=True, help="Ground truth (see archrank.bench)."),
+    click.option("--store", "store_path", default="archrank.db", show_default=True, help="SQLite results file."),
+    click.option("--device", default="cpu", show_default=True),
+    click.option("--threads", type=int, default=None, help="torch threads (1 is fastest on a shared machine)."),
+    click.option("--quiet", is_flag=True, help="No progress bar."),
+]
+
+
+def _with_common(func: Any) -> Any:
+    for option in reversed(common):
+        func = option(func)
+    return func
+
+
+@click.command("eproxy")
+@click.option(
+    "--config",
+    "config_spec",
+    default="default",
+    show_default=True,
+    help="Preset name (default, default-synthetic, ...) or a JSON file saved by dps.",
+)
+@click.option("--sample", type=int, default=1000, show_default=True, help="Seeded sample of N architectures.")
+@click.option("--sample-seed", type=int, default=0, show_default=True)
+@click.option("--exclude-dps", "exclude_runs", multiple=True, help="Exclude the labelled archs of this DPS run.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Write scores.csv and summary.json here.",
+)
+@_with_common
+def eproxy_cmd(
+    config_spec: str,
+    sample: int,
+    sample_seed: int,
+    exclude_runs: tuple[str, ...],
+    out_dir: Path | None,
+    space_name: str,
+    data_spec: str,
+    batch_size: int,
+    batch_seed: int,
+    seed: int,
+    truth_spec: str,
+    store_path: str,
+    device: str,
+    threads: int | None,
+    quiet: bool,
+) -> None:
+    """Score a seeded sample of a space with one Eproxy config (resumable) and report Spearman/Kendall against
+    the ground truth and the seconds per architecture."""
+    from archrank.eproxy.evaluate import labelled_keys, rank_metrics, sample_eval_archs, score_archs
+    from archrank.eproxy.presets import resolve_config
+    from archrank.eproxy.store import EproxyStore
+
+    _setup(threads, device)
+    space = _space(space_name)
+    try:
+        config = resolve_config(config_spec)
+    except (KeyError, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    truth = _truth(truth_spec, space)
+    batch = _batch(data_spec, max(batch_size, config.batch_size), batch_seed) if config.inputs == "batch" else None
+    with EproxyStore(store_path) as store:
+        excluded = labelled_keys(config_spec)  # a DPS result file names its labelled archs: never evaluate on them
+        for run in exclude_runs:
+            info = store.dps_run(run)
+            if info is None:
+                raise click.ClickException(f"no DPS run {run!r} in {store_path}")
+            excluded |= {k for k, _ in info["labelled"]}
+        archs = sample_eval_archs(space, sample, sample_seed, excluded)
+        bar = _bar(len(archs), f"eproxy {config.key}", quiet)
+        start = time.time()
+        scores = score_archs(
+            space,
+            archs,
+            config,
+            batch,
+            seed=seed,
+            device=device,
+            store=store,
+            progress=lambda i, rec: bar.update(1),
+        )
+        bar.close()
+    keys = [space.key(a) for a in archs]
+    values = [scores[k]["value"] for k in keys]
+    acc = [float(truth.values.get(k, math.nan)) for k in keys]
+    metrics = rank_metrics(values, acc)
+    seconds = [scores[k]["seconds"] for k in keys if scores[k]["seconds"] is not None]
+    summary = {
+        "config": config_spec,
+        "config_key": config.key,
+        "space": space.name,
+        "sample": sample,
+        "sample_seed": sample_seed,
+        "excluded": len(excluded),
+        "seed": seed,
+        "data": data_spec,
+        "truth": truth.source,
+        "spearman": metrics["spearman"],
+        "kendall": metrics["kendall"],
+        "ok": sum(1 for k in keys if scores[k]["status"] == "ok"),
+        "seconds_per_arch_mean": sum(seconds) / max(1, len(seconds)),
+        "threads": torch.get_num_threads(),
+        "wall_s": time.time() - start,
+    }
+    click.echo(json.dumps(summary, indent=2))
+    if out_dir is not None:
+        import pandas as pd
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rows = [{"arch": k, "accuracy": a, **scores[k]} for k, a in zip(keys, acc, strict=True)]
+        pd.DataFrame(rows).to_csv(out_dir / "scores.csv", index=False)
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+@click.command("dps")
+@click.option("--labelled", type=int, default=20, show_default=True, help="Number of labelled architectures.")
+@click.option("--labelled-seed", type=int, default=_LABELLED_SEED, show_default=True)
+@click.option("--budget", type=int, default=200, show_default=True, help="Proposals (configs) in total.")
+@click.option("--population", type=int, default=40, show_default=True)
+@click.option("--tournament", type=int, default=10, show_default=True)
+@click.option("--mutate-ratio", type=float, default=0.2, show_default=True)
+@click.option("--search-seed", type=int, default=0, show_default=True, help="Seed of the evolution.")
+@click.option(
+    "--base",
+    "base_spec",
+    default="default",
+    show_default=True,
+    help="Config supplying the fields DPS does not search (steps, inputs, ...).",
+)
+@click.option("--run-name", default="dps", show_default=True, help="Name of the run in the store (resume key).")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the best config as JSON here (usable as --config / create_proxy(config=...)).",
+)
+@_with_common
+def dps_cmd(
+    labelled: int,
+    labelled_seed: int,
+    budget: int,
+    population: int,
+    tournament: int,
+    mutate_ratio: float,
+    search_seed: int,
+    base_spec: str,
+    run_name: str,
+    out_path: Path | None,
+    space_name: str,
+    data_spec: str,
+    batch_size: int,
+    batch_seed: int,
+    seed: int,
+    truth_spec: str,
+    store_path: str,
+    device: str,
+    threads: int | None,
+    quiet: bool,
+) -> None:
+    """Discrete Proxy Search: evolve Eproxy's configuration to maximise the Spearman correlation on a few labelled
+    architectures. Every proposal is stored; rerun the same command to resume (or with a larger --budget to
+    continue). The labelled architectures are recorded; exclude them later with ``eproxy --exclude-dps RUN``."""
+    from archrank.eproxy.dps import run_dps
+    from archrank.eproxy.dps_space import DPSSpace
+    from archrank.eproxy.presets import resolve_config
+
+    _setup(threads, device)
+    space = _space(space_name)
+    base = resolve_config(base_spec)
+    truth = _truth(truth_spec, space)
+    archs = [a for a in space.sample_many(labelled * 4, seed=labelled_seed) if space.key(a) in truth.values.index]
+    if len(archs) < labelled:
+        raise click.ClickException(f"only {len(archs)} labelled architectures found in the ground truth")
+    pairs = [(a, float(truth.values.loc[space.key(a)])) for a in archs[:labelled]]
+    batch = _batch(data_spec, max(batch_size, base.batch_size), batch_seed) if base.inputs == "batch" else None
+    result = run_dps(
+        space,
+        pairs,
+        store_path=store_path,
+        run_name=run_name,
+        batch=batch,
+        dps_space=DPSSpace(base=base),
+        budget=budget,
+        population=population,
+        tournament=tournament,
+        mutate_ratio=mutate_ratio,
+        seed=search_seed,
+        eval_seed=seed,
+        device=device,
+        progress=not quiet,
+        out=out_path,
+    )
+    best = result.best
+    click.echo(f"best fitness (Spearman on {len(pairs)} labelled): {best.fitness:.4f} at step {best.step}")
+    click.echo(json.dumps(best.config.to_dict(), indent=2))

@@ -75,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "proxies_reference_agreement.md"
     )
     parser.add_argument("--no-write", action="store_true", help="print only, do not write the markdown")
+    parser.add_argument(
+        "--replicate",
+        action="store_true",
+        help="also score with another batch (data seed + 1) and another initialisation (init seed + 100003): "
+        "ρ(ours, ours′) is the agreement that batch and initialisation alone allow",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -85,48 +91,52 @@ def main(argv: list[str] | None = None) -> int:
     keys = sorted(reference)
     if args.n < len(keys):
         keys = sorted(random.Random(args.subset_seed).sample(keys, args.n))
-    batch = load_batch("cifar10", root, batch_size=args.batch_size, seed=args.data_seed)
-    meta = {
-        "batch": batch.content_hash,
-        "batch_size": args.batch_size,
-        "init_seed": args.init_seed,
-        "proxies": list(SHARED),
-        "v": 1,
-    }
-    cache = JsonlCache(args.cache or default_cache(f"proxies_agreement_bs{args.batch_size}"), meta)
-    print(f"{len(keys)} architectures, batch {batch.content_hash} (N={args.batch_size}), cache {cache.path}")
 
-    todo = [k for k in keys if k not in cache]
-    start = time.perf_counter()
-    for i, key in enumerate(todo, 1):
-        arch = space.parse(key)
-        index = space.index(arch)
-        model = build_seeded(space, arch, args.init_seed + index)
-        t0 = time.perf_counter()
-        results = score(model, SHARED, batch=batch, seed=0, device=args.device, detailed=True)
-        elapsed = time.perf_counter() - t0
-        cache.add(
-            key,
-            {
-                "index": index,
-                "seconds": elapsed,
-                "values": {k: r.value for k, r in results.items()},
-                "status": {k: r.status for k, r in results.items()},
-            },
-        )
-        if i % 10 == 0 or i == len(todo):
-            rate = (time.perf_counter() - start) / i
-            print(
-                f"  {i}/{len(todo)} scored, {rate:.2f} s/arch, ~{rate * (len(todo) - i) / 60:.1f} min left", flush=True
+    def run(data_seed: int, init_seed: int) -> list[dict]:
+        batch = load_batch("cifar10", root, batch_size=args.batch_size, seed=data_seed)
+        meta = {
+            "batch": batch.content_hash,
+            "batch_size": args.batch_size,
+            "init_seed": init_seed,
+            "proxies": list(SHARED),
+            "v": 1,
+        }
+        cache = JsonlCache(args.cache or default_cache(f"proxies_agreement_bs{args.batch_size}"), meta)
+        print(f"{len(keys)} architectures, batch {batch.content_hash} (N={args.batch_size}), init seed {init_seed}")
+        todo = [k for k in keys if k not in cache]
+        start = time.perf_counter()
+        for i, key in enumerate(todo, 1):
+            arch = space.parse(key)
+            index = space.index(arch)
+            model = build_seeded(space, arch, init_seed + index)
+            t0 = time.perf_counter()
+            results = score(model, SHARED, batch=batch, seed=0, device=args.device, detailed=True)
+            elapsed = time.perf_counter() - t0
+            cache.add(
+                key,
+                {
+                    "index": index,
+                    "seconds": elapsed,
+                    "values": {k: r.value for k, r in results.items()},
+                    "status": {k: r.status for k, r in results.items()},
+                },
             )
+            if i % 10 == 0 or i == len(todo):
+                rate = (time.perf_counter() - start) / i
+                left = rate * (len(todo) - i) / 60
+                print(f"  {i}/{len(todo)} scored, {rate:.2f} s/arch, ~{left:.1f} min left", flush=True)
+        return [cache.rows[k] for k in keys], batch.content_hash
 
-    rows = [cache.rows[k] for k in keys]
+    rows, batch_hash = run(args.data_seed, args.init_seed)
+    replica = run(args.data_seed + 1, args.init_seed + 100_003)[0] if args.replicate else None
     acc = [table[r["index"]]["cifar10_test_acc"] for r in rows]
     lines = []
     header = (
         "| proxy | n | ρ(ours, NASLib) | ρ(ours, test acc) | ρ(NASLib, test acc) | our nan/failed | NASLib failed |"
     )
-    lines += [header, "|---|---:|---:|---:|---:|---:|---:|"]
+    if replica is not None:
+        header += " ρ(ours, ours′) |"
+    lines += [header, "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if replica is not None else "")]
     summary = {}
     for proxy in SHARED:
         ours = [r["values"][proxy] for r in rows]
@@ -138,9 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         bad_ours = sum(1 for r in rows if r["status"][proxy] != "ok")
         bad_theirs = sum(1 for v in theirs if not finite(v))
         summary[proxy] = (rho_ref, rho_ours, rho_theirs)
-        lines.append(
+        line = (
             f"| {proxy} | {n_ref} | {fmt(rho_ref)} | {fmt(rho_ours)} | {fmt(rho_theirs)} | {bad_ours} | {bad_theirs} |"
         )
+        if replica is not None:
+            line += f" {fmt(spearman(ours, [r['values'][proxy] for r in replica])[0])} |"
+        lines.append(line)
 
     exact = {}
     for proxy, column, scale in (("params", "params_M", 1e6), ("flops", "flops_M", 1e6)):
@@ -168,11 +181,17 @@ def main(argv: list[str] | None = None) -> int:
             "",
             f"Our side: one fixed CIFAR-10 training batch of {args.batch_size} images "
             f"(`load_batch('cifar10', batch_size={args.batch_size}, seed={args.data_seed})`, content hash "
-            f"`{batch.content_hash}`), PyTorch default initialisation drawn with seed {args.init_seed} + NB201 index, "
+            f"`{batch_hash}`), PyTorch default initialisation drawn with seed {args.init_seed} + NB201 index, "
             "all 12 proxies fused in one `archrank.score` call per architecture. NASLib's side: its stored scores "
             "(another random batch, another random initialisation per architecture). Spearman ρ is computed over "
             "the architectures where both values are finite; NASLib's failure sentinel −1e8 and −inf count as "
-            "failed. Test accuracy: `cifar10_test_acc` of `nb201_cifar10.csv`.",
+            "failed. Test accuracy: `cifar10_test_acc` of `nb201_cifar10.csv`."
+            + (
+                " ρ(ours, ours′): our scores against our own scores with another batch (data seed + 1) and another "
+                "initialisation — how much agreement batch and initialisation alone allow."
+                if replica is not None
+                else ""
+            ),
             "",
             *lines,
             "",

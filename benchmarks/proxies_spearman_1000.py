@@ -1,10 +1,11 @@
 """Benchmark 3: Spearman ρ of every proxy vs CIFAR-10 test accuracy on 1000 seeded NAS-Bench-201 architectures.
 
 A fixed seeded sample of 1000 NB201 indices (``random.Random(seed).sample``) is scored, in the sampled (random)
-order, with every registered proxy fused in one ``score`` call per architecture on one fixed CIFAR-10 batch
-(PyTorch default initialisation drawn with seed = NB201 index). Results are appended to a JSONL cache, so the run
-is resumable, and the markdown table (docs/proxies_spearman_nb201.md) is rewritten every ``--report-every``
-architectures: a partial run reports an unbiased random subset and says how many architectures it covers.
+order, with every proxy of the engine (the 13 of NAS-Bench-Suite-Zero, ZiCo, MeCo, SWAP and the four AZ-NAS
+components) fused in one ``score`` call per architecture on one fixed CIFAR-10 batch (PyTorch default
+initialisation drawn with seed = NB201 index). Results are appended to a JSONL cache, so the run is resumable,
+and the markdown table (docs/proxies_spearman_nb201.md) is rewritten every ``--report-every`` architectures: a
+partial run reports an unbiased random subset and says how many architectures it covers.
 Also reported: the AZ-NAS aggregate Σ_i log(rank_i / m) of its four components (Lee & Ham, CVPR 2024).
 
     nohup nice -n 10 .venv/bin/python benchmarks/proxies_spearman_1000.py [--n 1000] &
@@ -33,7 +34,7 @@ from scipy.stats import rankdata
 
 import archrank
 from archrank.data import load_batch
-from archrank.proxies import get_proxy_info, list_proxies, score
+from archrank.proxies import SUITE_ZERO_PROXIES, get_proxy_info, list_proxies, score
 from proxies_common import (
     JsonlCache,
     build_seeded,
@@ -46,6 +47,7 @@ from proxies_common import (
 )
 
 AZ = ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity")
+ISSUE_PROXIES = (*SUITE_ZERO_PROXIES, "zico", "meco", "swap", *AZ)
 
 
 def az_aggregate(rows: list[dict]) -> list[float]:
@@ -124,7 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--proxies", default="*", help="comma-separated names or wildcards (default: all)")
+    parser.add_argument(
+        "--proxies",
+        default=",".join(ISSUE_PROXIES),
+        help="comma-separated names or wildcards (default: the 20 proxies of the engine; '*' adds any proxy "
+        "registered by other packages)",
+    )
     parser.add_argument("--report-every", type=int, default=10)
     parser.add_argument("--limit", type=int, default=None, help="score at most this many new architectures")
     parser.add_argument("--cache", type=Path, default=None)

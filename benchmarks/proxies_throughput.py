@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         args.out.parent.mkdir(parents=True, exist_ok=True)
         if args.append and args.out.exists():
-            lines = [args.out.read_text().rstrip("\n"), "", f"## {len(proxies)} proxies", *lines[2:]]
+            lines = [args.out.read_text().rstrip("\n"), "", f"## {len(proxies)} proxies", "", *lines[2:]]
         args.out.write_text("\n".join(lines))
         print(f"wrote {args.out}")
     return 0

@@ -384,3 +384,36 @@ def test_zen_running_bn_statistics_follow_the_official_code():
     assert got == pytest.approx(expected, rel=1e-5)
     batch_stat = score(model, [create_proxy("zen", batch_size=n, bn_stat="batch")], input_shape=(3, 8, 8), seed=seed)
     assert batch_stat["zen"] != got
+
+
+@pytest.mark.parametrize("n", [3, 52, 53, 64, 65, 130])
+def test_pattern_packing_is_injective_on_both_paths(n):
+    from archrank.proxies.probe import _pack_columns
+
+    gen = torch.Generator().manual_seed(n)
+    codes = torch.rand(n, 300, generator=gen) > 0.5
+    codes[:, 1] = codes[:, 0]
+    codes[:, 2] = codes[:, 0]
+    codes[-1, 2] = ~codes[-1, 0]  # differs only in the last sample
+    expected = len({tuple(col) for col in codes.T.tolist()})
+    for use_numpy in (True, False):
+        keys = _pack_columns(codes, use_numpy=use_numpy)
+        got = torch.unique(keys).numel() if keys.dim() == 1 else torch.unique(keys, dim=0).shape[0]
+        assert got == expected, use_numpy
+
+
+def test_epe_nas_many_classes_variant():
+    # with more than 100 classes the reference divides s_c by the class size, skips singletons, and sums
+    # |s_c - s_c'| over class pairs divided by the number of classes seen
+    gen = torch.Generator().manual_seed(12)
+    x = torch.randn(9, 6, generator=gen)
+    y = torch.tensor([0, 0, 0, 7, 7, 120, 120, 120, 5])
+    k = 1e-5
+    xs = x.double().numpy()
+    s = {}
+    for c in (0, 7, 120):
+        rows = xs[y.numpy() == c]
+        s[c] = np.log(np.abs(np.corrcoef(rows)) + k).sum() / len(rows)
+    expected = sum(abs(a - b) for a in s.values() for b in s.values()) / len(s)
+    got = score(_Square(), "epe_nas", batch=(x, y), num_classes=150)["epe_nas"]
+    assert got == pytest.approx(expected, rel=1e-6)

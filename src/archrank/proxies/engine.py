@@ -42,12 +42,13 @@ SUITE_ZERO_PROXIES: tuple[str, ...] = (
 )
 """The 13 proxies of NAS-Bench-Suite-Zero (Krishnakumar et al., NeurIPS 2022 Datasets and Benchmarks)."""
 
-DEFAULT_PROXIES: tuple[str, ...] = ("nwot", "swap", "meco", "synflow", "params", "flops", "l2_norm")
-"""What the CLI scores by default: informative and affordable. One shared train-mode forward (NASWOT, SWAP and
-MeCo read it), one batch-1 float64 SynFlow pass, and the cost proxies — ≈0.3 s per NAS-Bench-201 architecture
-on 2 CPU threads (all 15625 in ≈1.5 h, benchmarks/proxies_throughput.py). Every proxy that needs a backward
-costs at least one forward + backward more, and GraSP's Hessian product several; request them explicitly (e.g.
-:data:`SUITE_ZERO_PROXIES`, ``"az_*"``, ``"zico"``)."""
+DEFAULT_PROXIES: tuple[str, ...] = ("meco", "nwot", "swap", "synflow", "params", "flops", "l2_norm")
+"""What the CLI scores by default: informative and affordable. One shared train-mode forward (MeCo, NASWOT and
+SWAP read it), one batch-1 float64 SynFlow pass, and the cost proxies: ≈0.3 s of CPU per NAS-Bench-201
+architecture on 2 threads, i.e. all 15625 in ≈0.7 h on two dedicated cores (benchmarks/proxies_throughput.py;
+more on a machine shared with other jobs). Every proxy that needs a backward costs at least one more forward +
+backward, GraSP's Hessian product several; request them explicitly (e.g. :data:`SUITE_ZERO_PROXIES`, ``"az_*"``,
+``"zico"``)."""
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,9 @@ def epe_nas(probe: Probe, *, k: float = 1e-5) -> float:
 
     For each class c present in the labels, s_c = Σ log(|corr(J_c)| + k) over the correlation matrix of that
     class's Jacobian rows (a class with one sample gives log(1 + k)); with at most 100 classes the score is
-    Σ_c |s_c|, otherwise Σ_{c,c'} |s_c − s_c'| / #classes (also as in the reference). Classes come from the
-    labels (one-hot labels are arg-maxed); the class count from the logits' width.
+    Σ_c |s_c|; otherwise s_c is divided by the class's sample count, singleton classes are skipped, and the score
+    is Σ_{c,c'} |s_c − s_c'| / #classes seen (all as in the reference). Classes come from the
+    labels (one-hot labels are arg-maxed); the class count is ``num_classes`` when given, else the logits' width.
     """
     jac = probe.get("jacobian")
     logits = probe.get("logits")
@@ -60,15 +61,17 @@ def epe_nas(probe: Probe, *, k: float = 1e-5) -> float:
     if y is None:
         raise ValueError("epe_nas needs labels")
     labels = y.argmax(1) if y.dim() == 2 else y
-    n_classes = int(logits.shape[-1])
+    n_classes = int(probe.num_classes) if probe.num_classes else int(logits.shape[-1])
     per_class: dict[int, float] = {}
     for c in sorted(set(labels.tolist())):
         rows = jac[labels == c]
         if rows.shape[0] == 1:
-            per_class[c] = math.log(1.0 + k)
+            if n_classes <= 100:  # np.corrcoef of one row is 1; with >100 classes the reference skips it
+                per_class[c] = math.log(1.0 + k)
             continue
         corr = _corrcoef64(rows)
-        per_class[c] = float(torch.log(corr.abs() + k).sum())
+        s_c = float(torch.log(corr.abs() + k).sum())
+        per_class[c] = s_c / rows.shape[0] if n_classes > 100 else s_c
     values = list(per_class.values())
     if n_classes <= 100:
         return float(sum(abs(v) for v in values))

@@ -41,6 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -120,7 +121,6 @@ class _CodeAccumulator:
     pending: dict[int, list[torch.Tensor]] = field(default_factory=lambda: defaultdict(list))
     spatial: dict[int, bool] = field(default_factory=dict)
     gram: torch.Tensor | None = None
-    units: int = 0
     patterns: list[torch.Tensor] = field(default_factory=list)
 
     def add(self, call: int, codes: torch.Tensor, spatial: bool) -> None:
@@ -132,23 +132,33 @@ class _CodeAccumulator:
 
     def _process(self, codes: torch.Tensor, spatial: bool) -> None:
         if self.want_gram:
-            # ±1 codes: a·aᵀ = agreements − disagreements, exact in float32 for fewer than 2**24 units per layer.
-            signed = codes.to(torch.float32).mul_(2.0).sub_(1.0)
-            g = (signed @ signed.T).to(torch.float64)
-            self.gram = g if self.gram is None else self.gram + g
-            self.units += codes.shape[1]
+            # With c ∈ {0,1}: agreements = c cᵀ + (1−c)(1−c)ᵀ = 2 c cᵀ − r 1ᵀ − 1 rᵀ + units, r_i = (c cᵀ)_ii.
+            # One matmul, exact in float32 for fewer than 2**24 units per layer.
+            c = codes.to(torch.float32)
+            g = (c @ c.T).to(torch.float64)
+            r = torch.diagonal(g)
+            agree = 2.0 * g - r[:, None] - r[None, :] + codes.shape[1]
+            self.gram = agree if self.gram is None else self.gram + agree
         if self.want_patterns and spatial:
             self.patterns.append(_pack_columns(codes))
 
 
-def _pack_columns(codes: torch.Tensor) -> torch.Tensor:
-    """Pack each column of ``codes`` (one unit's binary codes over the N samples) into integers.
+def _pack_columns(codes: torch.Tensor, use_numpy: bool | None = None) -> torch.Tensor:
+    """Pack each column of ``codes`` (one unit's binary codes over the N samples) into integers, exactly.
 
-    N ≤ 64: one int64 key per unit, shape (units,): the low 52 bits come from an exact float64 product with powers
-    of two and the rest are added times 2**52 with int64 wrap-around, which is injective. N > 64: (units, words)
-    with 52 bits per word.
+    N ≤ 64: one int64 key per unit, shape (units,); N > 64: (units, words). On CPU the bits are packed with
+    ``numpy.packbits`` (8 samples per byte, one 64-bit word per 64 samples); elsewhere with an exact float64
+    product with powers of two (52 bits per word).
     """
     n = codes.shape[0]
+    if use_numpy if use_numpy is not None else codes.device.type == "cpu":
+        n_bytes = 8 * ((n + 63) // 64)
+        packed = np.packbits(codes.numpy(), axis=0)  # (ceil(n/8), units) uint8, big-endian bit order
+        full = np.zeros((n_bytes, packed.shape[1]), dtype=np.uint8)
+        full[: packed.shape[0]] = packed
+        words = np.ascontiguousarray(full.T).view(np.int64)  # (units, n_bytes / 8)
+        out = torch.from_numpy(words.copy())
+        return out[:, 0] if out.shape[1] == 1 else out
     words = []
     for start in range(0, n, _PACK_BITS):
         block = codes[start : start + _PACK_BITS].to(torch.float64)
@@ -157,7 +167,7 @@ def _pack_columns(codes: torch.Tensor) -> torch.Tensor:
     if n <= 64:
         key = words[0]
         if len(words) == 2:
-            key = key + words[1] * (2**_PACK_BITS)
+            key = key + words[1] * (2**_PACK_BITS)  # int64 wrap-around: still injective
         return key
     return torch.stack(words, 1)
 
@@ -223,9 +233,8 @@ class Probe:
             param.requires_grad_(True)
         self.model: nn.Module = model_copy
         x, y = unpack_batch(batch)
+        # inputs keep their dtype (integer token ids stay integers; proxies that need input gradients then fail)
         self.x: torch.Tensor | None = x.detach().to(self.device) if x is not None else None
-        if self.x is not None and not self.x.is_floating_point():
-            self.x = self.x.float()
         self.y: torch.Tensor | None = y.detach().to(self.device) if y is not None else None
         if self.x is not None and self.y is not None and self.y.shape[0] != self.x.shape[0]:
             raise ValueError(f"batch has {self.x.shape[0]} inputs but {self.y.shape[0]} labels")
@@ -379,8 +388,9 @@ class Probe:
                 self._run_main(missing)
             pass_id = self._component_pass[component]
             self._use(pass_id)
-            if pass_id in self._errors:
-                raise self._errors[pass_id]
+            for key in (pass_id, (pass_id, component)):
+                if key in self._errors:
+                    raise self._errors[key]
             return self._cache[(pass_id, component)]
         runners: dict[str, Callable[..., Any]] = {
             "synflow": self._synflow_pass,
@@ -406,7 +416,10 @@ class Probe:
             self._errors[pass_id] = exc
             return
         for comp, value in products.items():
-            self._cache[(pass_id, comp)] = value
+            if isinstance(value, BaseException):  # this product alone could not be computed
+                self._errors[(pass_id, comp)] = value
+            else:
+                self._cache[(pass_id, comp)] = value
 
     def _require_data(self, what: str, labels: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.x is None:
@@ -452,6 +465,10 @@ class Probe:
         want_act = "act_grads" in components
         want_loss = want_grads or want_act
         want_jac = "jacobian" in components
+        jac_error: Exception | None = None
+        if want_jac and not x.is_floating_point():
+            jac_error = TypeError(f"input gradients need floating-point inputs; the batch's inputs are {x.dtype}")
+            want_jac = False
         want_codes = bool(components & {"relu_gram", "relu_patterns"})
         want_meco = "meco" in components
         inline_hessian = want_hessian and len(bounds) == 1
@@ -464,7 +481,7 @@ class Probe:
             want_patterns="relu_patterns" in components,
             n_samples=n,
         )
-        meco_mats: list[torch.Tensor] = []
+        meco_feats: list[torch.Tensor] = []
         handles: list[torch.utils.hooks.RemovableHandle] = []
 
         def act_hook(name: str) -> Callable[..., None]:
@@ -489,13 +506,7 @@ class Probe:
                 return
             feature = output[0].detach()
             feature = feature.reshape(feature.shape[0], -1) if feature.dim() > 0 else feature.reshape(1, 1)
-            if feature.shape[0] == 1:
-                corr = torch.ones(1, 1, dtype=torch.float64, device=feature.device)
-            elif feature.shape[1] < 2:  # one position: every correlation is undefined (NaN -> 0, as the reference)
-                corr = torch.zeros(feature.shape[0], feature.shape[0], dtype=torch.float64, device=feature.device)
-            else:
-                corr = torch.corrcoef(feature.to(torch.float64))
-            meco_mats.append(torch.nan_to_num(corr, nan=0.0, posinf=0.0, neginf=0.0))
+            meco_feats.append(feature)
 
         try:
             if want_act:
@@ -623,16 +634,18 @@ class Probe:
             ]
         if want_jac:
             products["jacobian"] = torch.cat(jac_rows, 0)
+        elif jac_error is not None:
+            products["jacobian"] = jac_error
         if "relu_gram" in components:
             if codes.pending:
                 raise RuntimeError("the model called its ReLUs differently on two chunks")
             if codes.gram is None:
                 raise ValueError("no ReLU-family module ran in the forward pass (NASWOT needs nn.ReLU modules)")
-            products["relu_gram"] = (codes.gram + codes.units) / 2.0
+            products["relu_gram"] = codes.gram
         if "relu_patterns" in components:
             products["relu_patterns"] = codes.patterns
         if want_meco:
-            products["meco"] = _min_eigenvalues(meco_mats)
+            products["meco"] = _meco_min_eigenvalues(meco_feats)
         return products
 
     # ------------------------------------------------------------------ separate passes
@@ -835,14 +848,28 @@ def _freeze(value: Any) -> Hashable:
     return value
 
 
-def _min_eigenvalues(mats: list[torch.Tensor]) -> list[float]:
-    """Smallest eigenvalue of each symmetric matrix (batched per size with ``eigvalsh``), in input order."""
-    result: list[float] = [math.nan] * len(mats)
-    by_size: dict[int, list[int]] = defaultdict(list)
-    for i, m in enumerate(mats):
-        by_size[m.shape[0]].append(i)
-    for idx in by_size.values():
-        eig = torch.linalg.eigvalsh(torch.stack([mats[i] for i in idx]))
+def _meco_min_eigenvalues(features: list[torch.Tensor]) -> list[float]:
+    """λ_min of the row-correlation matrix of each (channels, positions) feature, in input order.
+
+    Features of one shape are stacked and processed together (float64): Pearson correlation as ``corrcoef``,
+    NaN/inf entries (constant rows, a single position) set to 0 as in MeCo's code, then batched ``eigvalsh``.
+    """
+    result: list[float] = [math.nan] * len(features)
+    by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
+    for i, f in enumerate(features):
+        by_shape[tuple(f.shape)].append(i)
+    for (channels, _), idx in by_shape.items():
+        if channels == 1:  # a 1x1 correlation matrix is [1]
+            for i in idx:
+                result[i] = 1.0
+            continue
+        x = torch.stack([features[i] for i in idx]).to(torch.float64)
+        x = x - x.mean(dim=2, keepdim=True)
+        cov = x @ x.transpose(1, 2)
+        std = torch.sqrt(torch.diagonal(cov, dim1=1, dim2=2))
+        corr = cov / (std[:, :, None] * std[:, None, :])
+        corr = torch.nan_to_num(corr.clamp(-1.0, 1.0), nan=0.0, posinf=0.0, neginf=0.0)
+        eig = torch.linalg.eigvalsh(corr)
         for i, value in zip(idx, eig[:, 0].tolist(), strict=True):
             result[i] = value
     return result

@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "proxies_throughput.md"
     )
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--append", action="store_true", help="add a section to an existing report")
     args = parser.parse_args(argv)
@@ -56,8 +57,20 @@ def main(argv: list[str] | None = None) -> int:
     batch = load_batch("cifar10", root, batch_size=args.batch_size, seed=0)
     load_before = os.getloadavg()
     print(f"proxies: {', '.join(proxies)}")
-    print(f"{args.n} NB201 archs, batch {args.batch_size}, {args.threads} threads, load average {load_before[0]:.1f}")
-    score(build_seeded(space, space.from_index(indices[0]), 0), proxies, batch=batch)  # warm-up
+    where = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "cpu"
+    print(
+        f"{args.n} NB201 archs, batch {args.batch_size}, {args.threads} threads, device {where}, "
+        f"load average {load_before[0]:.1f}"
+    )
+    device = args.device
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize(device)
+
+    for _ in range(3 if device.startswith("cuda") else 1):  # warm-up (CUDA: context, kernels, allocator)
+        score(build_seeded(space, space.from_index(indices[0]), 0), proxies, batch=batch, device=device)
+    sync()
 
     walls, cpus = [], []
     per: dict[str, list[float]] = {p: [] for p in proxies}
@@ -65,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     for index in indices:
         w0, c0 = time.perf_counter(), time.process_time()
         model = build_seeded(space, space.from_index(index), index)
-        results = score(model, proxies, batch=batch, seed=0, detailed=True)
+        results = score(model, proxies, batch=batch, seed=0, detailed=True, device=device)
+        sync()
         walls.append(time.perf_counter() - w0)
         cpus.append(time.process_time() - c0)
         for p, r in results.items():
@@ -81,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     proj_wall_h = mean_w * NB201_SIZE / 3600
     proj_cpu_h = mean_c / args.threads * NB201_SIZE / 3600
     summary = [
-        f"wall s/arch: median {statistics.median(walls):.2f}, mean {mean_w:.2f}, p90 {p90(walls):.2f}",
+        f"wall s/arch: median {statistics.median(walls):.3f}, mean {mean_w:.3f}, p90 {p90(walls):.3f} "
+        f"({1 / mean_w:.1f} archs/s in one process)",
         f"cpu  s/arch: median {statistics.median(cpus):.2f}, mean {mean_c:.2f}, p90 {p90(cpus):.2f}",
         f"projected for all {NB201_SIZE} archs: {proj_wall_h:.2f} h at the measured wall rate; "
         f"{proj_cpu_h:.2f} h at cpu/{args.threads} (dedicated cores)",
@@ -97,11 +112,11 @@ def main(argv: list[str] | None = None) -> int:
             "# Scoring throughput on NAS-Bench-201",
             "",
             f"`.venv/bin/python benchmarks/proxies_throughput.py --n {args.n} --batch-size {args.batch_size} "
-            f"--threads {args.threads} --proxies {','.join(proxies)}`",
+            f"--threads {args.threads} --device {args.device} --proxies {','.join(proxies)}`",
             "",
             f"{args.n} NB201 architectures (seeded sample {args.seed}), CIFAR-10 batch of {args.batch_size}, "
-            f"{args.threads} torch threads, torch {torch.__version__}; time per architecture = build the network + "
-            "one fused `score` call. The machine is shared with other jobs "
+            f"{args.threads} torch threads, device {where}, torch {torch.__version__}; "
+            "time per architecture = build the network + one fused `score` call. The machine is shared with other jobs "
             f"(load average {load_before[0]:.1f} before, {load_after[0]:.1f} after).",
             "",
             *[f"- {line}" for line in summary],

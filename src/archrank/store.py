@@ -22,10 +22,11 @@ import socket
 import sqlite3
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -101,14 +102,21 @@ class ScoreRow:
             raise ValueError(f"status 'ok' needs a finite score, got {self.score!r} for {self.proxy}")
 
 
-class Store:
-    """A results store backed by one SQLite file (``":memory:"`` for a throw-away store).
+_File = TypeVar("_File", bound="SQLiteFile")
 
-    Use as a context manager or call :meth:`close`. Safe for several processes: SQLite's WAL mode lets
-    readers run beside one writer, and writers wait (``timeout``) for each other.
+
+class SQLiteFile:
+    """One SQLite file holding a subclass's tables (``SCHEMA``); the one way archrank opens its SQLite files.
+
+    WAL mode lets readers run beside one writer and writers wait (``timeout``) for each other, so several
+    processes may share a file. Statements autocommit; :meth:`transaction` groups several into one atomic write.
+    ``":memory:"`` gives a throw-away file. Use as a context manager or call :meth:`close`.
     """
 
-    def __init__(self, path: str | Path = DEFAULT_PATH, timeout: float = 60.0) -> None:
+    SCHEMA = ""
+    KIND = "archrank store"
+
+    def __init__(self, path: str | Path, timeout: float = 60.0) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             parent = Path(self.path).expanduser().resolve().parent
@@ -118,19 +126,38 @@ class Store:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(self.SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise ValueError(f"{self.path} is not a usable archrank store: {exc}") from exc
+            raise ValueError(f"{self.path} is not a usable {self.KIND}: {exc}") from exc
 
-    # --- lifecycle -----------------------------------------------------------------------------------
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> Store:
+    def __enter__(self: _File) -> _File:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All statements inside are written together or not at all (``BEGIN IMMEDIATE`` … ``COMMIT``)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+
+class Store(SQLiteFile):
+    """A results store backed by one SQLite file (``":memory:"`` for a throw-away store); see the module doc."""
+
+    SCHEMA = _SCHEMA
+
+    def __init__(self, path: str | Path = DEFAULT_PATH, timeout: float = 60.0) -> None:
+        super().__init__(path, timeout)
 
     # --- runs ----------------------------------------------------------------------------------------
     def start_run(self, device: str, command: str | None = None, extra: dict[str, Any] | None = None) -> int:
@@ -176,15 +203,9 @@ class Store:
             " run_id=excluded.run_id, created_at=excluded.created_at WHERE scores.status = 'failed'"
         )
         written = 0
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.transaction() as db:
             for row in rows:
-                values = astuple(row)
-                written += self._db.execute(sql, (*values, now)).rowcount
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+                written += db.execute(sql, (*astuple(row), now)).rowcount
         return written
 
     def done(
@@ -247,17 +268,12 @@ class Store:
             for key, record in table.iterrows()
             for metric, value in record.items()
         ]
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.executemany(
+        with self.transaction() as db:
+            db.executemany(
                 "INSERT OR REPLACE INTO ground_truth (source, space, arch_key, metric, value)"
                 " VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return len(rows)
 
     def ground_truth(self, source: str, space: str) -> pd.DataFrame:

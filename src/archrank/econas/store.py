@@ -10,14 +10,13 @@ processes read while one writes.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
 
 from archrank.econas.trainer import TrainResult
+from archrank.store import SQLiteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS econas_trainings (
@@ -52,31 +51,11 @@ _COLUMNS = (
 )
 
 
-class TrainingStore:
+class TrainingStore(SQLiteFile):
     """Reduced-training results in ``econas_trainings`` of an SQLite file (``":memory:"`` for a throw-away one)."""
 
-    def __init__(self, path: str | Path, timeout: float = 60.0) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            parent = Path(self.path).expanduser().resolve().parent
-            if not parent.is_dir():
-                raise FileNotFoundError(f"store folder does not exist: {parent}")
-        try:
-            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise ValueError(f"{self.path} is not a usable SQLite store: {exc}") from exc
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> TrainingStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    SCHEMA = _SCHEMA
+    KIND = "SQLite store of trainings"
 
     def put(self, result: TrainResult) -> bool:
         """Store one result; ``False`` (and nothing changed) when its key is already there."""

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 import time
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from archrank.eproxy.config import EproxyConfig
+from archrank.store import SQLiteFile
 
 __all__ = ["EproxyStore", "ScoreRecord"]
 
@@ -76,26 +75,11 @@ def _num(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-class EproxyStore:
+class EproxyStore(SQLiteFile):
     """Eproxy tables on one SQLite file (``":memory:"`` for a throw-away store). Use as a context manager."""
 
-    def __init__(self, path: str | Path, timeout: float = 60.0) -> None:
-        self.path = str(path)
-        if self.path != ":memory:" and not Path(self.path).expanduser().resolve().parent.is_dir():
-            raise FileNotFoundError(f"store folder does not exist: {Path(self.path).parent}")
-        self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> EproxyStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    SCHEMA = _SCHEMA
+    KIND = "Eproxy store"
 
     # --- configs and scores ---------------------------------------------------------------------------
     def put_config(self, config: EproxyConfig) -> str:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from archrank.store import SQLiteFile
 
 __all__ = ["EznasStore", "FitnessRecord", "GenerationRecord"]
 
@@ -107,36 +107,22 @@ def _nan_to_none(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-class EznasStore:
+class EznasStore(SQLiteFile):
     """The EZNAS tables in the SQLite file ``path`` (created if missing)."""
 
-    def __init__(self, path: str | Path, timeout: float = 60.0) -> None:
-        self.path = Path(path)
-        self.conn = sqlite3.connect(str(self.path), timeout=timeout)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        with self.conn:
-            self.conn.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def __enter__(self) -> EznasStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    SCHEMA = _SCHEMA
+    KIND = "EZNAS store"
 
     # ------------------------------------------------------------------ fitness definitions and programs
     def put_fitness_def(self, fitness_key: str, spec: dict[str, Any]) -> None:
-        with self.conn:
-            self.conn.execute(
+        with self.transaction():
+            self._db.execute(
                 "INSERT OR IGNORE INTO eznas_fitness_defs VALUES (?, ?, ?)",
                 (fitness_key, json.dumps(spec, sort_keys=True), time.time()),
             )
 
     def fitness_def(self, fitness_key: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT spec FROM eznas_fitness_defs WHERE fitness_key = ?", (fitness_key,)).fetchone()
+        row = self._db.execute("SELECT spec FROM eznas_fitness_defs WHERE fitness_key = ?", (fitness_key,)).fetchone()
         return None if row is None else json.loads(row[0])
 
     def put_programs(self, fitness_key: str, records: Iterable[FitnessRecord]) -> int:
@@ -155,8 +141,8 @@ class EznasStore:
             )
             for r in records
         ]
-        with self.conn:
-            cur = self.conn.executemany("INSERT OR IGNORE INTO eznas_programs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        with self.transaction():
+            cur = self._db.executemany("INSERT OR IGNORE INTO eznas_programs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         return cur.rowcount
 
     @staticmethod
@@ -175,7 +161,7 @@ class EznasStore:
 
     def programs(self, fitness_key: str) -> dict[str, FitnessRecord]:
         """Every program stored under ``fitness_key``."""
-        rows = self.conn.execute(
+        rows = self._db.execute(
             "SELECT program, fitness, per_task, status, size, height, seconds FROM eznas_programs "
             "WHERE fitness_key = ?",
             (fitness_key,),
@@ -184,7 +170,7 @@ class EznasStore:
 
     def top_programs(self, fitness_key: str, n: int = 10) -> list[FitnessRecord]:
         """The ``n`` fittest valid programs (ties: shorter first)."""
-        rows = self.conn.execute(
+        rows = self._db.execute(
             "SELECT program, fitness, per_task, status, size, height, seconds FROM eznas_programs "
             "WHERE fitness_key = ? AND status = 'ok' ORDER BY fitness DESC, size ASC, program ASC LIMIT ?",
             (fitness_key, int(n)),
@@ -192,22 +178,22 @@ class EznasStore:
         return [self._record(row) for row in rows]
 
     def count_programs(self, fitness_key: str) -> dict[str, int]:
-        rows = self.conn.execute(
+        rows = self._db.execute(
             "SELECT status, COUNT(*) FROM eznas_programs WHERE fitness_key = ? GROUP BY status", (fitness_key,)
         ).fetchall()
         return {status: int(n) for status, n in rows}
 
     # ------------------------------------------------------------------ runs and generations
     def start_run(self, run_id: str, fitness_key: str, config: dict[str, Any]) -> None:
-        with self.conn:
-            self.conn.execute(
+        with self.transaction():
+            self._db.execute(
                 "INSERT OR IGNORE INTO eznas_runs VALUES (?, ?, ?, ?)",
                 (run_id, fitness_key, json.dumps(config, sort_keys=True), time.time()),
             )
 
     def put_generation(self, record: GenerationRecord) -> None:
-        with self.conn:
-            self.conn.execute(
+        with self.transaction():
+            self._db.execute(
                 "INSERT OR REPLACE INTO eznas_generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.run_id,
@@ -223,7 +209,7 @@ class EznasStore:
             )
 
     def generations(self, run_id: str) -> list[GenerationRecord]:
-        rows = self.conn.execute(
+        rows = self._db.execute(
             "SELECT run_id, generation, population, rng_state, best_program, best_fitness, n_evaluated, seconds "
             "FROM eznas_generations WHERE run_id = ? ORDER BY generation",
             (run_id,),

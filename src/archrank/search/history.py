@@ -14,17 +14,16 @@ by replaying the recorded queries into a fresh sampler.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from archrank.spaces.base import Arch
+from archrank.store import SQLiteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS search_runs (
@@ -144,29 +143,11 @@ class History:
         )
 
 
-class HistoryDB:
+class HistoryDB(SQLiteFile):
     """Search tables in an SQLite file (the results store's file, or any other); context manager."""
 
-    def __init__(self, path: str | Path, timeout: float = 60.0) -> None:
-        self.path = str(path)
-        if self.path != ":memory:" and not Path(self.path).expanduser().resolve().parent.is_dir():
-            raise FileNotFoundError(f"store folder does not exist: {Path(self.path).parent}")
-        try:
-            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise ValueError(f"{self.path} is not a usable results file: {exc}") from exc
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> HistoryDB:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    SCHEMA = _SCHEMA
+    KIND = "search history file"
 
     def start(self, run_name: str, seed: int, space: str, algorithm: str, config: dict[str, Any]) -> None:
         """Register a run; if it exists, check it was recorded with the same space, algorithm and config."""
@@ -190,17 +171,12 @@ class HistoryDB:
     def record(self, run_name: str, seed: int, step: int, key: str, valid: float, test: float, cost_s: float,
                proxy_s: float, cumulative_cost_s: float) -> None:
         now = time.time()
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.execute(
+        with self.transaction() as db:
+            db.execute(
                 "INSERT INTO search_queries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_name, seed, step, key, valid, test, cost_s, proxy_s, cumulative_cost_s, now),
             )
-            self._db.execute("UPDATE search_runs SET updated_at=? WHERE run_name=? AND seed=?", (now, run_name, seed))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            db.execute("UPDATE search_runs SET updated_at=? WHERE run_name=? AND seed=?", (now, run_name, seed))
 
     def queries(self, run_name: str, seed: int) -> pd.DataFrame:
         """Recorded queries of one run, in step order."""

@@ -48,6 +48,21 @@ def test_az_blocks_are_stem_cells_and_residual_blocks(nb201):
     assert blocks == ["stem", "stages.0.0", "stages.1.0", "stages.1.1", "stages.2.0", "stages.2.1"]
 
 
+def test_az_degenerate_cells_rank_last_with_finite_scores(nb201):
+    # The official code gives −inf to a disconnected cell (expressivity/progressivity NaN) and to an identity cell
+    # (trainability), ranking them last; here they must be finite (NaN would be left out of the aggregate) and
+    # below an ordinary cell.
+    identity = "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+    names = ["az_expressivity", "az_progressivity", "az_trainability"]
+    best = score(_tiny(nb201, BEST), names, input_shape=(3, 16, 16), detailed=True)
+    empty = score(_tiny(nb201, EMPTY), names, input_shape=(3, 16, 16), detailed=True)
+    ident = score(_tiny(nb201, identity), names, input_shape=(3, 16, 16), detailed=True)
+    assert all(r.ok for res in (best, empty, ident) for r in res.values())
+    assert empty["az_expressivity"].value < best["az_expressivity"].value
+    assert empty["az_progressivity"].value < best["az_progressivity"].value
+    assert ident["az_trainability"].value < -1e5 < best["az_trainability"].value
+
+
 def test_zen_uses_the_pre_gap_feature_map(nb201):
     model = _tiny(nb201, BEST)
     default = score(model, "zen", batch=_batch(), seed=2)["zen"]

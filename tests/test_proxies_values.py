@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from archrank.proxies import Probe, create_proxy, score
+from archrank.proxies import Probe, create_proxy, get_proxy_info, score
 from archrank.proxies.probe import _seed_for
 
 
@@ -308,7 +308,7 @@ def test_az_trainability_orthogonal_block(scale):
 def test_az_expressivity_and_progressivity_closed_form():
     model = _conv_chain(1.0)
     x = torch.randn(32, 6, 4, 4)
-    cfg = {"init": "none", "blocks": ("0", "1")}
+    cfg = {"init": "none", "blocks": ("0", "1"), "inputs": "data"}
     feats = [x.double(), nn.functional.conv2d(x.double(), model[1].weight.detach().double())]
 
     def entropy(f: torch.Tensor) -> float:
@@ -325,15 +325,56 @@ def test_az_expressivity_and_progressivity_closed_form():
     assert sum(e) <= 2 * math.log(6) + 1e-9  # isotropy entropy is at most log(channels) per block
 
 
-def test_az_identity_block_is_nan():
-    model = nn.Sequential(nn.Conv2d(3, 3, 1), nn.Identity())
-    res = score(
-        model,
-        [create_proxy("az_trainability", init="none", blocks=("0", "1"))],
-        batch=(torch.randn(4, 3, 5, 5),),
-        detailed=True,
-    )["az_trainability"]
-    assert res.status == "nan" and "identity" in res.reason
+def test_az_identity_block_scores_as_a_dead_block():
+    # official code: −inf (ranked last); here the dead-block value, finite, so that aggregation ranks it last
+    model = nn.Sequential(nn.Conv2d(3, 3, 1), nn.Identity(), nn.Conv2d(3, 3, 1))
+    cfg = {"init": "none", "blocks": ("0", "1", "2")}
+    res = score(model, [create_proxy("az_trainability", **cfg)], input_shape=(3, 5, 5), detailed=True)
+    res = res["az_trainability"]
+    assert res.ok
+    assert res.value < -1e5  # mean of the dead-block value ≈ −1e6 and an ordinary block score
+    live = nn.Sequential(nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 1))
+    assert score(live, [create_proxy("az_trainability", **cfg)], input_shape=(3, 5, 5))["az_trainability"] > -10
+
+
+def test_az_zero_feature_has_zero_entropy_not_nan():
+    # a block whose output is all zeros (a disconnected NB201 cell): official NaN → −inf, here entropy 0
+    class Zero(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.mul(0.0)
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), Zero())
+    cfg = {"init": "none", "blocks": ("0", "1")}
+    got = score(model, [create_proxy(n, **cfg) for n in ("az_expressivity", "az_progressivity")], input_shape=(3, 6, 6))
+    first = score(
+        nn.Sequential(model[0]), [create_proxy("az_expressivity", init="none", blocks=("0",))], input_shape=(3, 6, 6)
+    )["az_expressivity"]
+    assert first > 0
+    assert got["az_expressivity"] == pytest.approx(first)  # the zero block adds 0
+    assert got["az_progressivity"] == pytest.approx(-first)
+
+
+def test_az_defaults_to_gaussian_inputs_like_the_official_code():
+    # The official NB201 code scores AZ-NAS on torch.randn inputs (trainloader=None): the batch's values must not
+    # matter by default, only with inputs="data".
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1))
+    names = ("az_expressivity", "az_progressivity", "az_trainability")
+    a = score(model, list(names), batch=(torch.rand(8, 3, 6, 6),), seed=0)
+    b = score(model, list(names), batch=(torch.rand(8, 3, 6, 6) * 5 + 2,), seed=0)
+    shape_only = score(model, list(names), input_shape=(3, 6, 6), batch=None, seed=0)
+    assert all(math.isfinite(v) for v in a.values())
+    assert a == b  # data-free: same shape, same seed → same values
+    assert not any(get_proxy_info(n).needs_data for n in names)
+    # without a batch, the batch size defaults to 64 (the official code's): differs from the 8-sample batch
+    assert shape_only != a
+    explicit = [create_proxy(n, batch_size=8) for n in names]
+    assert score(model, explicit, input_shape=(3, 6, 6), seed=0) == a
+    data = [create_proxy(n, inputs="data") for n in names]
+    c = score(model, data, batch=(torch.rand(8, 3, 6, 6),), seed=0)
+    assert c != a
+    res = score(model, data, batch=None, input_shape=(3, 6, 6), detailed=True)
+    assert not any(r.ok for r in res.values())  # inputs="data" needs a batch
 
 
 def test_l2_norm_params_flops():

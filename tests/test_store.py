@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -109,3 +110,14 @@ def test_two_connections_see_each_other(tmp_path: Path) -> None:
         one.put_scores([row("a")])
         assert len(two.scores()) == 1
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_score_table_takes_the_latest_row_even_when_it_is_nan(tmp_path: Path) -> None:
+    """A proxy rescored under a new config (e.g. a new implementation version): the newest row wins, NaN too."""
+    with Store(tmp_path / "s.db") as store:
+        store.put_scores([row("a", "az", 1.0, config_hash="old"), row("b", "az", 2.0, config_hash="old")])
+        time.sleep(0.01)
+        store.put_scores([row("a", "az", None, "nan", config_hash="new"), row("b", "az", 7.0, config_hash="new")])
+        wide = store.score_table("nb201")
+        assert math.isnan(wide.loc["a", "az"])
+        assert wide.loc["b", "az"] == 7.0

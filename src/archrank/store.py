@@ -249,8 +249,12 @@ class Store(SQLiteFile):
         frame = frame[frame["status"] != "failed"]
         if frame.empty:
             return pd.DataFrame()
-        frame = frame.sort_values("created_at")
-        return frame.pivot_table(index="arch_key", columns="proxy", values="score", aggfunc="last", dropna=False)
+        # The latest row of each (arch, proxy) wins, NaN included (a pivot's "last" would skip a NaN and pick
+        # an older number).
+        frame = frame.sort_values("created_at", kind="stable").drop_duplicates(["arch_key", "proxy"], keep="last")
+        table = frame.pivot(index="arch_key", columns="proxy", values="score")
+        table.columns.name = "proxy"
+        return table
 
     def count(self, space: str | None = None) -> dict[str, int]:
         """Number of score rows per status."""

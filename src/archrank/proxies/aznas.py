@@ -2,10 +2,20 @@
 CVPR 2024), each registered as its own proxy; AZ-NAS itself ranks architectures by Σ_i log(rank_i / m) over them.
 
 One shared ``az`` pass, as in the official code: a private copy re-initialised with Kaiming-normal (fan-in, ReLU
-gain; biases 0; BatchNorm γ=1, β=0), one train-mode forward on the batch, and the feature map after the stem and
-after every block. Blocks default to the model's top-level children with containers of composite modules
-expanded and the head after the last block removed — for NAS-Bench-201: the stem, the 15 cells and the two
-residual blocks (18 features, the official ``extract_cell_features``); a ``blocks`` config names them explicitly.
+gain; biases 0; BatchNorm γ=1, β=0), one train-mode forward, and the feature map after the stem and after every
+block. Blocks default to the model's top-level children with containers of composite modules expanded and the
+head after the last block removed — for NAS-Bench-201: the stem, the 15 cells and the two residual blocks (18
+features, the official ``extract_cell_features``); a ``blocks`` config names them explicitly.
+
+Inputs: standard Gaussian noise of the batch's shape (``inputs="gaussian"``, the default), as in the official
+NAS-Bench-201 code, which scores AZ-NAS with ``trainloader=None`` and hence ``torch.randn`` inputs (batch 64);
+the batch's values are not used. ``inputs="data"`` feeds the real batch instead, which ranks much worse (100
+seeded NAS-Bench-201 cells vs CIFAR-10 test accuracy: progressivity ρ 0.32 instead of 0.73, the AZ-NAS aggregate
+of the four components 0.79 instead of 0.91; the paper reports 0.91 on all 15625 cells).
+
+Non-finite scores: the official code turns a NaN component into −inf and scores an identity block −inf, so such
+architectures rank last when the ranks are aggregated. archrank values must be finite (a NaN is left out of
+``aggregate`` rather than ranked last), so these cases get finite bottom values instead (see each proxy).
 """
 
 from __future__ import annotations
@@ -20,44 +30,78 @@ from archrank.proxies.registry import ScoreNaN, register_proxy
 _AZNAS = "Lee & Ham, AZ-NAS: Assembling Zero-Cost Proxies for Network Architecture Search, CVPR 2024"
 
 
-def _az(probe: Probe, init: str, blocks: tuple[str, ...] | list[str]) -> dict:
-    return probe.get("az", init=str(init), blocks=tuple(blocks))
+# The block score the official formula gives a dead block (σ = 0, g_in = 0): −0 − 1/(0 + 1e−6) + 2.
+DEAD_BLOCK_TRAINABILITY = -1.0 / 1e-6 + 2.0
 
 
-@register_proxy("az_expressivity", requires=("az",), citation=_AZNAS)
-def az_expressivity(probe: Probe, *, init: str = "kaiming_normal_fan_in", blocks: tuple[str, ...] = ()) -> float:
+def _az(probe: Probe, init: str, blocks: tuple[str, ...] | list[str], inputs: str, batch_size: int) -> dict:
+    return probe.get("az", init=str(init), blocks=tuple(blocks), inputs=str(inputs), batch_size=int(batch_size))
+
+
+@register_proxy("az_expressivity", requires=("az",), needs_data=False, citation=_AZNAS, version=2)
+def az_expressivity(
+    probe: Probe,
+    *,
+    init: str = "kaiming_normal_fan_in",
+    blocks: tuple[str, ...] = (),
+    inputs: str = "gaussian",
+    batch_size: int = 0,
+) -> float:
     """az_expressivity: Σ over block features of the entropy −Σ p log(p + 1e-8) of the normalised eigenvalues of
     the channel covariance (positions × samples as observations) — isotropy of the feature space (AZ-NAS, s_E).
 
-    Deviation: eigenvalues are clamped at 0 before normalising (round-off can make them slightly negative, which
-    gives NaN in the official code) and computed in float64.
+    Gaussian inputs by default (``inputs``, ``batch_size``: see the module docstring). Deviations from the
+    official code: eigenvalues are computed in float64 and clamped at 0 before normalising (in float32,
+    round-off makes them slightly negative for ill-conditioned features, e.g. skip/pool-only NAS-Bench-201 cells
+    whose scale grows block by block; the official code then gets NaN and scores −inf); a feature without
+    variance (a disconnected cell's zeros: official NaN → −inf) has entropy 0, the least possible.
     """
-    return float(sum(_az(probe, init, blocks)["expressivity"]))
+    return float(sum(_az(probe, init, blocks, inputs, batch_size)["expressivity"]))
 
 
-@register_proxy("az_progressivity", requires=("az",), citation=_AZNAS)
-def az_progressivity(probe: Probe, *, init: str = "kaiming_normal_fan_in", blocks: tuple[str, ...] = ()) -> float:
+@register_proxy("az_progressivity", requires=("az",), needs_data=False, citation=_AZNAS, version=2)
+def az_progressivity(
+    probe: Probe,
+    *,
+    init: str = "kaiming_normal_fan_in",
+    blocks: tuple[str, ...] = (),
+    inputs: str = "gaussian",
+    batch_size: int = 0,
+) -> float:
     """az_progressivity: min over consecutive blocks of the increase of expressivity, s_E(l) − s_E(l−1) (AZ-NAS,
-    s_P). Needs at least two block features."""
-    values = _az(probe, init, blocks)["expressivity"]
+    s_P). Needs at least two block features. Gaussian inputs by default; the per-block entropies are those of
+    ``az_expressivity`` (with its deviations: a variance-free feature has entropy 0, so a disconnected cell gives
+    a large drop instead of the official −inf)."""
+    values = _az(probe, init, blocks, inputs, batch_size)["expressivity"]
     if len(values) < 2:
         raise ValueError("az_progressivity needs at least two block features")
     return float(min(b - a for a, b in itertools.pairwise(values)))
 
 
-@register_proxy("az_trainability", requires=("az",), citation=_AZNAS)
-def az_trainability(probe: Probe, *, init: str = "kaiming_normal_fan_in", blocks: tuple[str, ...] = ()) -> float:
+@register_proxy("az_trainability", requires=("az",), needs_data=False, citation=_AZNAS, version=2)
+def az_trainability(
+    probe: Probe,
+    *,
+    init: str = "kaiming_normal_fan_in",
+    blocks: tuple[str, ...] = (),
+    inputs: str = "gaussian",
+    batch_size: int = 0,
+) -> float:
     """az_trainability: mean over blocks of −σ − 1/σ + 2, σ the largest singular value of the block's
     vector-Jacobian cross-moment E[g_in g_outᵀ] for a Rademacher g_out (AZ-NAS, s_T; maximal, 0, at σ = 1).
 
-    Blocks that change resolution are compared after pixel-unshuffling g_in, as in the official code. A block
-    whose output is its input (identity) scores −inf in the official code: the result is then status ``nan``.
+    Gaussian inputs by default. Blocks that change resolution are compared after pixel-unshuffling g_in, as in
+    the official code. A block whose output is its input (identity: g_in = g_out exactly, e.g. a NAS-Bench-201
+    cell whose only live path is a skip) scores −inf in the official code, which ranks the architecture last.
+    Deviation: it scores as a dead block instead (σ = 0: −1/1e−6 + 2 ≈ −1e6), so the architecture still ranks
+    at the bottom, tied in order of magnitude with disconnected ones, with a finite score.
     """
-    values = _az(probe, init, blocks)["trainability"]
+    values = _az(probe, init, blocks, inputs, batch_size)["trainability"]
     if not values:
         raise ValueError("az_trainability needs at least two block features")
-    if any(math.isinf(v) for v in values):
-        raise ScoreNaN("an identity block (output = input) has trainability −inf in AZ-NAS")
+    values = [DEAD_BLOCK_TRAINABILITY if v == -math.inf else v for v in values]
+    if not all(math.isfinite(v) for v in values):
+        raise ScoreNaN("a block's trainability is not finite")
     return float(sum(values) / len(values))
 
 

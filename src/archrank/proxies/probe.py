@@ -20,8 +20,8 @@ with forward hooks on the private copy only, followed by the backward passes tha
 
 Separate passes, only where the computation truly differs: ``synflow`` (float64, BatchNorm removed, |W|, an
 all-ones input), ``zen`` (Gaussian re-initialisation, Gaussian inputs and a perturbed copy), ``zico`` (loss
-gradients of separate chunks of the batch), ``az`` (Kaiming re-initialisation, block features and block-wise
-vector-Jacobian products).
+gradients of separate chunks of the batch), ``az`` (Kaiming re-initialisation, Gaussian inputs by default, block
+features and block-wise vector-Jacobian products).
 
 Nothing here touches the caller's model: the probe deep-copies it once; hooks live on the copy and are removed
 after each pass; weights are never written (gradients come from :func:`torch.autograd.grad`, not ``.grad``).
@@ -769,9 +769,29 @@ class Probe:
                     per_layer[i].append((torch.zeros_like(w) if g is None else g).detach().reshape(-1))
         return {name: torch.stack(gs, 0) for (name, _), gs in zip(layers, per_layer, strict=True)}
 
-    def _az_pass(self, init: str = "kaiming_normal_fan_in", blocks: tuple[str, ...] = ()) -> dict[str, Any]:
-        """AZ-NAS pass (Lee & Ham, CVPR 2024); see :mod:`archrank.proxies.aznas`."""
-        x, _ = self._require_data("AZ-NAS")
+    def _az_pass(
+        self,
+        init: str = "kaiming_normal_fan_in",
+        blocks: tuple[str, ...] = (),
+        inputs: str = "gaussian",
+        batch_size: int = 0,
+    ) -> dict[str, Any]:
+        """AZ-NAS pass (Lee & Ham, CVPR 2024); see :mod:`archrank.proxies.aznas`.
+
+        ``inputs="gaussian"`` (the official code) feeds standard Gaussian inputs of the batch's shape
+        (``batch_size`` 0 = the batch's size, 64 without a batch), drawn from their own seeded generator;
+        ``inputs="data"`` feeds the probe's batch. Returns per block the expressivity (entropy) and, for each
+        consecutive pair, the raw per-block trainability (−inf for an identity block, as in the official code).
+        """
+        if inputs == "data":
+            x, _ = self._require_data("AZ-NAS with inputs='data'")
+        elif inputs == "gaussian":
+            if self.input_shape is None:
+                raise ValueError("AZ-NAS needs the input shape: pass a batch or input_shape")
+            size = int(batch_size) or (self.batch_size or 64)
+            x = torch.randn((size, *self.input_shape), generator=self.generator("az:inputs"), device=self.device)
+        else:
+            raise ValueError(f"unknown AZ-NAS inputs {inputs!r} (use 'gaussian' or 'data')")
         net = self._fresh_copy().train()
         gen = self.generator("az")
         if init == "kaiming_normal_fan_in":
@@ -876,13 +896,21 @@ def _meco_min_eigenvalues(features: list[torch.Tensor]) -> list[float]:
 
 
 def _isotropy_entropy(feature: torch.Tensor) -> float:
-    """AZ-NAS expressivity of one feature map: entropy of the normalised covariance eigenvalues over channels."""
+    """AZ-NAS expressivity of one feature map: entropy of the normalised covariance eigenvalues over channels.
+
+    A feature without variance (e.g. the all-zero output of a disconnected NAS-Bench-201 cell) has no spectrum
+    to normalise: the official code gets 0/0 = NaN, scored −inf (ranked last); here it gets 0, the least entropy
+    any feature can have, so that the architecture still ranks at the bottom with a finite score.
+    """
     b, c, h, w = feature.shape
     flat = feature.permute(0, 2, 3, 1).reshape(b * h * w, c).to(torch.float64)
     flat = flat - flat.mean(dim=0, keepdim=True)
     sigma = flat.T @ flat / flat.shape[0]
     eig = torch.linalg.eigvalsh(sigma).clamp_min(0.0)
-    prob = eig / eig.sum()
+    total = eig.sum()
+    if not total > 0:
+        return 0.0
+    prob = eig / total
     return float((-prob * torch.log(prob + 1e-8)).sum())
 
 

@@ -65,6 +65,27 @@ def az_aggregate(rows: list[dict]) -> list[float]:
     return [float(t) if v else math.nan for t, v in zip(total, valid, strict=True)]
 
 
+def rescore_cached(cache: JsonlCache, indices: list[int], names: list[str], space, batch) -> None:
+    """Recompute ``names`` for cached architectures (same model seed and batch), keeping their other proxies."""
+    for done, index in enumerate(indices, 1):
+        row = cache.rows[str(index)]
+        if all(name in row.get("rescored", []) for name in names):
+            continue  # done by an interrupted earlier rescore
+        model = build_seeded(space, space.from_index(index), index)
+        results = score(model, names, batch=batch, seed=0, detailed=True)
+        payload = {k: v for k, v in row.items() if k not in ("key", "meta")}
+        for field in ("values", "status", "seconds"):
+            payload[field] = dict(payload[field])
+        for name, res in results.items():
+            payload["values"][name] = res.value
+            payload["status"][name] = res.status
+            payload["seconds"][name] = res.seconds
+        payload["rescored"] = sorted(set(row.get("rescored", [])) | set(names))
+        cache.add(str(index), payload)
+        if done % 100 == 0:
+            print(f"  rescored {done}/{len(indices)}", flush=True)
+
+
 def write_report(path: Path, rows: list[dict], table: list[dict], args: argparse.Namespace, batch_hash: str) -> None:
     acc = [table[r["index"]]["cifar10_test_acc"] for r in rows]
     proxies = list(rows[0]["values"]) if rows else []
@@ -109,6 +130,14 @@ def write_report(path: Path, rows: list[dict], table: list[dict], args: argparse
         except KeyError:
             orient = "derived"
         lines.append(f"| {name} | {fmt(rho)} | {n} | {nan} | {failed} | {fmt(secs, 2)} | {orient} |")
+    rescored = sorted({name for r in rows for name in r.get("rescored", [])})
+    if rescored:
+        lines += [
+            "",
+            "Rescored on the same architectures, seeds and batch after an implementation change: "
+            f"{', '.join(rescored)} ({sum(1 for r in rows if r.get('rescored'))} of {len(rows)} architectures; "
+            "their seconds are from the rescoring call, which ran these proxies alone).",
+        ]
     if wall:
         lines += [
             "",
@@ -136,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="score at most this many new architectures")
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument(
+        "--rescore",
+        default="",
+        help="comma-separated names or wildcards: recompute these proxies for the cached architectures (after an "
+        "implementation change) and keep everything else",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "proxies_spearman_nb201.md"
     )
     args = parser.parse_args(argv)
@@ -148,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     batch = load_batch("cifar10", root, batch_size=args.batch_size, seed=0)
     meta = {"batch": batch.content_hash, "proxies": proxies, "v": 1}
     cache = JsonlCache(args.cache or default_cache(f"proxies_spearman_bs{args.batch_size}"), meta)
+    rescore = [p for pattern in filter(None, args.rescore.split(",")) for p in list_proxies(pattern)]
+    if rescore:
+        rescore_cached(cache, [i for i in indices if str(i) in cache], rescore, space, batch)
     todo = [i for i in indices if str(i) not in cache]
     if args.limit is not None:
         todo = todo[: args.limit]

@@ -19,7 +19,7 @@ $(BIN)/archrank: pyproject.toml
 install: $(BIN)/archrank
 
 demo: install
-	$(BIN)/archrank rank --space nb201 --sample 200 --seed 0 --top 10
+	$(BIN)/archrank rank --space nb201 --sample 200 --seed 0 --top 10 --by ensemble --workers 2
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q

@@ -69,6 +69,31 @@ def test_rank_prints_top_and_export(tmp_path: Path) -> None:
     assert "0 architectures scored, 12 already in the store" in again.output
 
 
+def test_rank_by_the_default_ensemble(tmp_path: Path) -> None:
+    import numpy as np
+
+    import archrank
+    from archrank.store import Store
+
+    db = tmp_path / "e.db"
+    runner = CliRunner()
+    args = ["rank", "--sample", "8", "--proxies", "synflow,az_complexity", "--data", "synthetic", "--store", str(db),
+            "--quiet", "--top", "8", "--by", "ensemble"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("top 8 of 8 architectures by ensemble")
+    header = lines[1].split()
+    printed = {ln.split()[-1]: float(ln.split()[header.index("ensemble")]) for ln in lines[2:10]}
+    assert list(printed.values()) == sorted(printed.values(), reverse=True)
+    with Store(db) as store:
+        table = store.score_table("nb201")
+    expected = archrank.aggregate({p: table[p].to_numpy() for p in ("az_complexity", "synflow")})
+    assert np.allclose([printed[k] for k in table.index], expected, rtol=1e-5)
+    one_member = runner.invoke(main, [*args[:4], "synflow,params", *args[5:]])
+    assert one_member.exit_code != 0 and "needs at least two" in one_member.output
+
+
 def test_bad_options_are_reported() -> None:
     runner = CliRunner()
     both = runner.invoke(main, ["score", "--sample", "3", "--all", "--proxies", "params"])

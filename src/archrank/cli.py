@@ -142,13 +142,26 @@ def _run_scoring(opts: dict[str, Any]) -> tuple[SearchSpace, list[Any], list[str
     return space, archs, names, store
 
 
+ENSEMBLE = "ensemble"
+
+
 def ranking_table(
     space: SearchSpace, archs: Sequence[Any], names: Sequence[str], store: Store, by: str
 ) -> pd.DataFrame:
-    """Scores of ``archs`` (one column per proxy), sorted by ``by`` (higher = predicted better)."""
+    """Scores of ``archs`` (one column per proxy), sorted by ``by`` (higher = predicted better).
+
+    ``by="ensemble"`` adds and sorts by the default label-free aggregate of the scored ``ENSEMBLE_PROXIES``.
+    """
     table = store.score_table(space.name, names)
     keys = [space.key(a) for a in archs]
     table = table.reindex(keys)
+    if by == ENSEMBLE:
+        from archrank.bench import ENSEMBLE_PROXIES, aggregate
+
+        members = [p for p in ENSEMBLE_PROXIES if p in table.columns]
+        if len(members) < 2:
+            raise ValueError(f"--by ensemble needs at least two of {', '.join(ENSEMBLE_PROXIES)} among the proxies")
+        table[ENSEMBLE] = aggregate({p: table[p].to_numpy() for p in members})
     if by not in table.columns:
         raise ValueError(f"cannot rank by {by!r}: scored proxies are {', '.join(table.columns)}")
     table = table.sort_values(by, ascending=False, na_position="last")
@@ -248,10 +261,19 @@ def score_cmd(**opts: Any) -> None:
 
 @main.command("rank")
 @scoring_options
-@click.option("--by", default=None, help="Proxy to rank by (default: the first one scored).")
+@click.option(
+    "--by",
+    default=None,
+    help="Proxy to rank by, or 'ensemble' for the default label-free ensemble (its proxies are then scored "
+    "unless --proxies is given). Default: the first proxy scored.",
+)
 @click.option("--top", type=int, default=DEFAULT_TOP, show_default=True, help="How many to print.")
 def rank_cmd(by: str | None, top: int, **opts: Any) -> None:
     """Score architectures (like ``score``) and print the top of the ranking."""
+    if by == ENSEMBLE and not opts["proxies"]:
+        from archrank.bench import ENSEMBLE_PROXIES
+
+        opts["proxies"] = ",".join(ENSEMBLE_PROXIES)
     space, archs, names, store = _run_scoring(opts)
     with store:
         try:

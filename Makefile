@@ -13,7 +13,7 @@ $(BIN)/archrank: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,groundtruth]"
 	touch $(BIN)/archrank
 
 install: $(BIN)/archrank

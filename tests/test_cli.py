@@ -94,6 +94,25 @@ def test_rank_by_the_default_ensemble(tmp_path: Path) -> None:
     assert one_member.exit_code != 0 and "needs at least two" in one_member.output
 
 
+def test_rank_prints_the_builtin_ground_truth_without_shared_data(tmp_path: Path, monkeypatch) -> None:
+    """No shared data folder: the ranking shows analog-nasbench's accuracies, named as such."""
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("analognasbench") is None:  # its own import is broken (pkg_resources): find only
+        pytest.skip("analog-nasbench is not installed (groundtruth extra)")
+    monkeypatch.setenv("ARCHRANK_DATA", str(tmp_path))  # an empty folder: no NB201 table there
+    args = ["rank", "--sample", "6", "--proxies", "params", "--data", "synthetic", "--store", str(tmp_path / "g.db"),
+            "--quiet", "--top", "6"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    header = result.stdout.splitlines()[1]
+    assert "test_acc (analog-nasbench)" in header and "NB201 table" not in header
+    accuracies = [float(ln.split()[-2]) for ln in result.stdout.splitlines()[2:8]]
+    assert all(10.0 <= a <= 100.0 for a in accuracies)
+
+
 def test_bad_options_are_reported() -> None:
     runner = CliRunner()
     both = runner.invoke(main, ["score", "--sample", "3", "--all", "--proxies", "params"])

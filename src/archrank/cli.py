@@ -282,7 +282,8 @@ def rank_cmd(by: str | None, top: int, **opts: Any) -> None:
             raise _fail(str(exc)) from None
     truth = _nb201_truth(space)
     if truth is not None:
-        table["test_acc (NB201 table)"] = truth.reindex(table.index)["cifar10_test_acc"].to_numpy()
+        values, short = truth
+        table[f"test_acc ({short})"] = values.reindex(table.index).to_numpy()
     table.insert(0, "rank", range(1, len(table) + 1))
     table["architecture"] = table.index
     table.columns.name = None
@@ -292,17 +293,22 @@ def rank_cmd(by: str | None, top: int, **opts: Any) -> None:
         click.echo(table.head(top).to_string(index=False))
 
 
-def _nb201_truth(space: SearchSpace) -> pd.DataFrame | None:
-    """The shared NB201 table when ranking NB201 and the data folder is present, else None."""
-    from archrank import config
-    from archrank.bench.tables import load_nb201_cifar10
+def _nb201_truth(space: SearchSpace) -> tuple[pd.Series, str] | None:
+    """Trained accuracies to print beside an NB201 ranking, with a short name of their table, or None.
 
-    if space.name != "nb201" or config.data_root() is None:
+    The built-in default ground truth (``--truth auto`` of ``evaluate``): the shared NB201 table when the data
+    folder is present, else the pip-installable ``analog-nasbench`` training (the ``groundtruth`` extra).
+    """
+    from archrank.bench.truth import load_truth
+
+    if space.name != "nb201":
         return None
     try:
-        return load_nb201_cifar10(space)
-    except (FileNotFoundError, ValueError):
+        truth = load_truth("auto", space)
+    except (ImportError, FileNotFoundError, ValueError):
         return None
+    short = "analog-nasbench" if truth.source.startswith("analog") else "NB201 table"
+    return truth.values, short
 
 
 @main.command("export")

@@ -6,7 +6,8 @@ components) fused in one ``score`` call per architecture on one fixed CIFAR-10 b
 initialisation drawn with seed = NB201 index). Results are appended to a JSONL cache, so the run is resumable,
 and the markdown table (docs/proxies_spearman_nb201.md) is rewritten every ``--report-every`` architectures: a
 partial run reports an unbiased random subset and says how many architectures it covers.
-Also reported: the AZ-NAS aggregate Σ_i log(rank_i / m) of its four components (Lee & Ham, CVPR 2024).
+Also reported: the AZ-NAS aggregate Σ_i log(rank_i / m) of its four components (Lee & Ham, CVPR 2024), undefined
+components ranked last as in the official code.
 
     nohup nice -n 10 .venv/bin/python benchmarks/proxies_spearman_1000.py [--n 1000] &
 """
@@ -28,13 +29,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from scipy.stats import rankdata
 
 import archrank
+from archrank.bench import aggregate
 from archrank.data import load_batch
-from archrank.proxies import SUITE_ZERO_PROXIES, get_proxy_info, list_proxies, score
+from archrank.proxies import SUITE_ZERO_PROXIES, get_proxy_info, list_proxies, proxy_config_hash, score
 from proxies_common import (
     JsonlCache,
     build_seeded,
@@ -51,26 +51,23 @@ ISSUE_PROXIES = (*SUITE_ZERO_PROXIES, "zico", "meco", "swap", *AZ)
 
 
 def az_aggregate(rows: list[dict]) -> list[float]:
-    """AZ-NAS: Σ_i log(rank_i / m), ranks ascending (higher proxy → higher rank); NaN if a component is missing."""
-    m = len(rows)
-    total = np.zeros(m)
-    valid = np.ones(m, dtype=bool)
-    for name in AZ:
-        vals = np.array([r["values"].get(name, math.nan) for r in rows], dtype=float)
-        ok = np.isfinite(vals)
-        valid &= ok
-        ranks = np.full(m, np.nan)
-        ranks[ok] = rankdata(vals[ok], method="average")
-        total += np.log(ranks / m)
-    return [float(t) if v else math.nan for t, v in zip(total, valid, strict=True)]
+    """AZ-NAS: Σ_i log(rank_i / m), ranks ascending (higher proxy → higher rank). A component that is NaN (a
+    disconnected cell, an identity block: −inf in the official code) ranks below every defined value, as there."""
+    values = {name: [r["values"].get(name, math.nan) for r in rows] for name in AZ}
+    return [float(v) for v in aggregate(values, method="nonlinear", nan_policy="worst")]
 
 
 def rescore_cached(cache: JsonlCache, indices: list[int], names: list[str], space, batch) -> None:
-    """Recompute ``names`` for cached architectures (same model seed and batch), keeping their other proxies."""
+    """Recompute ``names`` for cached architectures (same model seed and batch), keeping their other proxies.
+
+    Each row records the config hash (which includes the implementation version) of what was rescored, so an
+    interrupted rescore resumes and a later implementation change is rescored again."""
+    versions = {name: proxy_config_hash(name, {}) for name in names}
     for done, index in enumerate(indices, 1):
         row = cache.rows[str(index)]
-        if all(name in row.get("rescored", []) for name in names):
-            continue  # done by an interrupted earlier rescore
+        already = row.get("rescored", {})
+        if isinstance(already, dict) and all(already.get(name) == versions[name] for name in names):
+            continue  # done by an interrupted earlier rescore of the same implementation versions
         model = build_seeded(space, space.from_index(index), index)
         results = score(model, names, batch=batch, seed=0, detailed=True)
         payload = {k: v for k, v in row.items() if k not in ("key", "meta")}
@@ -80,7 +77,8 @@ def rescore_cached(cache: JsonlCache, indices: list[int], names: list[str], spac
             payload["values"][name] = res.value
             payload["status"][name] = res.status
             payload["seconds"][name] = res.seconds
-        payload["rescored"] = sorted(set(row.get("rescored", [])) | set(names))
+        previous = row.get("rescored", {})
+        payload["rescored"] = {**(previous if isinstance(previous, dict) else {}), **versions}
         cache.add(str(index), payload)
         if done % 100 == 0:
             print(f"  rescored {done}/{len(indices)}", flush=True)

@@ -325,33 +325,29 @@ def test_az_expressivity_and_progressivity_closed_form():
     assert sum(e) <= 2 * math.log(6) + 1e-9  # isotropy entropy is at most log(channels) per block
 
 
-def test_az_identity_block_scores_as_a_dead_block():
-    # official code: −inf (ranked last); here the dead-block value, finite, so that aggregation ranks it last
+def test_az_identity_block_is_nan_with_its_reason():
+    # official code: −inf (ranked last); archrank never stores an inf as a number: status nan with the reason
     model = nn.Sequential(nn.Conv2d(3, 3, 1), nn.Identity(), nn.Conv2d(3, 3, 1))
     cfg = {"init": "none", "blocks": ("0", "1", "2")}
     res = score(model, [create_proxy("az_trainability", **cfg)], input_shape=(3, 5, 5), detailed=True)
     res = res["az_trainability"]
-    assert res.ok
-    assert res.value < -1e5  # mean of the dead-block value ≈ −1e6 and an ordinary block score
+    assert res.status == "nan" and math.isnan(res.value) and "identity block" in res.reason
     live = nn.Sequential(nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 1))
     assert score(live, [create_proxy("az_trainability", **cfg)], input_shape=(3, 5, 5))["az_trainability"] > -10
 
 
-def test_az_zero_feature_has_zero_entropy_not_nan():
-    # a block whose output is all zeros (a disconnected NB201 cell): official NaN → −inf, here entropy 0
+def test_az_zero_feature_makes_expressivity_nan_not_a_number():
+    # a block whose output is all zeros (a disconnected NB201 cell): no spectrum to normalise, official NaN → −inf
     class Zero(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x.mul(0.0)
 
     model = nn.Sequential(nn.Conv2d(3, 4, 1), Zero())
     cfg = {"init": "none", "blocks": ("0", "1")}
-    got = score(model, [create_proxy(n, **cfg) for n in ("az_expressivity", "az_progressivity")], input_shape=(3, 6, 6))
-    first = score(
-        nn.Sequential(model[0]), [create_proxy("az_expressivity", init="none", blocks=("0",))], input_shape=(3, 6, 6)
-    )["az_expressivity"]
-    assert first > 0
-    assert got["az_expressivity"] == pytest.approx(first)  # the zero block adds 0
-    assert got["az_progressivity"] == pytest.approx(-first)
+    names = ("az_expressivity", "az_progressivity")
+    got = score(model, [create_proxy(n, **cfg) for n in names], input_shape=(3, 6, 6), detailed=True)
+    for name in names:
+        assert got[name].status == "nan" and math.isnan(got[name].value) and "no variance" in got[name].reason
 
 
 def test_az_defaults_to_gaussian_inputs_like_the_official_code():

@@ -13,9 +13,9 @@ the batch's values are not used. ``inputs="data"`` feeds the real batch instead,
 seeded NAS-Bench-201 cells vs CIFAR-10 test accuracy: progressivity ρ 0.32 instead of 0.73, the AZ-NAS aggregate
 of the four components 0.79 instead of 0.91; the paper reports 0.91 on all 15625 cells).
 
-Non-finite scores: the official code turns a NaN component into −inf and scores an identity block −inf, so such
-architectures rank last when the ranks are aggregated. archrank values must be finite (a NaN is left out of
-``aggregate`` rather than ranked last), so these cases get finite bottom values instead (see each proxy).
+Undefined scores: the official code turns a NaN component into −inf and scores an identity block −inf, so such
+architectures rank last when the ranks are aggregated. archrank records them as status ``nan`` with the reason
+(never as a number); rank aggregation puts them last with ``nan_policy="worst"``, which reproduces AZ-NAS.
 """
 
 from __future__ import annotations
@@ -30,15 +30,12 @@ from archrank.proxies.registry import ScoreNaN, register_proxy
 _AZNAS = "Lee & Ham, AZ-NAS: Assembling Zero-Cost Proxies for Network Architecture Search, CVPR 2024"
 
 
-# The block score the official formula gives a dead block (σ = 0, g_in = 0): −0 − 1/(0 + 1e−6) + 2.
-DEAD_BLOCK_TRAINABILITY = -1.0 / 1e-6 + 2.0
-
 
 def _az(probe: Probe, init: str, blocks: tuple[str, ...] | list[str], inputs: str, batch_size: int) -> dict:
     return probe.get("az", init=str(init), blocks=tuple(blocks), inputs=str(inputs), batch_size=int(batch_size))
 
 
-@register_proxy("az_expressivity", requires=("az",), needs_data=False, citation=_AZNAS, version=2)
+@register_proxy("az_expressivity", requires=("az",), needs_data=False, citation=_AZNAS, version=3)
 def az_expressivity(
     probe: Probe,
     *,
@@ -53,13 +50,20 @@ def az_expressivity(
     Gaussian inputs by default (``inputs``, ``batch_size``: see the module docstring). Deviations from the
     official code: eigenvalues are computed in float64 and clamped at 0 before normalising (in float32,
     round-off makes them slightly negative for ill-conditioned features, e.g. skip/pool-only NAS-Bench-201 cells
-    whose scale grows block by block; the official code then gets NaN and scores −inf); a feature without
-    variance (a disconnected cell's zeros: official NaN → −inf) has entropy 0, the least possible.
+    whose scale grows block by block; the official code then gets NaN and scores −inf). A feature without
+    variance (a disconnected cell's zeros) has no defined entropy: status ``nan`` (official: NaN → −inf).
     """
-    return float(sum(_az(probe, init, blocks, inputs, batch_size)["expressivity"]))
+    values = _az(probe, init, blocks, inputs, batch_size)["expressivity"]
+    _require_defined(values)
+    return float(sum(values))
 
 
-@register_proxy("az_progressivity", requires=("az",), needs_data=False, citation=_AZNAS, version=2)
+def _require_defined(entropies: list[float]) -> None:
+    if not all(math.isfinite(v) for v in entropies):
+        raise ScoreNaN("a block's features have no variance (e.g. a cell cut off from the input): entropy undefined")
+
+
+@register_proxy("az_progressivity", requires=("az",), needs_data=False, citation=_AZNAS, version=3)
 def az_progressivity(
     probe: Probe,
     *,
@@ -70,15 +74,15 @@ def az_progressivity(
 ) -> float:
     """az_progressivity: min over consecutive blocks of the increase of expressivity, s_E(l) − s_E(l−1) (AZ-NAS,
     s_P). Needs at least two block features. Gaussian inputs by default; the per-block entropies are those of
-    ``az_expressivity`` (with its deviations: a variance-free feature has entropy 0, so a disconnected cell gives
-    a large drop instead of the official −inf)."""
+    ``az_expressivity`` (a variance-free feature makes it ``nan``, as there)."""
     values = _az(probe, init, blocks, inputs, batch_size)["expressivity"]
     if len(values) < 2:
         raise ValueError("az_progressivity needs at least two block features")
+    _require_defined(values)
     return float(min(b - a for a, b in itertools.pairwise(values)))
 
 
-@register_proxy("az_trainability", requires=("az",), needs_data=False, citation=_AZNAS, version=2)
+@register_proxy("az_trainability", requires=("az",), needs_data=False, citation=_AZNAS, version=3)
 def az_trainability(
     probe: Probe,
     *,
@@ -92,14 +96,15 @@ def az_trainability(
 
     Gaussian inputs by default. Blocks that change resolution are compared after pixel-unshuffling g_in, as in
     the official code. A block whose output is its input (identity: g_in = g_out exactly, e.g. a NAS-Bench-201
-    cell whose only live path is a skip) scores −inf in the official code, which ranks the architecture last.
-    Deviation: it scores as a dead block instead (σ = 0: −1/1e−6 + 2 ≈ −1e6), so the architecture still ranks
-    at the bottom, tied in order of magnitude with disconnected ones, with a finite score.
+    cell whose only live path is a skip) scores −inf in the official code, which ranks the architecture last:
+    here it is status ``nan`` with that reason (rank aggregation with ``nan_policy="worst"`` puts it last). A dead
+    block (g_in = 0) gets the formula's own value, −1/(0 + 1e−6) + 2.
     """
     values = _az(probe, init, blocks, inputs, batch_size)["trainability"]
     if not values:
         raise ValueError("az_trainability needs at least two block features")
-    values = [DEAD_BLOCK_TRAINABILITY if v == -math.inf else v for v in values]
+    if any(v == -math.inf for v in values):
+        raise ScoreNaN("an identity block (output = input) has trainability −inf in AZ-NAS")
     if not all(math.isfinite(v) for v in values):
         raise ScoreNaN("a block's trainability is not finite")
     return float(sum(values) / len(values))

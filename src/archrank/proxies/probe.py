@@ -898,9 +898,8 @@ def _meco_min_eigenvalues(features: list[torch.Tensor]) -> list[float]:
 def _isotropy_entropy(feature: torch.Tensor) -> float:
     """AZ-NAS expressivity of one feature map: entropy of the normalised covariance eigenvalues over channels.
 
-    A feature without variance (e.g. the all-zero output of a disconnected NAS-Bench-201 cell) has no spectrum
-    to normalise: the official code gets 0/0 = NaN, scored −inf (ranked last); here it gets 0, the least entropy
-    any feature can have, so that the architecture still ranks at the bottom with a finite score.
+    A feature without variance (e.g. the all-zero output of a disconnected NAS-Bench-201 cell) has no spectrum to
+    normalise: NaN, as in the official code (which then scores the architecture −inf).
     """
     b, c, h, w = feature.shape
     flat = feature.permute(0, 2, 3, 1).reshape(b * h * w, c).to(torch.float64)
@@ -909,7 +908,7 @@ def _isotropy_entropy(feature: torch.Tensor) -> float:
     eig = torch.linalg.eigvalsh(sigma).clamp_min(0.0)
     total = eig.sum()
     if not total > 0:
-        return 0.0
+        return math.nan
     prob = eig / total
     return float((-prob * torch.log(prob + 1e-8)).sum())
 

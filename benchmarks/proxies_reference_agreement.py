@@ -31,7 +31,7 @@ import torch
 
 import archrank
 from archrank.data import load_batch
-from archrank.proxies import score
+from archrank.proxies import SUITE_ZERO_PROXIES, score
 from proxies_common import (
     JsonlCache,
     build_seeded,
@@ -44,20 +44,7 @@ from proxies_common import (
     spearman,
 )
 
-SHARED = (
-    "grad_norm",
-    "snip",
-    "grasp",
-    "fisher",
-    "jacov",
-    "synflow",
-    "plain",
-    "params",
-    "flops",
-    "l2_norm",
-    "nwot",
-    "epe_nas",
-)
+SHARED = tuple(p for p in SUITE_ZERO_PROXIES if p != "zen")  # the reference file has no zen scores
 SENTINEL = -1e8  # NASLib's replacement for a failed score
 
 

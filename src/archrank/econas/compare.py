@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from archrank.econas.consistency import save_captioned
 from archrank.econas.hierarchical import (
     DEFAULT_TIERS,
     HierarchicalConfig,
@@ -88,11 +89,4 @@ def plot_comparison(summary: pd.DataFrame, path: str | Path, caption: str, cost_
         ax.fill_between(x, part["q25"], part["q75"], alpha=0.2)
     ax.set_xlabel("simulated training cost (GPU hours, NB201 timings)")
     ax.set_ylabel("true NB201 CIFAR-10 test acc of the pick (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.text(0.01, 0.01, caption, fontsize=7.5, wrap=True, va="bottom")
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
-    path = Path(path)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_captioned(fig, ax, caption, path, bottom=0.12)

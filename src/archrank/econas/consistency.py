@@ -199,10 +199,18 @@ def plot_consistency(
     ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     ax.set_xlabel("CPU seconds per architecture (1 thread)" if "cpu" in cost else cost.replace("_", " "))
     ax.set_ylabel("Spearman ρ vs NB201 200-epoch CIFAR-10 test acc")
+    return save_captioned(fig, ax, caption, path, bottom=0.1)
+
+
+def save_captioned(fig: Any, ax: Any, caption: str, path: str | Path, bottom: float) -> Path:
+    """Finish an EcoNAS figure the same way everywhere: grid, legend, ``caption`` under the plot (the lowest
+    ``bottom`` fraction of the figure), PNG at 130 dpi; the figure is closed."""
+    import matplotlib.pyplot as plt
+
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.text(0.01, 0.01, caption, fontsize=7.5, wrap=True, va="bottom")
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     path = Path(path)
     fig.savefig(path, dpi=130)
     plt.close(fig)

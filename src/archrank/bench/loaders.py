@@ -54,12 +54,16 @@ def _frame(records: Mapping[str, Mapping[str, float]], source: Path | str, expec
     return frame.astype(float)
 
 
-def _key(space: SearchSpace, ref: Any, source: Path | str) -> str:
+def arch_key(space: SearchSpace, ref: Any, source: Path | str) -> str:
+    """The store key of a benchmark reference; :class:`GroundTruthError` naming the file when it is not one."""
     try:
-        arch = space.from_naslib(ref) if isinstance(ref, tuple) and hasattr(space, "from_naslib") else space.parse(ref)
+        arch = space.from_naslib(ref) if isinstance(ref, tuple) and space.has_naslib else space.parse(ref)
         return space.key(arch)
     except (ValueError, TypeError, KeyError) as exc:
         raise GroundTruthError(f"{source}: architecture {ref!r} does not belong to space {space.name}: {exc}") from exc
+
+
+_key = arch_key
 
 
 def _add(records: dict[str, dict[str, float]], key: str, values: dict[str, float], source: Path | str) -> None:

@@ -12,6 +12,8 @@
 ``nb201-api:PATH[:DATASET]``               official NAS-Bench-201 ``.pth`` / NATS-Bench file or folder,
                                            metric ``test_acc`` (200 epochs)
 ``store:SOURCE``                           ground truth saved in the results store under SOURCE
+``benchmark[:NAME]``                       the space's own benchmark file (``space.truth_sources()``; the
+                                           default of ``auto`` on every space but NB201)
 =========================================  ==============================================================
 
 Every :class:`Truth` carries a ``source`` sentence that reports and figures print, so a number is never
@@ -30,7 +32,7 @@ from archrank.bench import loaders
 from archrank.bench.tables import NB201_CIFAR10, load_nb201_cifar10, load_table
 from archrank.spaces import SearchSpace
 
-TRUTH_SPECS = ("auto", "nb201-csv", "csv", "suite-zero", "analog", "naslib", "nb201-api", "store")
+TRUTH_SPECS = ("auto", "nb201-csv", "csv", "suite-zero", "analog", "naslib", "nb201-api", "store", "benchmark")
 _LABELS = {
     "cifar10_test_acc": "CIFAR-10 test accuracy (%)",
     "cifar10_valid_acc": "CIFAR-10 validation accuracy (%)",
@@ -67,8 +69,14 @@ def load_truth(
     """Resolve a truth spec (table in the module docstring) to a :class:`Truth` for ``space``."""
     kind, _, rest = spec.partition(":")
     kind = kind.strip().lower()
+    if kind == "auto" and space.name != "nb201":
+        kind = "benchmark"
     if kind == "auto":
         kind = "nb201-csv" if _shared_csv_exists() else "analog"
+    if kind == "benchmark":
+        from archrank.bench.truth_spaces import load_space_truth
+
+        return load_space_truth(space, rest or None, metric)
     if kind == "nb201-csv":
         table = load_nb201_cifar10(space, rest or None)
         name = metric or "cifar10_test_acc"

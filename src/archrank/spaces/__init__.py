@@ -5,7 +5,15 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 
-from archrank.spaces.base import Arch, SearchSpace, as_rng
+from archrank.spaces.base import (
+    Arch,
+    CapabilityError,
+    InvalidArchitectureError,
+    SearchSpace,
+    TruthSource,
+    as_rng,
+)
+from archrank.spaces.nb101 import NB101Arch, NB101Space
 from archrank.spaces.nb201 import NB201Arch, NB201Space
 
 _SPACE_FACTORIES: dict[str, Callable[[], SearchSpace]] = {}
@@ -33,12 +41,18 @@ def get_space(name: str) -> SearchSpace:
 
 
 register_space("nb201", NB201Space)
+register_space("nb101", NB101Space)
 
 __all__ = [
     "Arch",
+    "CapabilityError",
+    "InvalidArchitectureError",
+    "NB101Arch",
+    "NB101Space",
     "NB201Arch",
     "NB201Space",
     "SearchSpace",
+    "TruthSource",
     "as_rng",
     "get_space",
     "list_spaces",

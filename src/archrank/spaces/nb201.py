@@ -21,7 +21,7 @@ from typing import Any
 
 from torch import nn
 
-from archrank.spaces.base import SearchSpace
+from archrank.spaces.base import SearchSpace, TruthSource
 from archrank.spaces.nb201_model import EDGES, NB201Network
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -30,6 +30,7 @@ NASLIB_OPS: tuple[str, ...] = ("skip_connect", "none", "nor_conv_3x3", "nor_conv
 NASLIB_TO_STR = (0, 1, 3, 2, 4, 5)
 NUM_EDGES = len(EDGES)
 SHUFFLE_SEED = 88
+NB201_TABLE = ("nb201", "nb201_cifar10.csv")
 
 _EDGE_RE = re.compile(r"^([A-Za-z0-9_]+)~(-?\d+)$")
 
@@ -127,6 +128,8 @@ class NB201Space(SearchSpace):
     """The NAS-Bench-201 topology space; ``len() == 15625``; benchmark index order is the native order."""
 
     name = "nb201"
+    has_index = True
+    has_naslib = True
 
     def __init__(self) -> None:
         self._by_index: list[NB201Arch] | None = None
@@ -188,9 +191,18 @@ class NB201Space(SearchSpace):
         """Whether the output depends on the input (some path of non-``none`` edges)."""
         return output_reachable(self._check(arch))
 
-    def build(self, arch: NB201Arch, num_classes: int = 10, **kwargs: Any) -> nn.Module:
+    def build(self, arch: NB201Arch, num_classes: int | None = None, **kwargs: Any) -> nn.Module:
         """NB201 network; keyword options ``C`` (16), ``N`` (5), ``in_channels`` (3). Any input size works."""
-        return NB201Network(self._check(arch).ops, num_classes=num_classes, **kwargs)
+        classes = self.num_classes if num_classes is None else num_classes
+        return NB201Network(self._check(arch).ops, num_classes=classes, **kwargs)
+
+    def describe(self, arch: NB201Arch) -> list[tuple[str, Any]]:
+        return [*super().describe(arch), ("output reachable", self.is_valid(arch))]
+
+    def truth_sources(self) -> tuple[TruthSource, ...]:
+        return (TruthSource("nb201-csv", NB201_TABLE, "archrank.bench.truth_spaces:read_nb201_csv",
+                            "cifar10_test_acc", "NAS-Bench-201 table (NATS-Bench 200-epoch training), "
+                            "cifar10_test_acc", "CIFAR-10 test accuracy (%)"),)
 
     def parse(self, ref: str | int | Sequence[int] | NB201Arch) -> NB201Arch:
         """Accept an arch, an arch string, a benchmark index, or a NASLib tuple (e.g. ``"(0, 2, 3, 2, 3, 1)"``)."""

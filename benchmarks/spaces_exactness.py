@@ -1,0 +1,215 @@
+"""Exactness of every search space against every record of its shared benchmark files.
+
+Per space and file: keys that fail to parse, parameter-count mismatches (the model built at the space's own
+defaults vs the file's count; target 0) and FLOP mismatches beyond 1 % where the file has FLOPs (target 0).
+Each space's figures go to ``docs/results/spaces/exactness/<space>.json``; the Markdown summary
+``docs/results/spaces/exactness.md`` is rebuilt from every JSON present, so spaces can be checked in
+separate runs (``--spaces nb101,macro``) and the summary always covers all of them.
+
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/spaces_exactness.py [--spaces a,b] [--limit N]
+
+Adding a space: write a function ``(data_root) -> Iterator[Record]`` that yields one :class:`Record` per
+benchmark record (file, reference as ``space.parse`` takes it, expected params, expected FLOPs with their
+convention) and list it in :data:`RECORD_SOURCES` under the space's registered name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from archrank import config, get_space
+from archrank.proxies.cost import count_flops, count_params
+
+RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results" / "spaces"
+FLOP_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class Record:
+    """One benchmark record to check: ``params``/``flops`` are ``None`` where the file gives none."""
+
+    file: str
+    ref: Any
+    params: int | None = None
+    flops: float | None = None
+    flop_convention: str = "naslib"
+    build_kwargs: tuple[tuple[str, Any], ...] = ()
+
+
+RecordSource = Callable[[Path], Iterator[Record]]
+
+
+# --- record sources ------------------------------------------------------------------------------------------
+
+
+def _suite_zero_entries(root: Path, parts: tuple[str, ...], dataset: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    data = json.loads(root.joinpath(*parts).read_text())
+    if dataset not in data:
+        data = next(v for v in data.values() if isinstance(v, dict) and dataset in v)
+    yield from data[dataset].items()
+
+
+def _score(value: Any) -> float | None:
+    """A Suite-Zero reference value, plain or ``{"score", "time"}``."""
+    if isinstance(value, dict):
+        value = value.get("score")
+    return None if value is None else float(value)
+
+
+def suite_zero_records(parts: tuple[str, ...], dataset: str = "cifar10", flops: bool = True) -> RecordSource:
+    """Records of a Suite-Zero JSON: ``params`` and ``flops`` in millions (NASLib's FLOP convention)."""
+
+    def records(root: Path) -> Iterator[Record]:
+        for ref, entry in _suite_zero_entries(root, parts, dataset):
+            params, mflops = _score(entry.get("params")), _score(entry.get("flops"))
+            yield Record(
+                "/".join(parts) + ("" if dataset == "cifar10" else f" [{dataset}]"), ref,
+                None if params is None else round(params * 1e6),
+                None if mflops is None or not flops else mflops * 1e6,
+            )
+
+    return records
+
+
+def macro_records(root: Path) -> Iterator[Record]:
+    """NAS-Bench-Macro: exact ``params``; ``flops`` are multiply-adds of conv and linear layers."""
+    data = json.loads(root.joinpath("macro", "nas-bench-macro_cifar10.json").read_text())
+    for ref, entry in data.items():
+        yield Record("macro/nas-bench-macro_cifar10.json", ref, int(entry["params"]), float(entry["flops"]), "macs")
+
+
+def tnb101_csv_records(parts: tuple[str, ...]) -> RecordSource:
+    """Every (architecture, task) row of a TransNAS-Bench-101 CSV: keys only (the file has no params)."""
+
+    def records(root: Path) -> Iterator[Record]:
+        table = pd.read_csv(root.joinpath(*parts), usecols=["arch", "task"])
+        for ref, task in zip(table["arch"], table["task"], strict=True):
+            yield Record(f"{'/'.join(parts)} [{task}]", ref)
+
+    return records
+
+
+RECORD_SOURCES: dict[str, tuple[RecordSource, ...]] = {
+    "nb101": (suite_zero_records(("nb101", "suite_zero_nb101_cifar10.json")),),
+    "nb301": (suite_zero_records(("nb301", "suite_zero_nb301_cifar10.json"), flops=False),),
+    "macro": (macro_records,),
+    "tnb101-micro": (
+        suite_zero_records(("transnas", "suite_zero_tnb101_micro.json"), "class_scene", flops=False),
+        tnb101_csv_records(("transnas", "tnb101_micro_all.csv")),
+    ),
+}
+
+
+# --- checking ------------------------------------------------------------------------------------------------
+
+
+def check_space(name: str, root: Path, limit: int | None) -> dict[str, Any]:
+    """Figures of one space: per file, records / parse failures / params and FLOP mismatches, with examples."""
+    space = get_space(name)
+    files: dict[str, dict[str, Any]] = {}
+    start = time.perf_counter()
+    for source in RECORD_SOURCES[name]:
+        for record in source(root):
+            stats = files.setdefault(record.file, {
+                "records": 0, "parse_failures": 0, "params_checked": 0, "params_mismatches": 0,
+                "flops_checked": 0, "flops_mismatches": 0, "max_flops_rel_err": 0.0, "examples": [],
+            })
+            if limit is not None and stats["records"] >= limit:
+                continue
+            stats["records"] += 1
+            try:
+                arch = space.parse(record.ref)
+            except ValueError as exc:
+                stats["parse_failures"] += 1
+                stats["examples"].append(f"parse {record.ref!r}: {exc}")
+                continue
+            if record.params is None and record.flops is None:
+                continue
+            model = space.build(arch, **dict(record.build_kwargs))
+            if record.params is not None:
+                stats["params_checked"] += 1
+                got = count_params(model)
+                if got != record.params:
+                    stats["params_mismatches"] += 1
+                    stats["examples"].append(f"params {record.ref!r}: {got} vs {record.params}")
+            if record.flops is not None:
+                stats["flops_checked"] += 1
+                got = count_flops(model, space.input_shape, record.flop_convention)
+                rel = abs(got - record.flops) / record.flops
+                stats["max_flops_rel_err"] = max(stats["max_flops_rel_err"], rel)
+                if rel > FLOP_TOLERANCE:
+                    stats["flops_mismatches"] += 1
+                    stats["examples"].append(f"flops {record.ref!r}: {got} vs {record.flops:.0f}")
+    for stats in files.values():
+        stats["examples"] = stats["examples"][:5]
+    return {"space": name, "seconds": time.perf_counter() - start, "limit": limit, "files": files}
+
+
+def write_summary() -> Path:
+    """Rebuild ``exactness.md`` from every per-space JSON."""
+    lines = [
+        "# Search-space exactness against the shared benchmark files",
+        "",
+        "Produced by `benchmarks/spaces_exactness.py` (one JSON per space in `exactness/`). Params: our model's",
+        "trainable parameter count at the space's defaults must equal the file's count exactly. FLOPs: within "
+        f"{FLOP_TOLERANCE:.0%} of the file's figure, where the file has FLOPs (NB101: NASLib's convention; "
+        "NAS-Bench-Macro: multiply-adds of conv and linear layers). Targets: 0 in every mismatch column.",
+        "",
+        "| space | file | records | parse failures | params checked | params mismatches | FLOPs checked "
+        "| FLOP mismatches > 1 % | max FLOP rel. error | seconds (space) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for path in sorted((RESULTS / "exactness").glob("*.json")):
+        result = json.loads(path.read_text())
+        limit = "" if result["limit"] is None else f" (first {result['limit']} per file)"
+        for file, s in result["files"].items():
+            lines.append(
+                f"| {result['space']} | {file}{limit} | {s['records']} | {s['parse_failures']} | {s['params_checked']} "
+                f"| {s['params_mismatches']} | {s['flops_checked']} | {s['flops_mismatches']} "
+                f"| {s['max_flops_rel_err']:.2e} | {result['seconds']:.0f} |"
+            )
+        for file, s in result["files"].items():
+            for example in s["examples"]:
+                lines.append(f"\n- {result['space']} {file}: {example}")
+    out = RESULTS / "exactness.md"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spaces", default=",".join(RECORD_SOURCES), help="Comma-separated space names.")
+    parser.add_argument("--limit", type=int, default=None, help="Check only the first N records of each file.")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    root = config.data_root(required=True)
+    assert root is not None
+    (RESULTS / "exactness").mkdir(parents=True, exist_ok=True)
+    failed = False
+    for name in [s.strip() for s in args.spaces.split(",") if s.strip()]:
+        if name not in RECORD_SOURCES:
+            raise SystemExit(f"no record source for space {name!r}; known: {', '.join(RECORD_SOURCES)}")
+        result = check_space(name, root, args.limit)
+        (RESULTS / "exactness" / f"{name}.json").write_text(json.dumps(result, indent=1))
+        for file, s in result["files"].items():
+            bad = s["parse_failures"] + s["params_mismatches"] + s["flops_mismatches"]
+            failed |= bad > 0
+            print(f"{name:14s} {file}: {s['records']} records, parse failures {s['parse_failures']}, "
+                  f"params mismatches {s['params_mismatches']}/{s['params_checked']}, "
+                  f"FLOP mismatches {s['flops_mismatches']}/{s['flops_checked']} "
+                  f"(max rel. err {s['max_flops_rel_err']:.2e})", flush=True)
+    print(f"summary: {write_summary()}")
+    raise SystemExit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -13,7 +13,7 @@ $(BIN)/archrank: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev,groundtruth]"
+	$(BIN)/python -m pip install -q -e ".[dev,groundtruth,ray]"
 	touch $(BIN)/archrank
 
 install: $(BIN)/archrank
@@ -22,7 +22,7 @@ demo: install
 	$(BIN)/archrank rank --space nb201 --sample 200 --seed 0 --top 10 --by ensemble --workers 2
 
 test: install
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 lint: install
 	$(BIN)/ruff check .

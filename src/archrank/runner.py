@@ -1,10 +1,20 @@
-"""Score many architectures of a space into the store, resumably.
+"""Score many architectures of a space into the store, resumably, on any executor.
 
 ``score_space`` builds each architecture's model (initialised from the run's seed, so a score does not depend
-on the order or the process that computed it), scores it with the proxy engine on one fixed batch, and writes
-that architecture's rows in one transaction. What the store already holds is skipped, so an interrupted run
-restarted with the same arguments finishes the job without losing or duplicating results. A failure on one
-architecture (a build error, NaN, out of memory) is recorded with its reason and the run goes on.
+on the order, the process or the machine that computed it) and scores it with the proxy engine on one fixed
+batch. The work runs on an executor (:mod:`archrank.executors`: local worker processes by default, or a Ray
+cluster) in chunks of architectures; the driver alone writes the store, one transaction per finished chunk. What
+the store already holds is never resubmitted, so a run interrupted at any instant (even ``kill -9``) and started
+again with the same arguments finishes the job without losing or duplicating results.
+
+Failures: a failure on one architecture (a build error, NaN, out of memory) is recorded with its reason and the
+run goes on; a task that raises or whose worker dies is retried a bounded number of times, then its
+architectures are recorded as ``failed`` with the reason.
+
+Threads: on CPU every scoring call runs on exactly one intra-op torch thread (parallelism comes from workers and
+tasks), because several proxies' values depend on the thread count in their last bits (reduction order) and
+the store key does not record it. Scores are therefore the same whatever ``--threads``/``--workers``/executor
+computed them; the caller's thread setting is restored after each call.
 """
 
 from __future__ import annotations
@@ -12,40 +22,59 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import multiprocessing
+import math
 import time
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from archrank.proxies import ProxyResult, list_proxies, proxy_config_hash, score_detailed
+from archrank.executors import Executor, LocalExecutor, RayExecutor, TaskOutcome, make_executor
+from archrank.proxies import (
+    ConfiguredProxy,
+    ProxyResult,
+    create_proxy,
+    list_proxies,
+    proxy_config_hash,
+    score_detailed,
+)
 from archrank.spaces import Arch, SearchSpace, get_space
 from archrank.store import ScoreRow, Store
 
 NO_BATCH = "none"
+SCORING_THREADS = 1
+"""Intra-op torch threads of every CPU scoring call (see the module doc)."""
+
+WorkItem = tuple[str, tuple[str, ...]]
+"""(architecture key, names of the proxies still missing for it)."""
 
 
 @dataclass
 class ScoringSummary:
-    """What one ``score_space`` call did."""
+    """What one ``score_space`` call did. Counts are of what *this* call wrote; architectures that another process
+    finished meanwhile are counted in ``by_other`` only."""
 
     requested: int = 0
     skipped: int = 0
     scored: int = 0
+    by_other: int = 0
+    failed_tasks: int = 0
     rows: int = 0
     statuses: dict[str, int] = field(default_factory=lambda: {"ok": 0, "nan": 0, "failed": 0})
     seconds: float = 0.0
 
     def __str__(self) -> str:
         parts = ", ".join(f"{k} {v}" for k, v in self.statuses.items())
-        return (
-            f"{self.scored} architectures scored, {self.skipped} already in the store "
-            f"({self.rows} results: {parts}) in {self.seconds:.1f} s"
-        )
+        text = f"{self.scored} architectures scored, {self.skipped} already in the store"
+        if self.by_other:
+            text += f", {self.by_other} finished by another process meanwhile"
+        text += f" ({self.rows} results written: {parts}"
+        if self.failed_tasks:
+            text += f"; {self.failed_tasks} architectures failed with their task"
+        return text + f") in {self.seconds:.1f} s"
 
 
 def expand_proxies(patterns: Sequence[str]) -> list[str]:
@@ -58,6 +87,36 @@ def expand_proxies(patterns: Sequence[str]) -> list[str]:
             raise ValueError(f"no proxy matches {pattern!r}; known: {', '.join(known)}")
         names.extend(n for n in matched if n not in names)
     return names
+
+
+def validate_device(name: str, *, check_available: bool = True) -> str:
+    """``name`` if archrank can score on it (``cpu``, ``cuda``, ``cuda:N``), else one clear ``ValueError``.
+
+    ``check_available`` also checks that this machine has that GPU (off when the work runs on a cluster whose
+    nodes, not the driver, hold the GPUs).
+    """
+    kind, sep, index = name.partition(":")
+    if kind not in ("cpu", "cuda") or (sep and not (kind == "cuda" and index.isdigit())):
+        raise ValueError(f"unknown device {name!r}: use cpu, cuda or cuda:N")
+    if kind == "cuda" and check_available:
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r}: CUDA is not available on this machine")
+        if index and int(index) >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA devices")
+    return name
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` intra-op torch threads, then restore the caller's setting."""
+    previous = torch.get_num_threads()
+    if previous != threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
 
 
 def model_config(space: SearchSpace, num_classes: int, build_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -84,33 +143,64 @@ def build_seeded(space: SearchSpace, arch: Arch, seed: int, num_classes: int, **
 def score_arch(
     space: SearchSpace,
     arch: Arch,
-    proxies: Sequence[str],
+    proxies: Sequence[str | ConfiguredProxy],
     batch: tuple[torch.Tensor, torch.Tensor] | None,
     seed: int,
     device: str,
     num_classes: int,
     build_kwargs: dict[str, Any],
 ) -> dict[str, ProxyResult]:
-    """Results of ``proxies`` on one architecture; a build failure becomes a ``failed`` result for each."""
-    start = time.perf_counter()
+    """Results of ``proxies`` on one architecture; a build failure becomes a ``failed`` result for each.
+
+    On CPU it runs on :data:`SCORING_THREADS` torch threads whatever the caller's setting (module doc).
+    """
+    names = [p if isinstance(p, str) else p.name for p in proxies]
+    threads = torch_threads(SCORING_THREADS) if torch.device(device).type == "cpu" else nullcontext()
+    with threads:
+        start = time.perf_counter()
+        try:
+            model = build_seeded(space, arch, seed, num_classes, **build_kwargs)
+        except (RuntimeError, ValueError, TypeError, MemoryError) as exc:
+            reason = f"model build failed: {type(exc).__name__}: {exc}"
+            took = time.perf_counter() - start
+            return {name: ProxyResult(float("nan"), took, "failed", reason) for name in names}
+        return score_detailed(model, list(proxies), batch=batch, seed=seed, device=device, num_classes=num_classes)
+
+
+@dataclass(frozen=True)
+class ScoringJob:
+    """What every scoring task shares (sent to the workers once): the space, the proxies (as configured proxy
+    objects, so proxies registered in the driver's script score on remote workers too), the batch and the
+    model settings."""
+
+    space: SearchSpace
+    proxies: tuple[ConfiguredProxy, ...]
+    batch: tuple[torch.Tensor, torch.Tensor] | None
+    seed: int
+    device: str
+    num_classes: int
+    build_kwargs: dict[str, Any]
+
+
+def score_chunk(job: ScoringJob, items: list[WorkItem]) -> list[tuple[str, dict[str, ProxyResult]]]:
+    """A task: each architecture of ``items`` with the proxies it is missing (runs on a worker)."""
+    by_name = {p.name: p for p in job.proxies}
+    out = []
+    for key, missing in items:
+        arch = job.space.from_key(key)
+        proxies = [by_name[name] for name in missing]
+        out.append((key, score_arch(job.space, arch, proxies, job.batch, job.seed, job.device, job.num_classes,
+                                    job.build_kwargs)))
+    return out
+
+
+def portable_space(space: SearchSpace) -> SearchSpace:
+    """A fresh instance of a registered space (small to send: no caches), else ``space`` itself."""
     try:
-        model = build_seeded(space, arch, seed, num_classes, **build_kwargs)
-    except (RuntimeError, ValueError, TypeError, MemoryError) as exc:
-        reason = f"model build failed: {type(exc).__name__}: {exc}"
-        took = time.perf_counter() - start
-        return {name: ProxyResult(float("nan"), took, "failed", reason) for name in proxies}
-    return score_detailed(model, list(proxies), batch=batch, seed=seed, device=device, num_classes=num_classes)
-
-
-def _worker_init(threads: int) -> None:
-    torch.set_num_threads(threads)
-
-
-def _score_in_worker(args: tuple[Any, ...]) -> tuple[str, dict[str, ProxyResult]]:
-    space_name, key, proxies, batch, seed, device, num_classes, build_kwargs = args
-    space = get_space(space_name)
-    arch = space.from_key(key)
-    return key, score_arch(space, arch, proxies, batch, seed, device, num_classes, build_kwargs)
+        fresh = get_space(space.name)
+    except KeyError:
+        return space
+    return fresh if type(fresh) is type(space) else space
 
 
 def score_space(
@@ -126,30 +216,49 @@ def score_space(
     num_classes: int = 10,
     build_kwargs: dict[str, Any] | None = None,
     workers: int = 1,
+    executor: Executor | str | None = None,
+    chunk_size: int | None = None,
     progress: bool = True,
     run_id: int | None = None,
 ) -> ScoringSummary:
     """Score ``archs`` with ``proxies`` into ``store``, skipping what is already there (see module doc).
 
-    ``workers > 1`` scores architectures in that many processes (one torch thread each); the main process
-    alone writes to the store. Only registered spaces can be scored in worker processes. On CUDA the workers are
-    spawned (not forked) and share the GPU: small networks leave it mostly idle, so several processes raise
-    throughput.
+    ``executor`` is where the work runs: ``"local"`` (default; ``workers`` processes, ``1`` = this process),
+    ``"ray"`` (a local Ray instance of ``workers`` CPUs) or an :class:`~archrank.executors.Executor` object
+    (e.g. ``RayExecutor("auto", gpus_per_task=0.25)``; the caller keeps ownership and closes it). ``chunk_size``
+    architectures make one task (default: about four tasks per parallel slot, at most 16 architectures).
     """
     build_kwargs = dict(build_kwargs or {})
+    on_cluster = isinstance(executor, RayExecutor) or executor == "ray"
+    validate_device(device, check_available=not on_cluster)
     names = expand_proxies(proxies)
     hashes = config_hashes(names, model_config(space, num_classes, build_kwargs))
     for name, digest in hashes.items():
         store.put_config(digest, name, {"proxy": name, **model_config(space, num_classes, build_kwargs)})
     done = store.done(space.name, hashes, seed, batch_hash, device)
     keys = list(dict.fromkeys(space.key(a) for a in archs))
-    todo = [(k, [n for n in names if (k, n) not in done]) for k in keys]
+    todo: list[WorkItem] = [(k, tuple(n for n in names if (k, n) not in done)) for k in keys]
     todo = [(k, missing) for k, missing in todo if missing]
     summary = ScoringSummary(requested=len(keys), skipped=len(keys) - len(todo))
     start = time.perf_counter()
 
-    def record(key: str, results: dict[str, ProxyResult]) -> None:
-        rows = [
+    owned = not isinstance(executor, Executor)
+    runner = _resolve_executor(executor, workers, device)
+    if isinstance(runner, RayExecutor) and device.startswith("cuda") and not runner.gpus_per_task:
+        raise ValueError(f"--device {device} on Ray needs GPUs per task (e.g. --gpus-per-task 0.25)")
+    local = isinstance(runner, LocalExecutor) and runner.workers <= 1
+    job = ScoringJob(
+        space=space if local else portable_space(space),
+        proxies=tuple(create_proxy(name) for name in names),
+        batch=batch,
+        seed=seed,
+        device=device,
+        num_classes=num_classes,
+        build_kwargs=build_kwargs,
+    )
+
+    def rows_of(key: str, results: dict[str, ProxyResult], timed: bool = True) -> list[ScoreRow]:
+        return [
             ScoreRow(
                 space=space.name,
                 arch_key=key,
@@ -159,36 +268,67 @@ def score_space(
                 batch_hash=batch_hash,
                 device=device,
                 score=res.value if res.status == "ok" else None,
-                seconds=res.seconds,
+                seconds=res.seconds if timed else None,
                 status=res.status,
                 error=res.reason,
                 run_id=run_id,
             )
             for name, res in results.items()
         ]
-        summary.rows += store.put_scores(rows)
-        summary.scored += 1
-        for res in results.values():
-            summary.statuses[res.status] += 1
+
+    def record(outcome: TaskOutcome[WorkItem]) -> int:
+        """Write one finished task's rows in one transaction; returns its architectures with a failure."""
+        if outcome.ok:
+            results = list(outcome.value)
+        else:
+            reason = f"task failed: {outcome.error}"
+            results = [(key, {n: ProxyResult(math.nan, 0.0, "failed", reason) for n in missing})
+                       for key, missing in outcome.items]
+            summary.failed_tasks += len(outcome.items)
+        rows = [row for key, res in results for row in rows_of(key, res, timed=outcome.ok)]
+        written = store.put_scores(rows)
+        summary.rows += written
+        if written == len(rows):
+            summary.scored += len(results)
+            for row in rows:
+                summary.statuses[row.status] += 1
+        else:  # another process wrote some of these meanwhile (rows of ok/nan status are never replaced)
+            mine = _rows_written_by(store, space.name, rows, run_id) if written else []
+            mine_keys = {row.arch_key for row in mine}
+            summary.scored += len(mine_keys)
+            summary.by_other += len(results) - len(mine_keys)
+            for row in mine:
+                summary.statuses[row.status] += 1
+        return sum(any(r.status == "failed" for r in res.values()) for _, res in results)
 
     bar = tqdm(total=len(todo), desc=f"scoring {space.name}", unit="arch", disable=not progress)
+    failures = 0
     try:
-        if workers <= 1:
-            for key, missing in todo:
-                arch = space.from_key(key)
-                record(key, score_arch(space, arch, missing, batch, seed, device, num_classes, build_kwargs))
-                bar.update(1)
-        else:
-            jobs = [(space.name, k, m, batch, seed, device, num_classes, build_kwargs) for k, m in todo]
-            # CUDA cannot be used in a forked child once the parent touched it: start CUDA workers fresh.
-            context = multiprocessing.get_context("spawn") if device.startswith("cuda") else None
-            with ProcessPoolExecutor(
-                max_workers=workers, mp_context=context, initializer=_worker_init, initargs=(1,)
-            ) as pool:
-                for key, results in pool.map(_score_in_worker, jobs, chunksize=1):
-                    record(key, results)
-                    bar.update(1)
+        for outcome in runner.map(score_chunk, job, todo, chunk_size=chunk_size):
+            failures += record(outcome)
+            bar.update(len(outcome.items))
+            if failures:
+                bar.set_postfix(failed=failures, refresh=False)
     finally:
         bar.close()
+        if owned:
+            runner.close()
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _resolve_executor(executor: Executor | str | None, workers: int, device: str) -> Executor:
+    if isinstance(executor, Executor):
+        return executor
+    # CUDA cannot be used in a forked child once the parent touched it: local CUDA workers are spawned.
+    return make_executor(executor or "local", workers=workers, spawn=device.startswith("cuda"))
+
+
+def _rows_written_by(store: Store, space: str, rows: Sequence[ScoreRow], run_id: int | None) -> list[ScoreRow]:
+    """Which of ``rows`` the store holds from run ``run_id`` (after a write that another process partly beat)."""
+    if run_id is None:
+        return []
+    frame = store.scores(space=space, proxies=sorted({r.proxy for r in rows}))
+    frame = frame[frame["run_id"] == run_id]
+    stored = set(zip(frame["arch_key"], frame["proxy"], frame["config_hash"], strict=True))
+    return [r for r in rows if (r.arch_key, r.proxy, r.config_hash) in stored]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import sqlite3
 
 import pytest
 import torch
@@ -19,6 +18,7 @@ from archrank.eproxy.dps_space import DPSSpace
 from archrank.eproxy.evaluate import build_seeded, sample_eval_archs, score_archs
 from archrank.eproxy.store import EproxyStore
 from archrank.spaces import NB201Space
+from archrank.store import Store
 
 SMALL_BASE = EproxyConfig(steps=3, size=4, inputs="synthetic", alpha=0.0)
 SMALL = DPSSpace(
@@ -122,9 +122,9 @@ def test_run_dps_planted_resume_and_store(tmp_path) -> None:
     assert load_config(tmp_path / "best.json") == longer.best.config
     with pytest.raises(ValueError, match="other settings"):
         run_dps(space, labelled[:-1], budget=6, **kwargs)
-    con = sqlite3.connect(db)
-    assert con.execute("SELECT COUNT(*) FROM eproxy_dps_history WHERE run_name='t'").fetchone()[0] == 16
-    con.close()
+    with Store(db) as store:  # every proposal is one trial of the one "dps" run, in order
+        run_id = store.find_run("dps", "t")
+        assert run_id is not None and [t["step"] for t in store.trials(run_id)] == list(range(16))
 
 
 def test_eval_sample_excludes_labelled() -> None:

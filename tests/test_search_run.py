@@ -163,14 +163,17 @@ def test_a_different_setup_under_the_same_name_is_refused(space: ToySpace, tmp_p
                    population_size=20)
 
 
-def test_history_tables_live_beside_the_store(space: ToySpace, tmp_path: Path) -> None:
+def test_search_history_lives_in_the_one_store(space: ToySpace, tmp_path: Path) -> None:
     path = tmp_path / "archrank.db"
     with Store(path) as store:
         store.put_scores([ScoreRow("toy", "0-0-0-0-0", "p", "h", 0, "b", "cpu", 1.0, 0.1, "ok")])
         search.run(space, "random", planted_oracle(TARGET), budget=4, seed=0, store=store, run_name="s")
         assert store.count()["ok"] == 1
     tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"scores", "search_runs", "search_queries"} <= tables
+    assert {"measurements", "runs", "trials"} <= tables and not {"search_runs", "search_queries"} & tables
+    with Store(path) as store:
+        searches = store.runs(kind="search")
+        assert searches["name"].tolist() == ["s#seed=0"] and searches["trials"].tolist() == [4]
     with HistoryDB(path) as db:
         assert db.runs()["queries"].tolist() == [4]
         assert len(db.trajectories(["s"])) == 4

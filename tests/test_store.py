@@ -45,7 +45,7 @@ def test_nan_is_stored_as_missing_never_a_number(tmp_path: Path) -> None:
         assert math.isnan(frame["score"].iloc[0])
         assert frame["status"].iloc[0] == "nan"
         assert ("a", "synflow") in store.done("nb201", {"synflow": "c0"}, 0, "b0", "cpu")
-    with pytest.raises(ValueError, match="finite score"):
+    with pytest.raises(ValueError, match="a number"):
         row("a", score=float("nan"), status="ok")
     with pytest.raises(ValueError, match="status"):
         row("a", status="weird")
@@ -98,10 +98,21 @@ def test_ground_truth_and_runs(tmp_path: Path) -> None:
 def test_corrupt_or_misplaced_store_gives_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(ValueError, match="not a usable archrank store"):
+    with pytest.raises(ValueError, match="not an archrank store: not an SQLite file"):
         Store(bad)
-    with pytest.raises(FileNotFoundError, match="store folder does not exist"):
+    truncated = tmp_path / "truncated.db"
+    with Store(tmp_path / "good.db") as store:
+        store.put_scores([row("a")])
+    truncated.write_bytes((tmp_path / "good.db").read_bytes()[:200])
+    with pytest.raises(ValueError, match="archrank store"):
+        Store(truncated).scores()
+    with pytest.raises(ValueError, match="store folder does not exist"):
         Store(tmp_path / "missing" / "s.db")
+    with pytest.raises(ValueError, match="is a directory"):
+        Store(tmp_path)
+    with pytest.raises(ValueError, match="no store at"):
+        Store(tmp_path / "absent.db", create=False)
+    assert not (tmp_path / "absent.db").exists()
 
 
 def test_two_connections_see_each_other(tmp_path: Path) -> None:
@@ -112,12 +123,26 @@ def test_two_connections_see_each_other(tmp_path: Path) -> None:
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_score_table_takes_the_latest_row_even_when_it_is_nan(tmp_path: Path) -> None:
-    """A proxy rescored under a new config (e.g. a new implementation version): the newest row wins, NaN too."""
+def test_score_table_takes_the_newer_implementation_even_when_it_is_nan(tmp_path: Path) -> None:
+    """A proxy rescored under a new implementation version: the newer configuration wins, NaN included."""
     with Store(tmp_path / "s.db") as store:
+        store.put_config("old", "az", {"proxy": "az", "version": 2})
         store.put_scores([row("a", "az", 1.0, config_hash="old"), row("b", "az", 2.0, config_hash="old")])
         time.sleep(0.01)
+        store.put_config("new", "az", {"proxy": "az", "version": 3})
         store.put_scores([row("a", "az", None, "nan", config_hash="new"), row("b", "az", 7.0, config_hash="new")])
         wide = store.score_table("nb201")
         assert math.isnan(wide.loc["a", "az"])
         assert wide.loc["b", "az"] == 7.0
+
+
+def test_score_table_refuses_to_mix_configurations(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        store.put_config("c32", "az", {"proxy": "az", "batch_size": 32})
+        store.put_config("c64", "az", {"proxy": "az", "batch_size": 64})
+        store.put_scores([row("a", "az", 1.0, config_hash="c32"), row("a", "az", 5.0, config_hash="c64")])
+        with pytest.raises(ValueError, match=r"2 configurations .* config="):
+            store.score_table("nb201")
+        assert store.score_table("nb201", config="c32").loc["a", "az"] == 1.0
+        assert store.score_table("nb201", config={"az": "c64"}).loc["a", "az"] == 5.0
+        assert store.score_table("nb201", latest=True).loc["a", "az"] == 5.0

@@ -1,103 +1,71 @@
-"""SQLite storage of reduced trainings, beside the project's results store (same file, own table).
+"""EcoNAS's view of the one results store (:mod:`archrank.store`): reduced trainings, no tables of their own.
 
-Table ``econas_trainings`` holds one row per (space, arch_key, setting, seed, data), where ``setting`` is the
-EcoNAS string plus the recipe tag when the recipe is not the default. Writes are idempotent (the first result of a
-key is kept) and each training is committed on its own, so a run killed at any instant loses at most the training
-in progress and a restart skips everything already stored (resume at the architecture level). WAL mode lets other
-processes read while one writes.
+A training is a ``measurements`` row of method ``econas``: config hash = the EcoNAS setting string (plus the
+recipe tag when the recipe is not the default, e.g. ``c4r4s0e10``), input hash = the data key, value = test
+accuracy in %, and everything else about the training (CPU seconds, epochs, iterations, final train loss and
+accuracy, params, resolution, sample counts, threads, widths, recipe) in ``extra``. The first result of a key is
+kept and each training is committed on its own, so a run killed at any instant loses at most the training in
+progress and a restart skips everything already stored.
 """
 
 from __future__ import annotations
 
 import json
-import time
+import math
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import pandas as pd
 
 from archrank.econas.trainer import TrainResult
-from archrank.store import SQLiteFile
+from archrank.store import ScoreRow
+from archrank.store.view import StoreView
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS econas_trainings (
-    space TEXT NOT NULL,
-    arch_key TEXT NOT NULL,
-    setting TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    device TEXT NOT NULL,
-    accuracy REAL,
-    seconds REAL,
-    cpu_seconds REAL,
-    epochs INTEGER,
-    iterations INTEGER,
-    final_train_loss REAL,
-    final_train_accuracy REAL,
-    num_params INTEGER,
-    resolution INTEGER,
-    train_samples INTEGER,
-    test_samples INTEGER,
-    threads INTEGER,
-    extra TEXT,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (space, arch_key, setting, seed, data)
-);
-"""
-
-_COLUMNS = (
-    "space", "arch_key", "setting", "seed", "data", "device", "accuracy", "seconds", "cpu_seconds", "epochs",
-    "iterations", "final_train_loss", "final_train_accuracy", "num_params", "resolution", "train_samples",
-    "test_samples", "threads", "extra", "created_at",
-)
+METHOD = "econas"
+_EXTRA = ("cpu_seconds", "epochs", "iterations", "final_train_loss", "final_train_accuracy", "num_params",
+          "resolution", "train_samples", "test_samples", "threads", "width", "recipe")
 
 
-class TrainingStore(SQLiteFile):
-    """Reduced-training results in ``econas_trainings`` of an SQLite file (``":memory:"`` for a throw-away one)."""
-
-    SCHEMA = _SCHEMA
-    KIND = "SQLite store of trainings"
+class TrainingStore(StoreView):
+    """Reduced-training results in a results store (a path or an open :class:`~archrank.store.Store`)."""
 
     def put(self, result: TrainResult) -> bool:
         """Store one result; ``False`` (and nothing changed) when its key is already there."""
         space, arch_key, setting, seed, data = result.key
-        extra = json.dumps({"width": result.width, "recipe": result.recipe}, sort_keys=True)
-        values = (
-            space, arch_key, setting, seed, data, result.device, result.accuracy, result.seconds, result.cpu_seconds,
-            result.epochs, result.iterations, result.final_train_loss, result.final_train_accuracy, result.num_params,
-            result.resolution, result.train_samples, result.test_samples, result.threads, extra, time.time(),
-        )
-        sql = (
-            f"INSERT OR IGNORE INTO econas_trainings ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-        )
-        return self._db.execute(sql, values).rowcount > 0
+        ok = math.isfinite(result.accuracy)
+        record = asdict(result)
+        return self.store.put_scores([ScoreRow(
+            space=space, arch_key=arch_key, proxy=METHOD, config_hash=setting, seed=seed, batch_hash=data,
+            device=result.device, score=float(result.accuracy) if ok else None, seconds=result.seconds,
+            status="ok" if ok else "nan", error=None if ok else "the training's test accuracy is not a number",
+            extra={k: record[k] for k in _EXTRA},
+        )]) > 0
 
     def get(self, space: str, arch_key: str, setting: str, seed: int, data: str) -> TrainResult | None:
         """The stored result of one key (``setting`` includes the recipe tag), or ``None``."""
-        cur = self._db.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM econas_trainings"
-            " WHERE space=? AND arch_key=? AND setting=? AND seed=? AND data=?",
-            (space, arch_key, setting, seed, data),
-        )
-        row = cur.fetchone()
-        if row is None:
+        frame = self.results(space=space, settings=[setting], data=data)
+        frame = frame[(frame["arch_key"] == arch_key) & (frame["seed"] == seed)]
+        if frame.empty:
             return None
-        record = dict(zip(_COLUMNS, row, strict=True))
-        extra = json.loads(record.pop("extra") or "{}")
-        record.pop("created_at")
-        name, _, tag = record["setting"].partition("|")
-        record["setting"] = name
-        return TrainResult(**record, width=extra.get("width", {}), recipe="|" + tag if tag else "")
+        row = frame.iloc[0]
+        name, _, tag = str(row["setting"]).partition("|")
+        fields = {k: row[k] for k in ("space", "arch_key", "seed", "data", "device", "accuracy", "seconds")}
+        extra = {k: row[k] for k in _EXTRA if k not in ("width", "recipe")}
+        return TrainResult(
+            **fields, setting=name, **extra, width=dict(row["width"] or {}), recipe="|" + tag if tag else ""
+        )
 
     def done(self, space: str, setting: str, seed: int, data: str) -> set[str]:
         """Architecture keys already trained under (space, setting, seed, data)."""
-        cur = self._db.execute(
-            "SELECT arch_key FROM econas_trainings WHERE space=? AND setting=? AND seed=? AND data=?",
-            (space, setting, seed, data),
+        cur = self.store._db.execute(
+            "SELECT arch_key FROM measurements WHERE space=? AND method=? AND config_hash=? AND seed=?"
+            " AND input_hash=? AND status != 'failed'",
+            (space, METHOD, setting, seed, data),
         )
         return {key for (key,) in cur}
 
     def score_table(self, space: str, settings: Sequence[str] | None = None, data: str | None = None) -> pd.DataFrame:
-        """Wide table like the proxy store's ``score_table``: one row per arch key, one column ``econas_<setting>``
+        """Wide table like the store's ``score_table``: one row per arch key, one column ``econas_<setting>``
         per setting holding the test accuracy (mean over seeds; higher is better), ready to be joined with
         zero-cost scores and passed to :func:`archrank.bench.evaluate.evaluate`."""
         frame = self.results(space=space, settings=settings, data=data)
@@ -111,14 +79,31 @@ class TrainingStore(SQLiteFile):
     def results(
         self, space: str | None = None, settings: Sequence[str] | None = None, data: str | None = None
     ) -> pd.DataFrame:
-        """Stored rows as a DataFrame, optionally filtered by space, settings and data key."""
-        where, params = [], []
-        for column, value in (("space", space), ("data", data)):
+        """Stored trainings as a DataFrame (one column per training field), optionally filtered."""
+        where, params = ["method=?"], [METHOD]
+        for column, value in (("space", space), ("input_hash", data)):
             if value is not None:
                 where.append(f"{column}=?")
                 params.append(value)
         if settings:
-            where.append(f"setting IN ({', '.join('?' * len(settings))})")
+            where.append(f"config_hash IN ({', '.join('?' * len(settings))})")
             params.extend(settings)
-        sql = "SELECT * FROM econas_trainings" + (" WHERE " + " AND ".join(where) if where else "")
-        return pd.read_sql_query(sql + " ORDER BY space, setting, arch_key, seed", self._db, params=params)
+        rows = self.store._db.execute(
+            "SELECT space, arch_key, config_hash, seed, input_hash, device, value, seconds, extra, created_at"
+            f" FROM measurements WHERE {' AND '.join(where)} AND status != 'failed'"
+            " ORDER BY space, config_hash, arch_key, seed, created_at",
+            params,
+        ).fetchall()
+        records = []
+        for space_, key, setting, seed, data_, device, value, seconds, extra, created in rows:
+            more = json.loads(extra) if extra else {}
+            if isinstance(more.get("extra"), dict):  # migrated from a version-1 file
+                more = {**more, **more.pop("extra")}
+            records.append({
+                "space": space_, "arch_key": key, "setting": setting, "seed": seed, "data": data_, "device": device,
+                "accuracy": math.nan if value is None else value, "seconds": seconds,
+                **{k: more.get(k) for k in _EXTRA}, "created_at": created,
+            })
+        columns = ["space", "arch_key", "setting", "seed", "data", "device", "accuracy", "seconds", *_EXTRA,
+                   "created_at"]
+        return pd.DataFrame.from_records(records, columns=columns)

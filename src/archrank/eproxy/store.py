@@ -1,211 +1,128 @@
-"""Eproxy's own tables in the archrank SQLite results file (WAL mode, idempotent writes, safe to kill and resume).
+"""Eproxy's view of the one results store (:mod:`archrank.store`): no tables of its own.
 
-Tables (all prefixed ``eproxy_``; the store's own tables are left alone):
-
-- ``eproxy_configs``: config key → canonical JSON of an :class:`~archrank.eproxy.config.EproxyConfig`;
-- ``eproxy_scores``: one row per (space, arch_key, config_key, seed, batch_hash, device) with value (negated
-  score), score, loss, MACs, seconds and status; written one architecture per transaction;
-- ``eproxy_dps_runs``: a Discrete Proxy Search run: its settings (JSON), the labelled architectures it used (JSON
-  list of keys with accuracies, to be excluded from any evaluation of the tuned proxy) and its best config;
-- ``eproxy_dps_history``: every proposal of a run, in order: step, config key, parent key, genotype, fitness.
+- an Eproxy configuration is a ``configs`` row (method ``eproxy``) keyed by the config's key;
+- a score is a ``measurements`` row (method ``eproxy``, config hash = config key, input hash = batch digest) whose
+  value is Eproxy's higher-is-better value; the raw score, final loss and MACs ride in ``extra``. The first
+  result of a key wins, except that a ``failed`` row is replaced, in one statement (no window where it is lost);
+- a Discrete Proxy Search run is a ``runs`` row (kind ``dps``, name = run name, config = settings and the
+  labelled architectures, which any evaluation of the tuned proxy must exclude); each proposal is a ``trials``
+  row (config key, parent, genotype, fitness), recorded in order so that a resumed run replays it.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Iterable
 from typing import Any
 
 from archrank.eproxy.config import EproxyConfig
-from archrank.store import SQLiteFile
+from archrank.store import ScoreRow, StoreError
+from archrank.store.view import StoreView
 
 __all__ = ["EproxyStore", "ScoreRecord"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS eproxy_configs (
-    config_key TEXT PRIMARY KEY,
-    config TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS eproxy_scores (
-    space TEXT NOT NULL,
-    arch_key TEXT NOT NULL,
-    config_key TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    batch_hash TEXT NOT NULL,
-    device TEXT NOT NULL,
-    value REAL,
-    score REAL,
-    loss REAL,
-    macs REAL,
-    seconds REAL,
-    status TEXT NOT NULL,
-    error TEXT,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (space, arch_key, config_key, seed, batch_hash, device)
-);
-CREATE TABLE IF NOT EXISTS eproxy_dps_runs (
-    run_name TEXT PRIMARY KEY,
-    space TEXT NOT NULL,
-    settings TEXT NOT NULL,
-    labelled TEXT NOT NULL,
-    best_key TEXT,
-    best_fitness REAL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS eproxy_dps_history (
-    run_name TEXT NOT NULL,
-    step INTEGER NOT NULL,
-    config_key TEXT NOT NULL,
-    parent_key TEXT,
-    genotype TEXT NOT NULL,
-    fitness REAL,
-    seconds REAL,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (run_name, step)
-);
-"""
-
 ScoreRecord = dict[str, Any]
+METHOD = "eproxy"
 
 
 def _num(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-class EproxyStore(SQLiteFile):
-    """Eproxy tables on one SQLite file (``":memory:"`` for a throw-away store). Use as a context manager."""
+def _nan(value: Any) -> float:
+    return math.nan if value is None else float(value)
 
-    SCHEMA = _SCHEMA
-    KIND = "Eproxy store"
+
+class EproxyStore(StoreView):
+    """Eproxy records in a results store (a path or an open :class:`~archrank.store.Store`). Context manager."""
 
     # --- configs and scores ---------------------------------------------------------------------------
     def put_config(self, config: EproxyConfig) -> str:
         """Record ``config``; returns its key."""
-        self._db.execute(
-            "INSERT OR IGNORE INTO eproxy_configs (config_key, config) VALUES (?, ?)", (config.key, config.to_json())
-        )
+        self.store.put_config(config.key, METHOD, json.loads(config.to_json()))
         return config.key
 
     def get_config(self, key: str) -> EproxyConfig:
-        row = self._db.execute("SELECT config FROM eproxy_configs WHERE config_key = ?", (key,)).fetchone()
-        if row is None:
+        stored = self.store.get_config(key)
+        if stored is None:
             raise KeyError(f"no Eproxy config {key!r} in {self.path}")
-        return EproxyConfig.from_dict(json.loads(row[0]))
+        return EproxyConfig.from_dict(stored)
 
     def put_score(self, record: ScoreRecord) -> None:
         """Write one architecture's result (first result wins, except that a ``failed`` row is replaced)."""
-        values = (
-            record["space"],
-            record["arch_key"],
-            record["config_key"],
-            int(record["seed"]),
-            record["batch_hash"],
-            record["device"],
-            _num(record.get("value")),
-            _num(record.get("score")),
-            _num(record.get("loss")),
-            _num(record.get("macs")),
-            _num(record.get("seconds")),
-            record["status"],
-            record.get("error"),
-            time.time(),
-        )
-        with self._db:
-            self._db.execute(
-                "DELETE FROM eproxy_scores WHERE space=? AND arch_key=? AND config_key=? AND seed=? AND batch_hash=? "
-                "AND device=? AND status='failed'",
-                values[:6],
-            )
-            self._db.execute(f"INSERT OR IGNORE INTO eproxy_scores VALUES ({', '.join('?' * 14)})", values)
+        status = record["status"]
+        value = _num(record.get("value"))
+        self.store.put_scores([ScoreRow(
+            space=record["space"], arch_key=record["arch_key"], proxy=METHOD, config_hash=record["config_key"],
+            seed=int(record["seed"]), batch_hash=record["batch_hash"], device=record["device"],
+            score=value if status == "ok" else None, seconds=_num(record.get("seconds")), status=status,
+            error=record.get("error"),
+            extra={"score": _num(record.get("score")), "loss": _num(record.get("loss")),
+                   "macs": _num(record.get("macs"))},
+        )])
 
     def scores(
         self, space: str, config_key: str, seed: int, batch_hash: str, arch_keys: Iterable[str] | None = None
     ) -> dict[str, ScoreRecord]:
-        """Stored results of one config, keyed by arch key (any device)."""
-        cur = self._db.execute(
-            "SELECT arch_key, value, score, loss, macs, seconds, status, error, device FROM eproxy_scores "
-            "WHERE space=? AND config_key=? AND seed=? AND batch_hash=? ORDER BY created_at",
-            (space, config_key, int(seed), batch_hash),
+        """Stored results of one config, keyed by arch key (any device; the oldest row of a key wins)."""
+        cur = self.store._db.execute(
+            "SELECT arch_key, value, seconds, status, reason, device, extra FROM measurements"
+            " WHERE space=? AND method=? AND config_hash=? AND seed=? AND input_hash=? ORDER BY created_at",
+            (space, METHOD, config_key, int(seed), batch_hash),
         )
         wanted = set(arch_keys) if arch_keys is not None else None
         out: dict[str, ScoreRecord] = {}
-        for arch_key, value, score, loss, macs, seconds, status, error, device in cur:
+        for arch_key, value, seconds, status, error, device, extra in cur:
             if wanted is not None and arch_key not in wanted:
                 continue
-            out.setdefault(
-                arch_key,
-                {
-                    "value": math.nan if value is None else value,
-                    "score": math.nan if score is None else score,
-                    "loss": math.nan if loss is None else loss,
-                    "macs": macs,
-                    "seconds": seconds,
-                    "status": status,
-                    "error": error,
-                    "device": device,
-                },
-            )
+            more = json.loads(extra) if extra else {}
+            out.setdefault(arch_key, {
+                "value": _nan(value), "score": _nan(more.get("score")), "loss": _nan(more.get("loss")),
+                "macs": more.get("macs"), "seconds": seconds, "status": status, "error": error, "device": device,
+            })
         return out
 
     # --- DPS runs -------------------------------------------------------------------------------------
     def dps_run(self, run_name: str) -> dict[str, Any] | None:
-        row = self._db.execute(
-            "SELECT space, settings, labelled, best_key, best_fitness FROM eproxy_dps_runs WHERE run_name = ?",
-            (run_name,),
-        ).fetchone()
-        if row is None:
+        run_id = self.store.find_run("dps", run_name)
+        if run_id is None:
             return None
-        space, settings, labelled, best_key, best_fitness = row
+        run = self.store.run(run_id)
+        best = _best(self.store.trials(run_id))
         return {
             "run_name": run_name,
-            "space": space,
-            "settings": json.loads(settings),
-            "labelled": json.loads(labelled),
-            "best_key": best_key,
-            "best_fitness": best_fitness,
+            "space": run["space"],
+            "settings": run["config"].get("settings", {}),
+            "labelled": run["config"].get("labelled", []),
+            "best_key": best[0] if best else run["extra"].get("best_key"),
+            "best_fitness": best[1] if best else run["extra"].get("best_fitness"),
+            "run_id": run_id,
         }
 
     def dps_runs(self) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT run_name FROM eproxy_dps_runs ORDER BY created_at")]
+        return [str(n) for n in self.store.runs(kind="dps")["name"]]
 
-    def start_dps_run(self, run_name: str, space: str, settings: dict[str, Any], labelled: list[Any]) -> None:
-        """Create the run, or check that an existing one has the same settings and labelled set (resume)."""
-        existing = self.dps_run(run_name)
-        settings_json = json.loads(json.dumps(settings))
-        labelled_json = json.loads(json.dumps(labelled))
-        if existing is not None:
-            if existing["settings"] != settings_json or existing["labelled"] != labelled_json:
-                raise ValueError(
-                    f"DPS run {run_name!r} exists in {self.path} with other settings or labelled architectures; "
-                    "use another run name"
-                )
-            return
-        now = time.time()
-        self._db.execute(
-            "INSERT INTO eproxy_dps_runs (run_name, space, settings, labelled, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (run_name, space, json.dumps(settings_json, sort_keys=True), json.dumps(labelled_json), now, now),
-        )
+    def start_dps_run(self, run_name: str, space: str, settings: dict[str, Any], labelled: list[Any]) -> int:
+        """Create the run, or resume one recorded with the same settings and labelled set; returns its id."""
+        config = json.loads(json.dumps({"settings": settings, "labelled": labelled}))
+        try:
+            run_id, _ = self.store.resume_run("dps", run_name, config, space=space)
+        except StoreError:
+            raise ValueError(
+                f"DPS run {run_name!r} exists in {self.path} with other settings or labelled architectures; "
+                "use another run name"
+            ) from None
+        return run_id
 
     def dps_history(self, run_name: str) -> list[dict[str, Any]]:
-        cur = self._db.execute(
-            "SELECT step, config_key, parent_key, genotype, fitness, seconds FROM eproxy_dps_history "
-            "WHERE run_name = ? ORDER BY step",
-            (run_name,),
-        )
+        run_id = self.store.find_run("dps", run_name)
+        if run_id is None:
+            return []
         return [
-            {
-                "step": step,
-                "config_key": key,
-                "parent_key": parent,
-                "genotype": json.loads(genotype),
-                "fitness": math.nan if fitness is None else fitness,
-                "seconds": seconds,
-            }
-            for step, key, parent, genotype, fitness, seconds in cur
+            {"step": t["step"], "config_key": t["config_key"], "parent_key": t.get("parent_key"),
+             "genotype": t["genotype"], "fitness": t["value"], "seconds": t.get("seconds")}
+            for t in self.store.trials(run_id)
         ]
 
     def put_dps_step(
@@ -218,18 +135,17 @@ class EproxyStore(SQLiteFile):
         fitness: float,
         seconds: float,
     ) -> None:
-        with self._db:
-            self._db.execute(
-                "INSERT OR IGNORE INTO eproxy_dps_history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_name, step, config_key, parent_key, json.dumps(genotype), _num(fitness), seconds, time.time()),
-            )
-            row = self._db.execute(
-                "SELECT config_key, fitness FROM eproxy_dps_history WHERE run_name = ? AND fitness IS NOT NULL "
-                "ORDER BY fitness DESC, step ASC LIMIT 1",
-                (run_name,),
-            ).fetchone()
-            if row is not None:
-                self._db.execute(
-                    "UPDATE eproxy_dps_runs SET best_key = ?, best_fitness = ?, updated_at = ? WHERE run_name = ?",
-                    (row[0], row[1], time.time(), run_name),
-                )
+        run_id = self.store.find_run("dps", run_name)
+        if run_id is None:
+            raise KeyError(f"no DPS run {run_name!r} in {self.path}: start it first")
+        payload = {"config_key": config_key, "parent_key": parent_key, "genotype": genotype, "seconds": seconds}
+        self.store.put_trial(run_id, step, payload, fitness, identity=("config_key", "parent_key", "genotype"))
+
+
+def _best(trials: list[dict[str, Any]]) -> tuple[str, float] | None:
+    """(config key, fitness) of the fittest recorded proposal (the earliest on ties), or ``None``."""
+    scored = [t for t in trials if math.isfinite(t["value"])]
+    if not scored:
+        return None
+    top = max(scored, key=lambda t: (t["value"], -t["step"]))
+    return top["config_key"], top["value"]

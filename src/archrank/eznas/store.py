@@ -1,66 +1,30 @@
-"""SQLite tables of the EZNAS search: every evaluated program with its fitness, and per-generation checkpoints.
+"""EZNAS's view of the one results store (:mod:`archrank.store`): no tables of its own.
 
-The tables live in the same database file as :class:`archrank.store.Store` (their own connection, WAL mode,
-``CREATE TABLE IF NOT EXISTS``, idempotent inserts):
-
-- ``eznas_fitness_defs``: a fitness definition (tasks, architectures, seeds, summary) by its hash ``fitness_key``;
-- ``eznas_programs``: (fitness_key, program) -> fitness, per-task correlations, status (``ok``/``invalid``); a
-  program already stored under a fitness key is never evaluated again, by any run;
-- ``eznas_runs`` and ``eznas_generations``: a run's configuration and, after every generation, its population and
-  random state, so an interrupted run resumes exactly where it stopped.
+- a fitness definition (tasks, architectures, seeds, summary) is a ``configs`` row (method ``eznas_fitness``)
+  keyed by its hash ``fitness_key``;
+- an evaluated program is a ``measurements`` row of the program space ``eznas-programs`` (arch key = the program
+  text, method ``eznas_fitness``, config hash = fitness key): a program already stored under a fitness key is
+  never evaluated again, by any run (the first result wins). An invalid program is status ``nan`` with its
+  reason; per-task correlations, size and height ride in ``extra``;
+- a GP run is a ``runs`` row (kind ``evolve``, name = the run's hash) and each generation a ``trials`` row holding
+  the population and random state, so an interrupted run resumes exactly where it stopped.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from archrank.store import SQLiteFile
+from archrank.store import ScoreRow
+from archrank.store.view import StoreView
 
-__all__ = ["EznasStore", "FitnessRecord", "GenerationRecord"]
+__all__ = ["PROGRAM_SPACE", "EznasStore", "FitnessRecord", "GenerationRecord"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS eznas_fitness_defs (
-    fitness_key TEXT PRIMARY KEY,
-    spec TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS eznas_programs (
-    fitness_key TEXT NOT NULL,
-    program TEXT NOT NULL,
-    fitness REAL,
-    per_task TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('ok', 'invalid')),
-    size INTEGER,
-    height INTEGER,
-    seconds REAL,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (fitness_key, program)
-);
-CREATE INDEX IF NOT EXISTS eznas_programs_by_fitness ON eznas_programs (fitness_key, fitness);
-CREATE TABLE IF NOT EXISTS eznas_runs (
-    run_id TEXT PRIMARY KEY,
-    fitness_key TEXT NOT NULL,
-    config TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS eznas_generations (
-    run_id TEXT NOT NULL,
-    generation INTEGER NOT NULL,
-    population TEXT NOT NULL,
-    rng_state TEXT NOT NULL,
-    best_program TEXT,
-    best_fitness REAL,
-    n_evaluated INTEGER NOT NULL,
-    seconds REAL NOT NULL,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (run_id, generation)
-);
-"""
+PROGRAM_SPACE = "eznas-programs"
+METHOD = "eznas_fitness"
 
 
 @dataclass(frozen=True)
@@ -92,132 +56,113 @@ class GenerationRecord:
     seconds: float
 
 
-def _encode_state(state: Any) -> str:
-    return json.dumps(state)
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
-def _decode_state(text: str) -> Any:
-    def tuples(value: Any) -> Any:
-        return tuple(tuples(v) for v in value) if isinstance(value, list) else value
-
-    return tuples(json.loads(text))
-
-
-def _nan_to_none(value: float) -> float | None:
+def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-class EznasStore(SQLiteFile):
-    """The EZNAS tables in the SQLite file ``path`` (created if missing)."""
-
-    SCHEMA = _SCHEMA
-    KIND = "EZNAS store"
+class EznasStore(StoreView):
+    """EZNAS records in a results store (a path or an open :class:`~archrank.store.Store`). Context manager."""
 
     # ------------------------------------------------------------------ fitness definitions and programs
     def put_fitness_def(self, fitness_key: str, spec: dict[str, Any]) -> None:
-        with self.transaction():
-            self._db.execute(
-                "INSERT OR IGNORE INTO eznas_fitness_defs VALUES (?, ?, ?)",
-                (fitness_key, json.dumps(spec, sort_keys=True), time.time()),
-            )
+        self.store.put_config(fitness_key, METHOD, spec)
 
     def fitness_def(self, fitness_key: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT spec FROM eznas_fitness_defs WHERE fitness_key = ?", (fitness_key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        return self.store.get_config(fitness_key)
 
     def put_programs(self, fitness_key: str, records: Iterable[FitnessRecord]) -> int:
-        """Insert records (a program already stored under ``fitness_key`` keeps its first result)."""
-        rows = [
-            (
-                fitness_key,
-                r.program,
-                _nan_to_none(r.fitness),
-                json.dumps([_nan_to_none(v) for v in r.per_task]),
-                r.status,
-                r.size,
-                r.height,
-                r.seconds,
-                time.time(),
-            )
-            for r in records
-        ]
-        with self.transaction():
-            cur = self._db.executemany("INSERT OR IGNORE INTO eznas_programs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        return cur.rowcount
+        """Insert records in one transaction (a program already stored under ``fitness_key`` keeps its first
+        result); returns how many were new."""
+        rows = []
+        for r in records:
+            ok = r.status == "ok" and math.isfinite(r.fitness)
+            rows.append(ScoreRow(
+                space=PROGRAM_SPACE, arch_key=r.program, proxy=METHOD, config_hash=fitness_key, seed=0,
+                batch_hash="none", device="any", score=float(r.fitness) if ok else None, seconds=r.seconds,
+                status="ok" if ok else "nan", error=None if ok else f"{r.status} program",
+                extra={"status": r.status, "per_task": [_finite(v) for v in r.per_task], "size": r.size,
+                       "height": r.height},
+            ))
+        return self.store.put_scores(rows)
 
-    @staticmethod
-    def _record(row: Sequence[Any]) -> FitnessRecord:
-        program, fitness, per_task, status, size, height, seconds = row
-        values = tuple(math.nan if v is None else float(v) for v in json.loads(per_task))
-        return FitnessRecord(
-            program,
-            -math.inf if fitness is None else float(fitness),
-            values,
-            status,
-            int(size or 0),
-            int(height or 0),
-            float(seconds or 0.0),
-        )
+    def _records(self, where: str, params: tuple[Any, ...], tail: str = "") -> list[FitnessRecord]:
+        rows = self.store._db.execute(
+            "SELECT arch_key, value, seconds, extra FROM measurements WHERE space=? AND method=? AND config_hash=?"
+            f" {where} {tail}",
+            (PROGRAM_SPACE, METHOD, *params),
+        ).fetchall()
+        out = []
+        for program, value, seconds, extra in rows:
+            more = json.loads(extra) if extra else {}
+            out.append(FitnessRecord(
+                program,
+                -math.inf if value is None else float(value),
+                tuple(math.nan if v is None else float(v) for v in more.get("per_task", [])),
+                more.get("status", "ok"),
+                int(more.get("size") or 0),
+                int(more.get("height") or 0),
+                float(seconds or 0.0),
+            ))
+        return out
 
     def programs(self, fitness_key: str) -> dict[str, FitnessRecord]:
         """Every program stored under ``fitness_key``."""
-        rows = self._db.execute(
-            "SELECT program, fitness, per_task, status, size, height, seconds FROM eznas_programs "
-            "WHERE fitness_key = ?",
-            (fitness_key,),
-        ).fetchall()
-        return {row[0]: self._record(row) for row in rows}
+        return {r.program: r for r in self._records("", (fitness_key,))}
 
     def top_programs(self, fitness_key: str, n: int = 10) -> list[FitnessRecord]:
-        """The ``n`` fittest valid programs (ties: shorter first)."""
-        rows = self._db.execute(
-            "SELECT program, fitness, per_task, status, size, height, seconds FROM eznas_programs "
-            "WHERE fitness_key = ? AND status = 'ok' ORDER BY fitness DESC, size ASC, program ASC LIMIT ?",
-            (fitness_key, int(n)),
-        ).fetchall()
-        return [self._record(row) for row in rows]
+        """The ``n`` fittest valid programs (ties: shorter first, then alphabetical)."""
+        valid = self._records("AND status = 'ok'", (fitness_key,))
+        return sorted(valid, key=lambda r: (-r.fitness, r.size, r.program))[: int(n)]
 
     def count_programs(self, fitness_key: str) -> dict[str, int]:
-        rows = self._db.execute(
-            "SELECT status, COUNT(*) FROM eznas_programs WHERE fitness_key = ? GROUP BY status", (fitness_key,)
-        ).fetchall()
-        return {status: int(n) for status, n in rows}
+        """Stored programs per EZNAS status (``ok``, ``invalid``)."""
+        counts: dict[str, int] = {}
+        for record in self._records("", (fitness_key,)):
+            counts[record.status] = counts.get(record.status, 0) + 1
+        return counts
 
     # ------------------------------------------------------------------ runs and generations
-    def start_run(self, run_id: str, fitness_key: str, config: dict[str, Any]) -> None:
-        with self.transaction():
-            self._db.execute(
-                "INSERT OR IGNORE INTO eznas_runs VALUES (?, ?, ?, ?)",
-                (run_id, fitness_key, json.dumps(config, sort_keys=True), time.time()),
-            )
+    def start_run(self, run_id: str, fitness_key: str, config: dict[str, Any]) -> int:
+        """Find or start the GP run named ``run_id``; returns its store run id."""
+        number, _ = self.store.resume_run("evolve", run_id, {"fitness_key": fitness_key, "gp": config})
+        return number
+
+    def _run_number(self, run_id: str) -> int:
+        number = self.store.find_run("evolve", run_id)
+        if number is None:
+            raise KeyError(f"no EZNAS run {run_id!r} in {self.path}: start it first")
+        return number
 
     def put_generation(self, record: GenerationRecord) -> None:
-        with self.transaction():
-            self._db.execute(
-                "INSERT OR REPLACE INTO eznas_generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.run_id,
-                    record.generation,
-                    json.dumps(record.population),
-                    _encode_state(record.rng_state),
-                    record.best_program,
-                    None if record.best_fitness is None else _nan_to_none(record.best_fitness),
-                    record.n_evaluated,
-                    record.seconds,
-                    time.time(),
-                ),
-            )
+        payload = {
+            "population": record.population,
+            "rng_state": json.loads(json.dumps(record.rng_state)),
+            "best_program": record.best_program,
+            "n_evaluated": record.n_evaluated,
+            "seconds": record.seconds,
+        }
+        self.store.put_trial(self._run_number(record.run_id), record.generation, payload,
+                             None if record.best_fitness is None else _finite(record.best_fitness),
+                             identity=("population", "best_program"))
 
     def generations(self, run_id: str) -> list[GenerationRecord]:
-        rows = self._db.execute(
-            "SELECT run_id, generation, population, rng_state, best_program, best_fitness, n_evaluated, seconds "
-            "FROM eznas_generations WHERE run_id = ? ORDER BY generation",
-            (run_id,),
-        ).fetchall()
-        return [
-            GenerationRecord(r[0], int(r[1]), json.loads(r[2]), _decode_state(r[3]), r[4], r[5], int(r[6]), float(r[7]))
-            for r in rows
-        ]
+        number = self.store.find_run("evolve", run_id)
+        if number is None:
+            return []
+        out = []
+        for t in self.store.trials(number):
+            state = t["rng_state"]
+            if isinstance(state, str):  # migrated from a version-1 file, where it was a JSON string
+                state = json.loads(state)
+            out.append(GenerationRecord(
+                run_id, int(t["step"]), list(t["population"]), _tuples(state), t.get("best_program"),
+                None if math.isnan(t["value"]) else t["value"], int(t["n_evaluated"]), float(t["seconds"]),
+            ))
+        return out
 
     def last_generation(self, run_id: str) -> GenerationRecord | None:
         gens = self.generations(run_id)

@@ -1,11 +1,8 @@
 """Search trajectories: the in-memory :class:`History` and its SQLite persistence (:class:`HistoryDB`).
 
-``HistoryDB`` keeps its own tables in the results file (the store's own tables are left alone), through its
-own connection in WAL mode:
-
-- ``search_runs``: one row per (run_name, seed) with the space, algorithm and JSON configuration;
-- ``search_queries``: one row per trained architecture: step, arch key, valid, test, training seconds,
-  proxy seconds spent since the previous query, and the cumulative cost.
+``HistoryDB`` is the search's view of the one results store (:mod:`archrank.store`): each (run name, seed) is one
+``runs`` row of kind ``search`` (its setup as the run's config) and each trained architecture one ``trials`` row
+(arch key, valid, test, training seconds, proxy seconds spent since the previous query, cumulative cost).
 
 Each query is committed as it happens, so an interrupted search loses nothing and ``search.run`` resumes it
 by replaying the recorded queries into a fresh sampler.
@@ -14,7 +11,6 @@ by replaying the recorded queries into a fresh sampler.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -23,33 +19,8 @@ import numpy as np
 import pandas as pd
 
 from archrank.spaces.base import Arch
-from archrank.store import SQLiteFile
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS search_runs (
-    run_name TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    space TEXT NOT NULL,
-    algorithm TEXT NOT NULL,
-    config TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (run_name, seed)
-);
-CREATE TABLE IF NOT EXISTS search_queries (
-    run_name TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    step INTEGER NOT NULL,
-    arch_key TEXT NOT NULL,
-    valid REAL NOT NULL,
-    test REAL NOT NULL,
-    cost_s REAL NOT NULL,
-    proxy_s REAL NOT NULL,
-    cumulative_cost_s REAL NOT NULL,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (run_name, seed, step)
-);
-"""
+from archrank.store import StoreError
+from archrank.store.view import StoreView
 
 
 class Query(NamedTuple):
@@ -143,68 +114,87 @@ class History:
         )
 
 
-class HistoryDB(SQLiteFile):
-    """Search tables in an SQLite file (the results store's file, or any other); context manager."""
+def search_run_name(run_name: str, seed: int) -> str:
+    """The store's name of one seed of a named search (``runs.name`` of kind ``search``)."""
+    return f"{run_name}#seed={seed}"
 
-    SCHEMA = _SCHEMA
-    KIND = "search history file"
 
-    def start(self, run_name: str, seed: int, space: str, algorithm: str, config: dict[str, Any]) -> None:
-        """Register a run; if it exists, check it was recorded with the same space, algorithm and config."""
-        blob = json.dumps(config, sort_keys=True, default=str)
-        row = self._db.execute(
-            "SELECT space, algorithm, config FROM search_runs WHERE run_name=? AND seed=?", (run_name, seed)
-        ).fetchone()
-        now = time.time()
-        if row is None:
-            self._db.execute(
-                "INSERT INTO search_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_name, seed, space, algorithm, blob, now, now),
-            )
-            return
-        if (row[0], row[1], row[2]) != (space, algorithm, blob):
+# Payload keys that identify a query; the measured seconds of proxies (and so the cumulative cost) may differ
+# between two processes running the same search and are not compared.
+_QUERY_IDENTITY = ("arch_key", "valid", "test", "cost_s")
+
+
+class HistoryDB(StoreView):
+    """Search trajectories in a results store (a path or an open :class:`~archrank.store.Store`): each seed of a
+    named search is one ``runs`` row (kind ``search``) and each trained architecture one ``trials`` row."""
+
+    def start(self, run_name: str, seed: int, space: str, algorithm: str, config: dict[str, Any]) -> int:
+        """Register a run, or resume it after checking it was recorded with the same space, algorithm and config."""
+        setup = {"run_name": run_name, "seed": seed, "space": space, "algorithm": algorithm,
+                 "config": json.loads(json.dumps(config, sort_keys=True, default=str))}
+        try:
+            run_id, _ = self.store.resume_run("search", search_run_name(run_name, seed), setup, space=space)
+        except StoreError as exc:
             raise ValueError(
-                f"search run {run_name!r} seed {seed} was recorded with a different setup "
-                f"({row[1]} on {row[0]}, {row[2]}); use another run name"
-            )
+                f"search run {run_name!r} seed {seed} was recorded with a different setup ({exc}); use another "
+                "run name"
+            ) from None
+        return run_id
+
+    def _run_id(self, run_name: str, seed: int) -> int | None:
+        return self.store.find_run("search", search_run_name(run_name, seed))
 
     def record(self, run_name: str, seed: int, step: int, key: str, valid: float, test: float, cost_s: float,
-               proxy_s: float, cumulative_cost_s: float) -> None:
-        now = time.time()
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO search_queries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_name, seed, step, key, valid, test, cost_s, proxy_s, cumulative_cost_s, now),
-            )
-            db.execute("UPDATE search_runs SET updated_at=? WHERE run_name=? AND seed=?", (now, run_name, seed))
+               proxy_s: float, cumulative_cost_s: float) -> bool:
+        """Record one query; ``False`` when another process running the same search recorded it already."""
+        run_id = self._run_id(run_name, seed)
+        if run_id is None:
+            raise KeyError(f"search run {run_name!r} seed {seed} is not started in {self.path}")
+        payload = {"arch_key": key, "valid": valid, "test": test, "cost_s": cost_s, "proxy_s": proxy_s,
+                   "cumulative_cost_s": cumulative_cost_s}
+        return self.store.put_trial(run_id, step, payload, valid, identity=_QUERY_IDENTITY)
+
+    def finish(self, run_name: str, seed: int, status: str = "done") -> None:
+        run_id = self._run_id(run_name, seed)
+        if run_id is not None:
+            self.store.finish_run(run_id, status)
 
     def queries(self, run_name: str, seed: int) -> pd.DataFrame:
         """Recorded queries of one run, in step order."""
-        return pd.read_sql_query(
-            "SELECT step, arch_key, valid, test, cost_s, proxy_s, cumulative_cost_s FROM search_queries"
-            " WHERE run_name=? AND seed=? ORDER BY step",
-            self._db,
-            params=(run_name, seed),
-        )
+        run_id = self._run_id(run_name, seed)
+        trials = self.store.trials(run_id) if run_id is not None else []
+        return pd.DataFrame.from_records(trials, columns=["step", *_QUERY_COLUMNS])
+
+    def _search_runs(self, run_names: Sequence[str] | None) -> list[tuple[int, dict[str, Any]]]:
+        runs = self.store.runs(kind="search")
+        out = []
+        for run_id, config in zip(runs["run_id"], runs["config"], strict=True):
+            setup = json.loads(config) if config else {}
+            if run_names and setup.get("run_name") not in run_names:
+                continue
+            out.append((int(run_id), setup))
+        return out
 
     def runs(self, run_names: Sequence[str] | None = None) -> pd.DataFrame:
         """Registered runs with their number of recorded queries."""
-        sql = (
-            "SELECT r.run_name, r.seed, r.space, r.algorithm, r.config, COUNT(q.step) AS queries"
-            " FROM search_runs r LEFT JOIN search_queries q ON q.run_name=r.run_name AND q.seed=r.seed"
-        )
-        params: list[Any] = []
-        if run_names:
-            sql += f" WHERE r.run_name IN ({', '.join('?' * len(run_names))})"
-            params.extend(run_names)
-        return pd.read_sql_query(sql + " GROUP BY r.run_name, r.seed ORDER BY r.run_name, r.seed", self._db,
-                                 params=params)
+        rows = [
+            {"run_name": s.get("run_name"), "seed": s.get("seed"), "space": s.get("space"),
+             "algorithm": s.get("algorithm"), "config": json.dumps(s.get("config", {}), sort_keys=True),
+             "queries": len(self.store.trials(run_id))}
+            for run_id, s in self._search_runs(run_names)
+        ]
+        frame = pd.DataFrame(rows, columns=["run_name", "seed", "space", "algorithm", "config", "queries"])
+        return frame.sort_values(["run_name", "seed"], kind="stable").reset_index(drop=True)
 
     def trajectories(self, run_names: Sequence[str] | None = None) -> pd.DataFrame:
         """All recorded queries (of the given runs), one row per query."""
-        sql = "SELECT * FROM search_queries"
-        params: list[Any] = []
-        if run_names:
-            sql += f" WHERE run_name IN ({', '.join('?' * len(run_names))})"
-            params.extend(run_names)
-        return pd.read_sql_query(sql + " ORDER BY run_name, seed, step", self._db, params=params)
+        rows = [
+            {"run_name": s.get("run_name"), "seed": s.get("seed"), **{k: t.get(k) for k in ("step", *_QUERY_COLUMNS)}}
+            for run_id, s in self._search_runs(run_names)
+            for t in self.store.trials(run_id)
+        ]
+        frame = pd.DataFrame(rows, columns=["run_name", "seed", "step", *_QUERY_COLUMNS])
+        return frame.sort_values(["run_name", "seed", "step"], kind="stable").reset_index(drop=True)
+
+
+_QUERY_COLUMNS = ("arch_key", "valid", "test", "cost_s", "proxy_s", "cumulative_cost_s")

@@ -28,6 +28,7 @@ from archrank.search.oracles import Oracle, OracleResult, TrainingOracle
 from archrank.search.proxy import ProxyScorer, resolve_scorer
 from archrank.search.samplers import ALGORITHMS, Sampler
 from archrank.spaces.base import SearchSpace
+from archrank.store import Store
 
 DEFAULT_MOVE_RANDOM_PROB = 0.1
 DEFAULT_MAX_REPEATS = 1000
@@ -71,15 +72,16 @@ def _sampler_class(algorithm: str | type[Sampler]) -> type[Sampler]:
 
 
 def _open_db(store: Any) -> tuple[HistoryDB | None, Any, bool]:
-    """(history db, what proxy lookups should read, whether we own the db)."""
+    """(history view, what proxy lookups should read, whether we own the view)."""
     if store is None:
         return None, None, False
     if isinstance(store, HistoryDB):
-        return store, store.path, False
-    path = getattr(store, "path", store)
-    if str(path) == ":memory:":
-        raise ValueError("search history needs a store file; an in-memory Store cannot be shared")
-    return HistoryDB(Path(path)), store, True
+        return store, store.store, False
+    if isinstance(store, Store):
+        return HistoryDB(store), store, True
+    if str(store) == ":memory:":
+        raise ValueError("search history needs a store file or an open Store; ':memory:' would not be shared")
+    return HistoryDB(Path(store)), store, True
 
 
 class _Scorers:

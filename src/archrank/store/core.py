@@ -1,0 +1,490 @@
+"""The results store: every method's measurements, every run and its trials, in one SQLite file.
+
+Writes are idempotent: writing the same measurement key twice keeps the first result, except that a ``failed``
+row is replaced by a later attempt. Every multi-statement write is one transaction, so a process killed at any
+instant (even ``kill -9``) leaves only complete writes behind, and a restart does the rest. See
+:mod:`archrank.store.schema` for the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import socket
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from archrank.store.file import SQLiteFile, StoreError
+
+DEFAULT_PATH = "archrank.db"
+SCORE_KEY = ("space", "arch_key", "proxy", "config_hash", "seed", "batch_hash", "device")
+STATUSES = ("ok", "nan", "failed")
+RUN_KINDS = ("score", "search", "dps", "evolve", "train", "consistency", "eproxy", "econas-search")
+RUN_STATUSES = ("running", "done", "failed", "interrupted", "unknown")
+
+# Stored column -> name in the frames :meth:`Store.scores` returns (the public, proxy-flavoured names).
+_PUBLIC = {"method": "proxy", "input_hash": "batch_hash", "value": "score", "reason": "error"}
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """One measurement of one subject (usually an architecture) by one method under one (config, seed, input,
+    device). ``proxy`` is the method name and ``batch_hash`` the input's hash (the names of the proxy store)."""
+
+    space: str
+    arch_key: str
+    proxy: str
+    config_hash: str
+    seed: int
+    batch_hash: str
+    device: str
+    score: float | None
+    seconds: float | None
+    status: str
+    error: str | None = None
+    run_id: int | None = None
+    extra: Mapping[str, Any] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"score status must be one of {STATUSES}, got {self.status!r}")
+        if self.status == "ok" and (self.score is None or math.isnan(self.score)):
+            raise ValueError(f"status 'ok' needs a score that is a number, got {self.score!r} for {self.proxy}")
+
+    def values(self, now: float) -> tuple[Any, ...]:
+        extra = None if self.extra is None else json.dumps(dict(self.extra), sort_keys=True, default=_json_default)
+        score = None if self.score is None or math.isnan(self.score) else float(self.score)
+        return (self.space, self.arch_key, self.proxy, self.config_hash, int(self.seed), self.batch_hash,
+                self.device, score, self.seconds, self.status, self.error, extra, self.run_id, now)
+
+
+Measurement = ScoreRow
+
+_INSERT = (
+    "INSERT INTO measurements (space, arch_key, method, config_hash, seed, input_hash, device, value, seconds,"
+    " status, reason, extra, run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (space, arch_key, method, config_hash, seed, input_hash, device) DO UPDATE SET"
+    " value=excluded.value, seconds=excluded.seconds, status=excluded.status, reason=excluded.reason,"
+    " extra=excluded.extra, run_id=excluded.run_id, created_at=excluded.created_at"
+    " WHERE measurements.status = 'failed'"
+)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return str(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=_json_default)
+
+
+class Store(SQLiteFile):
+    """The results store on one SQLite file (``":memory:"`` for a throw-away store); see the module doc.
+
+    ``create=False`` refuses a missing file (for commands that only read).
+    """
+
+    def __init__(self, path: str | Path = DEFAULT_PATH, timeout: float = 60.0, *, create: bool = True) -> None:
+        super().__init__(path, timeout, create=create)
+
+    # --- runs ----------------------------------------------------------------------------------------
+    def start_run(
+        self,
+        device: str | None = None,
+        command: str | None = None,
+        extra: dict[str, Any] | None = None,
+        *,
+        kind: str = "score",
+        name: str | None = None,
+        space: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Record a new run and its environment; returns its id. A named run (``kind``, ``name``) is unique:
+        use :meth:`resume_run` to find or start one."""
+        import torch
+
+        from archrank._version import __version__
+
+        if kind not in RUN_KINDS:
+            raise ValueError(f"run kind must be one of {RUN_KINDS}, got {kind!r}")
+        cur = self._db.execute(
+            "INSERT INTO runs (kind, name, space, config, status, started_at, command, archrank_version,"
+            " torch_version, python_version, device, host, extra) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?,"
+            " ?, ?, ?)",
+            (kind, name, space, None if config is None else _dumps(config), time.time(),
+             command if command is not None else " ".join(sys.argv), __version__, torch.__version__,
+             platform.python_version(), device, f"{socket.gethostname()}:{os.getpid()}", _dumps(extra or {})),
+        )
+        return int(cur.lastrowid or 0)
+
+    def resume_run(
+        self, kind: str, name: str, config: Mapping[str, Any], *, space: str | None = None, device: str | None = None
+    ) -> tuple[int, bool]:
+        """The id of the named run, started now unless it exists; ``(run_id, resumed)``.
+
+        A run recorded under the same name with another configuration is refused with one line, so a rerun
+        under an old name never replays results made for other settings.
+        """
+        blob = _dumps(config)
+        with self.transaction() as db:
+            row = db.execute("SELECT run_id, config FROM runs WHERE kind=? AND name=?", (kind, name)).fetchone()
+            if row is None:
+                return self.start_run(device, kind=kind, name=name, space=space, config=config), False
+            if row[1] != blob:
+                old = json.loads(row[1]) if row[1] else {}
+                changed = sorted(k for k in set(old) | set(config) if old.get(k) != json.loads(blob).get(k))
+                raise StoreError(
+                    f"{kind} run {name!r} exists in {self.path} with other settings ({', '.join(changed)});"
+                    " use another run name"
+                )
+            db.execute("UPDATE runs SET status='running', ended_at=NULL WHERE run_id=?", (row[0],))
+            return int(row[0]), True
+
+    def finish_run(self, run_id: int, status: str = "done", extra: Mapping[str, Any] | None = None) -> None:
+        """Mark a run ended (``done``, ``failed`` or ``interrupted``), merging ``extra`` into its record."""
+        if status not in RUN_STATUSES:
+            raise ValueError(f"run status must be one of {RUN_STATUSES}, got {status!r}")
+        with self.transaction() as db:
+            if extra:
+                row = db.execute("SELECT extra FROM runs WHERE run_id=?", (run_id,)).fetchone()
+                merged = {**(json.loads(row[0]) if row and row[0] else {}), **extra}
+                db.execute("UPDATE runs SET extra=? WHERE run_id=?", (_dumps(merged), run_id))
+            db.execute("UPDATE runs SET status=?, ended_at=? WHERE run_id=?", (status, time.time(), run_id))
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        """One run's record (``config`` and ``extra`` decoded)."""
+        frame = pd.read_sql_query("SELECT * FROM runs WHERE run_id=?", self._db, params=(run_id,))
+        if frame.empty:
+            raise KeyError(f"no run {run_id} in {self.path}")
+        record = frame.iloc[0].to_dict()
+        for column in ("config", "extra"):
+            record[column] = json.loads(record[column]) if record[column] else {}
+        return record
+
+    def find_run(self, kind: str, name: str) -> int | None:
+        row = self._db.execute("SELECT run_id FROM runs WHERE kind=? AND name=?", (kind, name)).fetchone()
+        return None if row is None else int(row[0])
+
+    def runs(self, kind: str | None = None) -> pd.DataFrame:
+        """Every run (of one ``kind``), with how many measurements and trials each wrote."""
+        where, params = _filters(kind=kind)
+        sql = (
+            "SELECT r.run_id, r.kind, r.name, r.space, r.status, r.started_at, r.ended_at, r.device, r.command,"
+            " r.archrank_version, r.torch_version, r.python_version, r.host, r.config, r.extra,"
+            " (SELECT COUNT(*) FROM measurements m WHERE m.run_id = r.run_id) AS measurements,"
+            " (SELECT COUNT(*) FROM trials t WHERE t.run_id = r.run_id) AS trials FROM runs r"
+        )
+        if where:
+            sql += " WHERE " + " AND ".join(f"r.{w}" for w in where)
+        return pd.read_sql_query(sql + " ORDER BY r.run_id", self._db, params=params)
+
+    # --- trials --------------------------------------------------------------------------------------
+    def put_trial(
+        self,
+        run_id: int,
+        step: int,
+        payload: Mapping[str, Any],
+        value: float | None = None,
+        identity: Sequence[str] | None = None,
+    ) -> bool:
+        """Record step ``step`` of an iterative run; ``False`` when that step is already recorded.
+
+        Two processes running the same deterministic run write the same steps: the second write is a no-op.
+        When the recorded step differs in a payload key of ``identity`` (default: every key), two runs diverged
+        under one name: refused with one line. Measured times belong outside ``identity``.
+        """
+        blob = _dumps(payload)
+        stored = None if value is None or not math.isfinite(value) else float(value)
+        keys = list(payload) if identity is None else list(identity)
+        with self.transaction() as db:
+            row = db.execute("SELECT payload FROM trials WHERE run_id=? AND step=?", (run_id, step)).fetchone()
+            if row is not None:
+                old = json.loads(row[0])
+                mine = json.loads(blob)
+                if any(old.get(k) != mine.get(k) for k in keys):
+                    raise StoreError(f"run {run_id} step {step} is already recorded with another result")
+                return False
+            db.execute("INSERT INTO trials (run_id, step, payload, value, created_at) VALUES (?, ?, ?, ?, ?)",
+                       (run_id, step, blob, stored, time.time()))
+        return True
+
+    def trials(self, run_id: int) -> list[dict[str, Any]]:
+        """The recorded steps of a run in order: each payload plus ``step`` and ``value`` (NaN when missing)."""
+        rows = self._db.execute(
+            "SELECT step, payload, value FROM trials WHERE run_id=? ORDER BY step", (run_id,)
+        ).fetchall()
+        return [{**json.loads(p), "step": int(s), "value": math.nan if v is None else float(v)} for s, p, v in rows]
+
+    # --- configurations and inputs -------------------------------------------------------------------
+    def put_config(self, config_hash: str, proxy: str, config: Mapping[str, Any]) -> None:
+        """Record the configuration behind ``config_hash`` (of method ``proxy``); the first record is kept."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO configs (config_hash, method, config, created_at) VALUES (?, ?, ?, ?)",
+            (config_hash, proxy, _dumps(dict(config)), time.time()),
+        )
+
+    def get_config(self, config_hash: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT config FROM configs WHERE config_hash=?", (config_hash,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def put_input(self, input_hash: str, kind: str, spec: Mapping[str, Any] | None = None) -> None:
+        """Record what an input hash is: its data ``kind`` (as given to ``--data``: ``cifar10``, ``synthetic``,
+        ...) and spec (batch size, seed, ...), so :meth:`score_table` can filter by data kind."""
+        self._db.execute("INSERT OR IGNORE INTO inputs (input_hash, kind, spec) VALUES (?, ?, ?)",
+                         (input_hash, kind.lower(), _dumps(dict(spec or {}))))
+
+    # --- measurements --------------------------------------------------------------------------------
+    def put_scores(self, rows: Iterable[ScoreRow]) -> int:
+        """Write rows in one transaction (all or nothing); returns how many were new or replaced a failure."""
+        now = time.time()
+        written = 0
+        with self.transaction() as db:
+            for row in rows:
+                written += db.execute(_INSERT, row.values(now)).rowcount
+        return written
+
+    put_measurements = put_scores
+
+    def done(
+        self, space: str, proxies: Mapping[str, str], seed: int, batch_hash: str, device: str
+    ) -> set[tuple[str, str]]:
+        """(arch_key, proxy) pairs already finished (status ok or nan) for ``proxies`` = {name: config_hash}."""
+        out: set[tuple[str, str]] = set()
+        for proxy, config_hash in proxies.items():
+            cur = self._db.execute(
+                "SELECT arch_key FROM measurements WHERE space=? AND method=? AND config_hash=? AND seed=?"
+                " AND input_hash=? AND device=? AND status != 'failed'",
+                (space, proxy, config_hash, seed, batch_hash, device),
+            )
+            out.update((key, proxy) for (key,) in cur)
+        return out
+
+    def scores(
+        self,
+        space: str | None = None,
+        proxies: Sequence[str] | None = None,
+        status: str | None = None,
+    ) -> pd.DataFrame:
+        """One row per stored measurement: ``arch_key``, ``proxy``, ``score`` (NaN wherever the value is missing),
+        ``status``, ``error``, ``seconds``, ``config_hash``, ``seed``, ``batch_hash``, ``data`` (the input's data
+        kind, when known), ``device``, ``run_id``, ``created_at``, ``extra``."""
+        where, params = _filters(space=space, status=status)
+        where = [f"m.{w}" for w in where]
+        if proxies:
+            where.append(f"m.method IN ({', '.join('?' * len(proxies))})")
+            params.extend(proxies)
+        sql = (
+            "SELECT m.*, i.kind AS data, c.created_at AS config_created_at FROM measurements m"
+            " LEFT JOIN inputs i ON i.input_hash = m.input_hash"
+            " LEFT JOIN configs c ON c.config_hash = m.config_hash"
+            + (" WHERE " + " AND ".join(where) if where else "")
+        )
+        frame = pd.read_sql_query(sql + " ORDER BY m.space, m.arch_key, m.method", self._db, params=params)
+        frame = frame.rename(columns=_PUBLIC)
+        frame["score"] = frame["score"].astype(float)
+        return frame
+
+    def score_table(
+        self,
+        space: str,
+        proxies: Sequence[str] | None = None,
+        *,
+        seed: int | None = None,
+        data: str | None = None,
+        batch: str | None = None,
+        device: str | None = None,
+        config: str | Mapping[str, str] | None = None,
+        latest: bool = False,
+    ) -> pd.DataFrame:
+        """Wide table: one row per architecture key, one column per proxy (ok and nan results; failures left out).
+
+        Rows are picked by ``seed``, ``data`` (data kind as given to ``--data``), ``batch`` (input hash),
+        ``device`` and ``config`` (a config hash, or {proxy: hash}). When the rows of one proxy still come
+        from several seeds, data sets, batches, devices or configurations, this refuses with one line naming
+        the filter to add, unless ``latest=True`` (then the newest row of each architecture wins, NaN included).
+        A configuration that differs from another only by the proxy's implementation version is superseded by
+        the newer one (a rescore), not mixed with it.
+        """
+        frame = self.scores(space=space, proxies=proxies)
+        frame = frame[frame["status"] != "failed"]
+        frame = _select(frame, seed=seed, data=data, batch=batch, device=device, config=config)
+        if frame.empty:
+            return pd.DataFrame()
+        frame = self._drop_superseded(frame)
+        if not latest:
+            _refuse_mixing(frame)
+        # The newest row of each (arch, proxy) wins, NaN included (a pivot's "last" would skip a NaN).
+        frame = frame.sort_values("created_at", kind="stable").drop_duplicates(["arch_key", "proxy"], keep="last")
+        table = frame.pivot(index="arch_key", columns="proxy", values="score")
+        table.columns.name = "proxy"
+        return table
+
+    def _drop_superseded(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Keep only the newest configuration among configurations of a proxy that differ by version alone."""
+        keep = []
+        for _proxy, rows in frame.groupby("proxy", sort=False):
+            hashes = list(dict.fromkeys(rows["config_hash"]))
+            if len(hashes) > 1:
+                configs = {h: self.get_config(h) for h in hashes}
+                stripped = {h: _without_version(c) for h, c in configs.items()}
+                if None not in stripped.values() and len({_dumps(s) for s in stripped.values()}) == 1:
+                    order = rows.groupby("config_hash")["config_created_at"].max().fillna(0) + rows.groupby(
+                        "config_hash")["created_at"].max() * 1e-12
+                    rows = rows[rows["config_hash"] == order.idxmax()]
+            keep.append(rows)
+        return pd.concat(keep) if keep else frame
+
+    def count(self, space: str | None = None) -> dict[str, int]:
+        """Number of measurements per status."""
+        where, params = _filters(space=space)
+        sql = "SELECT status, COUNT(*) FROM measurements" + (" WHERE " + " AND ".join(where) if where else "")
+        counts = dict.fromkeys(STATUSES, 0)
+        counts.update({status: n for status, n in self._db.execute(sql + " GROUP BY status", params)})
+        return counts
+
+    # --- claims: sharing work between concurrent processes ------------------------------------------
+    def claim(
+        self, space: str, fingerprint: str, arch_keys: Sequence[str], owner: str, ttl_s: float = 600.0
+    ) -> list[str]:
+        """Claim ``arch_keys`` of one piece of work (``fingerprint``: e.g. the proxies, seed, batch and device)
+        for ``owner``; returns the keys now held by ``owner``, in order. A key claimed by another live owner is
+        skipped; an expired claim (its process died) is taken over. Claims are leases, not results: call
+        :meth:`release` when the results are stored."""
+        now = time.time()
+        with self.transaction() as db:
+            db.execute("DELETE FROM claims WHERE expires_at < ?", (now,))
+            for key in arch_keys:
+                db.execute(
+                    "INSERT INTO claims (space, fingerprint, arch_key, owner, expires_at) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (space, fingerprint, arch_key) DO UPDATE SET expires_at=excluded.expires_at"
+                    " WHERE claims.owner = excluded.owner",
+                    (space, fingerprint, key, owner, now + ttl_s),
+                )
+            held = {
+                k for (k,) in db.execute(
+                    "SELECT arch_key FROM claims WHERE space=? AND fingerprint=? AND owner=?",
+                    (space, fingerprint, owner),
+                )
+            }
+        return [k for k in arch_keys if k in held]
+
+    def release(self, space: str, fingerprint: str, arch_keys: Sequence[str] | None, owner: str) -> None:
+        """Drop ``owner``'s claims on ``arch_keys`` (all of them when ``None``)."""
+        with self.transaction() as db:
+            if arch_keys is None:
+                db.execute("DELETE FROM claims WHERE space=? AND fingerprint=? AND owner=?",
+                           (space, fingerprint, owner))
+            else:
+                db.executemany("DELETE FROM claims WHERE space=? AND fingerprint=? AND arch_key=? AND owner=?",
+                               [(space, fingerprint, k, owner) for k in arch_keys])
+
+    # --- ground truth --------------------------------------------------------------------------------
+    def put_ground_truth(self, source: str, space: str, table: pd.DataFrame) -> int:
+        """Store a ground-truth table indexed by arch_key with one column per metric."""
+        rows = [
+            (source, space, str(key), metric, None if pd.isna(value) else float(value))
+            for key, record in table.iterrows()
+            for metric, value in record.items()
+        ]
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO ground_truth (source, space, arch_key, metric, value) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+        return len(rows)
+
+    def ground_truth(self, source: str, space: str) -> pd.DataFrame:
+        """Wide ground-truth table: one row per arch_key, one column per metric."""
+        frame = pd.read_sql_query(
+            "SELECT arch_key, metric, value FROM ground_truth WHERE source=? AND space=?",
+            self._db,
+            params=(source, space),
+        )
+        if frame.empty:
+            return pd.DataFrame()
+        return frame.pivot(index="arch_key", columns="metric", values="value")
+
+    # --- export --------------------------------------------------------------------------------------
+    def export(self, path: str | Path, space: str | None = None, wide: bool = False, **filters: Any) -> Path:
+        """Write scores to CSV or Parquet (chosen by the file suffix); ``wide`` pivots to one column per proxy
+        (through :meth:`score_table`, with its ``filters``)."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".csv", ".parquet", ".pq"):
+            raise ValueError(f"cannot export to {path.name}: use a .csv or .parquet file name")
+        if not path.resolve().parent.is_dir():
+            raise ValueError(f"cannot export to {path}: folder {path.resolve().parent} does not exist")
+        if wide:
+            if space is None:
+                spaces = self.spaces()
+                if len(spaces) != 1:
+                    raise ValueError(f"a wide export needs --space (the store holds {', '.join(spaces) or 'none'})")
+                space = spaces[0]
+            frame = self.score_table(space, **filters).reset_index()
+        else:
+            frame = self.scores(space=space).drop(columns=["config_created_at"])
+        if suffix == ".csv":
+            frame.to_csv(path, index=False)
+        else:
+            frame.to_parquet(path, index=False)
+        return path
+
+    def spaces(self) -> list[str]:
+        """Spaces that have measurements."""
+        return [s for (s,) in self._db.execute("SELECT DISTINCT space FROM measurements ORDER BY space")]
+
+
+def _filters(**conditions: Any) -> tuple[list[str], list[Any]]:
+    where = [f"{column}=?" for column, value in conditions.items() if value is not None]
+    params = [value for value in conditions.values() if value is not None]
+    return where, params
+
+
+def _without_version(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    if config is None:
+        return None
+    return {k: v for k, v in config.items() if k not in ("version", "implementation_version")}
+
+
+def _select(frame: pd.DataFrame, *, seed: int | None, data: str | None, batch: str | None, device: str | None,
+            config: str | Mapping[str, str] | None) -> pd.DataFrame:
+    if seed is not None:
+        frame = frame[frame["seed"] == int(seed)]
+    if data is not None:
+        frame = frame[frame["data"] == data.partition(":")[0].lower()]
+    if batch is not None:
+        frame = frame[frame["batch_hash"] == batch]
+    if device is not None:
+        frame = frame[frame["device"] == device]
+    if isinstance(config, str):
+        frame = frame[frame["config_hash"] == config]
+    elif config is not None:
+        wanted = frame["proxy"].map(dict(config))
+        frame = frame[wanted.isna() | (frame["config_hash"] == wanted)]
+    return frame
+
+
+# (column, filter name, what the values are called) in the order a user would add the filters.
+_MIXABLE = (("seed", "seed", "seeds"), ("data", "data", "data sets"), ("batch_hash", "batch", "batches"),
+            ("device", "device", "devices"), ("config_hash", "config", "configurations"))
+
+
+def _refuse_mixing(frame: pd.DataFrame) -> None:
+    for proxy, rows in frame.groupby("proxy", sort=True):
+        for column, name, plural in _MIXABLE:
+            values = rows[column].astype(str).unique()
+            if len(values) > 1:
+                raise StoreError(
+                    f"scores of {proxy} come from {len(values)} {plural} ({', '.join(sorted(values)[:4])}): "
+                    f"choose one with {name}=... (--{name}), or ask for latest=True (--latest)"
+                )

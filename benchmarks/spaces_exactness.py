@@ -100,7 +100,7 @@ def tnb101_csv_records(parts: tuple[str, ...]) -> RecordSource:
 
 RECORD_SOURCES: dict[str, tuple[RecordSource, ...]] = {
     "nb101": (suite_zero_records(("nb101", "suite_zero_nb101_cifar10.json")),),
-    "nb301": (suite_zero_records(("nb301", "suite_zero_nb301_cifar10.json"), flops=False),),
+    "nb301": (suite_zero_records(("nb301", "suite_zero_nb301_cifar10.json")),),
     "macro": (macro_records,),
     "tnb101-micro": (
         suite_zero_records(("transnas", "suite_zero_tnb101_micro.json"), "class_scene", flops=False),

@@ -13,8 +13,10 @@ from archrank.spaces.base import (
     TruthSource,
     as_rng,
 )
+from archrank.spaces.macro import MacroSpace
 from archrank.spaces.nb101 import NB101Arch, NB101Space
 from archrank.spaces.nb201 import NB201Arch, NB201Space
+from archrank.spaces.nb301 import NB301Arch, NB301Space
 
 _SPACE_FACTORIES: dict[str, Callable[[], SearchSpace]] = {}
 
@@ -42,15 +44,20 @@ def get_space(name: str) -> SearchSpace:
 
 register_space("nb201", NB201Space)
 register_space("nb101", NB101Space)
+register_space("nb301", NB301Space)
+register_space("macro", MacroSpace)
 
 __all__ = [
     "Arch",
     "CapabilityError",
     "InvalidArchitectureError",
+    "MacroSpace",
     "NB101Arch",
     "NB101Space",
     "NB201Arch",
     "NB201Space",
+    "NB301Arch",
+    "NB301Space",
     "SearchSpace",
     "TruthSource",
     "as_rng",

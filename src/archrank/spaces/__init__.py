@@ -17,6 +17,7 @@ from archrank.spaces.macro import MacroSpace
 from archrank.spaces.nb101 import NB101Arch, NB101Space
 from archrank.spaces.nb201 import NB201Arch, NB201Space
 from archrank.spaces.nb301 import NB301Arch, NB301Space
+from archrank.spaces.tnb101 import TNB101MicroSpace
 
 _SPACE_FACTORIES: dict[str, Callable[[], SearchSpace]] = {}
 
@@ -46,6 +47,7 @@ register_space("nb201", NB201Space)
 register_space("nb101", NB101Space)
 register_space("nb301", NB301Space)
 register_space("macro", MacroSpace)
+register_space("tnb101-micro", TNB101MicroSpace)
 
 __all__ = [
     "Arch",
@@ -59,6 +61,7 @@ __all__ = [
     "NB301Arch",
     "NB301Space",
     "SearchSpace",
+    "TNB101MicroSpace",
     "TruthSource",
     "as_rng",
     "get_space",

@@ -7,6 +7,7 @@ Binary ReLU codes are taken at the *input* of every ReLU-family module (``nn.ReL
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 
 import torch
 
@@ -71,5 +72,32 @@ def meco(probe: Probe) -> float:
     and the minimum eigenvalues are summed; the forward runs on the whole batch in train mode. Deviation: the
     correlation matrix is symmetric, so we use ``eigvalsh`` (float64) instead of the general ``eig``.
     """
-    values = [v for v in probe.get("meco") if not math.isnan(v)]
+    values = [v for v in meco_min_eigenvalues(probe.get("meco")) if not math.isnan(v)]
     return float(sum(values))
+
+
+def meco_min_eigenvalues(features: list[torch.Tensor]) -> list[float]:
+    """λ_min of the row-correlation matrix of each (channels, positions) feature, in input order.
+
+    Features of one shape are stacked and processed together (float64): Pearson correlation as ``corrcoef``,
+    NaN/inf entries (constant rows, a single position) set to 0 as in MeCo's code, then batched ``eigvalsh``.
+    """
+    result: list[float] = [math.nan] * len(features)
+    by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
+    for i, f in enumerate(features):
+        by_shape[tuple(f.shape)].append(i)
+    for (channels, _), idx in by_shape.items():
+        if channels == 1:  # a 1x1 correlation matrix is [1]
+            for i in idx:
+                result[i] = 1.0
+            continue
+        x = torch.stack([features[i] for i in idx]).to(torch.float64)
+        x = x - x.mean(dim=2, keepdim=True)
+        cov = x @ x.transpose(1, 2)
+        std = torch.sqrt(torch.diagonal(cov, dim1=1, dim2=2))
+        corr = cov / (std[:, :, None] * std[:, None, :])
+        corr = torch.nan_to_num(corr.clamp(-1.0, 1.0), nan=0.0, posinf=0.0, neginf=0.0)
+        eig = torch.linalg.eigvalsh(corr)
+        for i, value in zip(idx, eig[:, 0].tolist(), strict=True):
+            result[i] = value
+    return result

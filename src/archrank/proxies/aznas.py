@@ -23,12 +23,40 @@ from __future__ import annotations
 import itertools
 import math
 
+import torch
+
 from archrank.proxies.cost import count_flops
 from archrank.proxies.probe import Probe
 from archrank.proxies.registry import ScoreNaN, register_proxy
 
 _AZNAS = "Lee & Ham, AZ-NAS: Assembling Zero-Cost Proxies for Network Architecture Search, CVPR 2024"
 
+
+def isotropy_entropy(covariance: torch.Tensor) -> float:
+    """AZ-NAS expressivity of one feature map from its channel covariance: entropy of the normalised eigenvalues.
+
+    A feature without variance (e.g. the all-zero output of a disconnected NAS-Bench-201 cell) has no spectrum to
+    normalise: NaN, as in the official code (which then scores the architecture −inf).
+    """
+    eig = torch.linalg.eigvalsh(covariance).clamp_min(0.0)
+    total = eig.sum()
+    if not total > 0:
+        return math.nan
+    prob = eig / total
+    return float((-prob * torch.log(prob + 1e-8)).sum())
+
+
+def block_trainability(cross_moment: torch.Tensor | None) -> float:
+    """AZ-NAS trainability of one block: −σ − 1/σ + 2 with σ the top singular value of the VJP cross-moment
+    (−inf for an identity block, ``None``, as in the reference)."""
+    if cross_moment is None:
+        return -math.inf
+    sigma = float(torch.linalg.svdvals(cross_moment).max())
+    return -sigma - 1.0 / (sigma + 1e-6) + 2.0
+
+
+def _expressivity(probe: Probe, init: str, blocks: tuple[str, ...] | list[str], inputs: str, batch_size: int) -> list:
+    return [isotropy_entropy(c) for c in _az(probe, init, blocks, inputs, batch_size)["covariances"]]
 
 
 def _az(probe: Probe, init: str, blocks: tuple[str, ...] | list[str], inputs: str, batch_size: int) -> dict:
@@ -53,7 +81,7 @@ def az_expressivity(
     whose scale grows block by block; the official code then gets NaN and scores −inf). A feature without
     variance (a disconnected cell's zeros) has no defined entropy: status ``nan`` (official: NaN → −inf).
     """
-    values = _az(probe, init, blocks, inputs, batch_size)["expressivity"]
+    values = _expressivity(probe, init, blocks, inputs, batch_size)
     _require_defined(values)
     return float(sum(values))
 
@@ -75,7 +103,7 @@ def az_progressivity(
     """az_progressivity: min over consecutive blocks of the increase of expressivity, s_E(l) − s_E(l−1) (AZ-NAS,
     s_P). Needs at least two block features. Gaussian inputs by default; the per-block entropies are those of
     ``az_expressivity`` (a variance-free feature makes it ``nan``, as there)."""
-    values = _az(probe, init, blocks, inputs, batch_size)["expressivity"]
+    values = _expressivity(probe, init, blocks, inputs, batch_size)
     if len(values) < 2:
         raise ValueError("az_progressivity needs at least two block features")
     _require_defined(values)
@@ -100,7 +128,7 @@ def az_trainability(
     here it is status ``nan`` with that reason (rank aggregation with ``nan_policy="worst"`` puts it last). A dead
     block (g_in = 0) gets the formula's own value, −1/(0 + 1e−6) + 2.
     """
-    values = _az(probe, init, blocks, inputs, batch_size)["trainability"]
+    values = [block_trainability(m) for m in _az(probe, init, blocks, inputs, batch_size)["cross_moments"]]
     if not values:
         raise ValueError("az_trainability needs at least two block features")
     if any(v == -math.inf for v in values):

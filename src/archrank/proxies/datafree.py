@@ -70,13 +70,15 @@ def zen(
     a ``none``-only node — so those architectures get status ``nan``. Data-free: the batch's values are not
     used. Dropout is off in both forwards (they must differ by the perturbation only).
     """
-    return probe.get(
+    parts = probe.get(
         "zen",
         mixup_gamma=float(mixup_gamma),
         batch_size=int(batch_size),
         bn_stat=str(bn_stat),
         feature_module=str(feature_module),
     )
+    delta = parts["delta"]
+    return float(torch.log(delta) + sum(parts["log_sigma"], torch.zeros((), device=delta.device)))
 
 
 @register_proxy(

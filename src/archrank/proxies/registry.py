@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from archrank.proxies import passes
+
 __all__ = [
     "MAIN_COMPONENTS",
     "PASSES",
@@ -43,17 +45,10 @@ __all__ = [
 ProxyFn = Callable[..., float]
 
 # Products of the shared "main" pass (one train-mode forward on the batch plus the backward passes that the
-# requested proxies need); see archrank.proxies.probe.Probe.
-MAIN_COMPONENTS: frozenset[str] = frozenset(
-    {"weight_grads", "act_grads", "hessian", "jacobian", "relu_gram", "relu_patterns", "meco", "logits"}
-)
-# Passes that truly differ from the main pass (another precision, another input, another initialisation).
-SEPARATE_PASSES: frozenset[str] = frozenset({"synflow", "zen", "zico", "az"})
-PASSES: frozenset[str] = MAIN_COMPONENTS | SEPARATE_PASSES
-
-_DATA_PASSES = frozenset(MAIN_COMPONENTS | {"zico", "az"})
-_LABEL_PASSES = frozenset({"weight_grads", "act_grads", "hessian", "zico"})
-_GRAD_PASSES = frozenset({"weight_grads", "act_grads", "hessian", "zico", "synflow", "jacobian", "az"})
+# requested proxies need) and of the passes that truly differ; see archrank.proxies.passes.
+MAIN_COMPONENTS: frozenset[str] = passes.products(["main"])
+SEPARATE_PASSES: frozenset[str] = passes.products() - MAIN_COMPONENTS
+PASSES: frozenset[str] = passes.products()
 
 
 class ScoreNaN(ArithmeticError):
@@ -147,10 +142,15 @@ def register_proxy(
     own passes. Registering an existing name raises ``KeyError`` unless ``overwrite=True``.
     """
     reqs = tuple(dict.fromkeys(requires))
-    unknown = [r for r in reqs if r not in PASSES]
+    unknown = [r for r in reqs if r not in passes.products()]
     if unknown:
-        raise ValueError(f"unknown probe product(s) {unknown}; known: {', '.join(sorted(PASSES))}")
-    req_set = set(reqs)
+        raise ValueError(f"unknown probe product(s) {unknown}; known: {', '.join(sorted(passes.products()))}")
+    specs = [passes.pass_of(r) for r in reqs]
+    needs = passes.Needs()
+    for spec, product in zip(specs, reqs, strict=True):
+        needs = needs | spec.products[product]
+    modes = list(dict.fromkeys(spec.bn_mode for spec in specs))
+    implied_bn = "train" if "train" in modes else (modes[0] if modes else "n/a")
 
     def pick(flag: bool | None, implied: bool) -> bool:
         return implied if flag is None else bool(flag)
@@ -159,25 +159,17 @@ def register_proxy(
         proxy_name = name or fn.__name__
         if proxy_name in _REGISTRY and not overwrite:
             raise KeyError(f"proxy {proxy_name!r} is already registered (pass overwrite=True to replace it)")
-        if req_set & MAIN_COMPONENTS or req_set & {"zico", "az"}:
-            implied_bn = "train"
-        elif "synflow" in req_set:
-            implied_bn = "off"
-        elif "zen" in req_set:
-            implied_bn = "train"
-        else:
-            implied_bn = "n/a"
         _REGISTRY[proxy_name] = ProxyInfo(
             name=proxy_name,
             fn=fn,
             requires=reqs,
             negated=negated,
-            needs_data=pick(needs_data, bool(req_set & _DATA_PASSES)),
-            needs_labels=pick(needs_labels, bool(req_set & _LABEL_PASSES)),
-            needs_gradients=pick(needs_gradients, bool(req_set & _GRAD_PASSES)),
-            needs_input_gradients=pick(needs_input_gradients, "jacobian" in req_set),
-            needs_hessian=pick(needs_hessian, "hessian" in req_set),
-            needs_double=pick(needs_double, "synflow" in req_set),
+            needs_data=pick(needs_data, needs.data),
+            needs_labels=pick(needs_labels, needs.labels),
+            needs_gradients=pick(needs_gradients, needs.gradients),
+            needs_input_gradients=pick(needs_input_gradients, needs.input_gradients),
+            needs_hessian=pick(needs_hessian, needs.hessian),
+            needs_double=pick(needs_double, needs.double),
             bn_mode=bn_mode or implied_bn,
             citation=citation,
             version=version,

@@ -40,11 +40,14 @@ def source_for(space: SearchSpace, name: str | None = None) -> TruthSource:
 
 
 def source_path(source: TruthSource) -> Path | None:
-    """Where the source's file is under the data root, or ``None`` when it is not there."""
-    root = config.data_root()
-    if root is None:
-        return None
-    path = root.joinpath(*source.path)
+    """Where the source's file is (under the data root unless its path is absolute), or ``None`` if absent."""
+    if Path(*source.path).is_absolute():
+        path = Path(*source.path)
+    else:
+        root = config.data_root()
+        if root is None:
+            return None
+        path = root.joinpath(*source.path)
     return path if path.is_file() else None
 
 
@@ -65,8 +68,8 @@ def read_source(space: SearchSpace, source: TruthSource, path: str | Path | None
     """The whole table of ``source`` (indexed by ``arch_key``), from ``path`` or the shared data."""
     file = Path(path) if path is not None else source_path(source)
     if file is None:
-        raise FileNotFoundError(f"ground truth {source.name!r} of {space.name} needs "
-                                f"$ARCHRANK_DATA/{'/'.join(source.path)}")
+        where = source.path[0] if Path(*source.path).is_absolute() else f"$ARCHRANK_DATA/{'/'.join(source.path)}"
+        raise FileNotFoundError(f"ground truth {source.name!r} of {space.name} needs {where}")
     return _reader(source)(file, space, source)
 
 
@@ -140,3 +143,11 @@ def read_tnb101_csv(path: Path, space: SearchSpace, source: TruthSource) -> pd.D
     if frame.index.has_duplicates:
         raise loaders.GroundTruthError(f"{path}: task {task!r} lists an architecture more than once")
     return frame
+
+
+def read_factory_csv(path: Path, space: SearchSpace, source: TruthSource) -> pd.DataFrame:
+    """A user's own results table (CSV or Parquet): the architecture column (option ``arch_column``) and
+    every other column as a metric."""
+    from archrank.bench.tables import load_table
+
+    return load_table(path, space, arch_column=source.option("arch_column", "arch"))

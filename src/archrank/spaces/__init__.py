@@ -13,6 +13,7 @@ from archrank.spaces.base import (
     TruthSource,
     as_rng,
 )
+from archrank.spaces.factory import FactorySpace
 from archrank.spaces.macro import MacroSpace
 from archrank.spaces.nb101 import NB101Arch, NB101Space
 from archrank.spaces.nb201 import NB201Arch, NB201Space
@@ -52,6 +53,7 @@ register_space("tnb101-micro", TNB101MicroSpace)
 __all__ = [
     "Arch",
     "CapabilityError",
+    "FactorySpace",
     "InvalidArchitectureError",
     "MacroSpace",
     "NB101Arch",

@@ -23,7 +23,10 @@ import fnmatch
 import hashlib
 import json
 import math
+import os
+import socket
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -47,6 +50,14 @@ from archrank.store import ScoreRow, Store
 NO_BATCH = "none"
 SCORING_THREADS = 1
 """Intra-op torch threads of every CPU scoring call (see the module doc)."""
+
+CLAIM_TTL_S = 120.0
+"""How long a claim on architectures lasts unless renewed: what a rerun after ``kill -9`` waits at most for the
+architectures the killed process had in flight."""
+
+POLL_S = 2.0
+"""How often a process waiting for architectures claimed by another process looks at the store."""
+
 
 WorkItem = tuple[str, tuple[str, ...]]
 """(architecture key, names of the proxies still missing for it)."""
@@ -131,6 +142,13 @@ def config_hashes(proxies: Sequence[str], model_cfg: dict[str, Any]) -> dict[str
         blob = json.dumps({"proxy": proxy_config_hash(name, {}), "model": model_cfg}, sort_keys=True)
         out[name] = hashlib.sha256(blob.encode()).hexdigest()[:16]
     return out
+
+
+def work_fingerprint(hashes: dict[str, str], seed: int, batch_hash: str, device: str) -> str:
+    """What identifies one piece of scoring work besides the architecture (the key of its claims): the config
+    hash of each proxy, the seed, the batch and the device."""
+    blob = json.dumps({"configs": hashes, "seed": seed, "batch": batch_hash, "device": device}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def build_seeded(space: SearchSpace, arch: Arch, seed: int, num_classes: int, **build_kwargs: Any) -> torch.nn.Module:
@@ -220,6 +238,7 @@ def score_space(
     chunk_size: int | None = None,
     progress: bool = True,
     run_id: int | None = None,
+    claim_ttl_s: float = CLAIM_TTL_S,
 ) -> ScoringSummary:
     """Score ``archs`` with ``proxies`` into ``store``, skipping what is already there (see module doc).
 
@@ -227,57 +246,132 @@ def score_space(
     ``"ray"`` (a local Ray instance of ``workers`` CPUs) or an :class:`~archrank.executors.Executor` object
     (e.g. ``RayExecutor("auto", gpus_per_task=0.25)``; the caller keeps ownership and closes it). ``chunk_size``
     architectures make one task (default: about four tasks per parallel slot, at most 16 architectures).
+
+    Several processes may score into one store at once: each claims the architectures it is about to submit
+    (leases of ``claim_ttl_s`` seconds, renewed while it works) and leaves those claimed by another live process
+    to it, waiting at the end until they are stored. A killed process's claims expire after ``claim_ttl_s``.
     """
     build_kwargs = dict(build_kwargs or {})
     on_cluster = isinstance(executor, RayExecutor) or executor == "ray"
     validate_device(device, check_available=not on_cluster)
     names = expand_proxies(proxies)
-    hashes = config_hashes(names, model_config(space, num_classes, build_kwargs))
+    model_cfg = model_config(space, num_classes, build_kwargs)
+    hashes = config_hashes(names, model_cfg)
     for name, digest in hashes.items():
-        store.put_config(digest, name, {"proxy": name, **model_config(space, num_classes, build_kwargs)})
-    done = store.done(space.name, hashes, seed, batch_hash, device)
+        store.put_config(digest, name, {"proxy": name, **model_cfg})
+    plan = _Plan(store, space.name, names, hashes, seed, batch_hash, device, run_id)
     keys = list(dict.fromkeys(space.key(a) for a in archs))
-    todo: list[WorkItem] = [(k, tuple(n for n in names if (k, n) not in done)) for k in keys]
-    todo = [(k, missing) for k, missing in todo if missing]
+    todo = plan.missing(keys)
     summary = ScoringSummary(requested=len(keys), skipped=len(keys) - len(todo))
     start = time.perf_counter()
 
     owned = not isinstance(executor, Executor)
     runner = _resolve_executor(executor, workers, device)
-    if isinstance(runner, RayExecutor) and device.startswith("cuda") and not runner.gpus_per_task:
-        raise ValueError(f"--device {device} on Ray needs GPUs per task (e.g. --gpus-per-task 0.25)")
-    local = isinstance(runner, LocalExecutor) and runner.workers <= 1
-    job = ScoringJob(
-        space=space if local else portable_space(space),
-        proxies=tuple(create_proxy(name) for name in names),
-        batch=batch,
-        seed=seed,
-        device=device,
-        num_classes=num_classes,
-        build_kwargs=build_kwargs,
-    )
+    try:
+        if isinstance(runner, RayExecutor) and device.startswith("cuda") and not runner.gpus_per_task:
+            raise ValueError(f"--device {device} on Ray needs GPUs per task (e.g. --gpus-per-task 0.25)")
+        in_process = isinstance(runner, LocalExecutor) and runner.workers <= 1
+        job = ScoringJob(
+            space=space if in_process else portable_space(space),
+            proxies=tuple(create_proxy(name) for name in names),
+            batch=batch,
+            seed=seed,
+            device=device,
+            num_classes=num_classes,
+            build_kwargs=build_kwargs,
+        )
+        bar = tqdm(total=len(todo), desc=f"scoring {space.name}", unit="arch", disable=not progress)
+        claims = _Claims(store, space.name, plan.fingerprint, claim_ttl_s)
+        try:
+            _drive(runner, job, todo, plan, claims, summary, bar, chunk_size)
+        finally:
+            claims.release_all()
+            bar.close()
+    finally:
+        if owned:
+            runner.close()
+    summary.seconds = time.perf_counter() - start
+    return summary
 
-    def rows_of(key: str, results: dict[str, ProxyResult], timed: bool = True) -> list[ScoreRow]:
+
+def _drive(
+    runner: Executor,
+    job: ScoringJob,
+    todo: list[WorkItem],
+    plan: _Plan,
+    claims: _Claims,
+    summary: ScoringSummary,
+    bar: Any,
+    chunk_size: int | None,
+) -> None:
+    """Score ``todo``; then wait for what other processes claimed, taking over what they leave undone."""
+    failures = 0
+    while todo:
+        for outcome in runner.map(score_chunk, job, todo, chunk_size=chunk_size, admit=claims.admit):
+            failures += plan.record(outcome, summary)
+            claims.release([key for key, _ in outcome.items])
+            claims.renew()
+            bar.update(len(outcome.items))
+            if failures:
+                bar.set_postfix(failed=failures, refresh=False)
+        deferred = claims.take_deferred()
+        if not deferred:
+            return
+        todo = plan.missing(deferred)
+        finished_by_other = len(deferred) - len(todo)
+        summary.by_other += finished_by_other
+        bar.update(finished_by_other)
+        if todo:
+            bar.set_postfix(failed=failures, waiting_for_other=len(todo), refresh=True)
+            time.sleep(POLL_S)
+
+
+class _Plan:
+    """What this scoring run writes and how: the store key of its rows, what is missing, recording outcomes."""
+
+    def __init__(
+        self,
+        store: Store,
+        space: str,
+        names: list[str],
+        hashes: dict[str, str],
+        seed: int,
+        batch_hash: str,
+        device: str,
+        run_id: int | None,
+    ) -> None:
+        self.store, self.space, self.names, self.hashes = store, space, names, hashes
+        self.seed, self.batch_hash, self.device, self.run_id = seed, batch_hash, device, run_id
+        self.fingerprint = work_fingerprint(hashes, seed, batch_hash, device)
+
+    def missing(self, keys: Sequence[str]) -> list[WorkItem]:
+        """``keys`` with the proxies the store does not hold for them yet (ok/nan; failed rows are redone)."""
+        done = self.store.done(self.space, self.hashes, self.seed, self.batch_hash, self.device)
+        todo = [(k, tuple(n for n in self.names if (k, n) not in done)) for k in keys]
+        return [(k, missing) for k, missing in todo if missing]
+
+    def rows(self, key: str, results: dict[str, ProxyResult], timed: bool) -> list[ScoreRow]:
         return [
             ScoreRow(
-                space=space.name,
+                space=self.space,
                 arch_key=key,
                 proxy=name,
-                config_hash=hashes[name],
-                seed=seed,
-                batch_hash=batch_hash,
-                device=device,
+                config_hash=self.hashes[name],
+                seed=self.seed,
+                batch_hash=self.batch_hash,
+                device=self.device,
                 score=res.value if res.status == "ok" else None,
                 seconds=res.seconds if timed else None,
                 status=res.status,
                 error=res.reason,
-                run_id=run_id,
+                run_id=self.run_id,
             )
             for name, res in results.items()
         ]
 
-    def record(outcome: TaskOutcome[WorkItem]) -> int:
-        """Write one finished task's rows in one transaction; returns its architectures with a failure."""
+    def record(self, outcome: TaskOutcome[WorkItem], summary: ScoringSummary) -> int:
+        """Write one finished task's rows in one transaction and count them in ``summary``; returns how many of
+        its architectures have a failed result."""
         if outcome.ok:
             results = list(outcome.value)
         else:
@@ -285,36 +379,62 @@ def score_space(
             results = [(key, {n: ProxyResult(math.nan, 0.0, "failed", reason) for n in missing})
                        for key, missing in outcome.items]
             summary.failed_tasks += len(outcome.items)
-        rows = [row for key, res in results for row in rows_of(key, res, timed=outcome.ok)]
-        written = store.put_scores(rows)
+        rows = [row for key, res in results for row in self.rows(key, res, timed=outcome.ok)]
+        written = self.store.put_scores(rows)
         summary.rows += written
-        if written == len(rows):
-            summary.scored += len(results)
-            for row in rows:
-                summary.statuses[row.status] += 1
-        else:  # another process wrote some of these meanwhile (rows of ok/nan status are never replaced)
-            mine = _rows_written_by(store, space.name, rows, run_id) if written else []
-            mine_keys = {row.arch_key for row in mine}
-            summary.scored += len(mine_keys)
-            summary.by_other += len(results) - len(mine_keys)
-            for row in mine:
-                summary.statuses[row.status] += 1
+        mine = rows if written == len(rows) else self._written_by_this_run(rows) if written else []
+        mine_keys = {row.arch_key for row in mine}
+        summary.scored += len(mine_keys)
+        summary.by_other += len(results) - len(mine_keys)
+        for row in mine:
+            summary.statuses[row.status] += 1
         return sum(any(r.status == "failed" for r in res.values()) for _, res in results)
 
-    bar = tqdm(total=len(todo), desc=f"scoring {space.name}", unit="arch", disable=not progress)
-    failures = 0
-    try:
-        for outcome in runner.map(score_chunk, job, todo, chunk_size=chunk_size):
-            failures += record(outcome)
-            bar.update(len(outcome.items))
-            if failures:
-                bar.set_postfix(failed=failures, refresh=False)
-    finally:
-        bar.close()
-        if owned:
-            runner.close()
-    summary.seconds = time.perf_counter() - start
-    return summary
+    def _written_by_this_run(self, rows: Sequence[ScoreRow]) -> list[ScoreRow]:
+        """Which of ``rows`` the store holds from this run, after a write that another process partly beat
+        (rows of status ok/nan are never replaced). Without a run id, none can be told apart."""
+        if self.run_id is None:
+            return []
+        frame = self.store.scores(space=self.space, proxies=sorted({r.proxy for r in rows}))
+        frame = frame[frame["run_id"] == self.run_id]
+        stored = set(zip(frame["arch_key"], frame["proxy"], frame["config_hash"], strict=True))
+        return [r for r in rows if (r.arch_key, r.proxy, r.config_hash) in stored]
+
+
+class _Claims:
+    """This process's leases on architectures of one scoring fingerprint (see ``Store.claim``)."""
+
+    def __init__(self, store: Store, space: str, fingerprint: str, ttl_s: float) -> None:
+        self.store, self.space, self.fingerprint, self.ttl_s = store, space, fingerprint, ttl_s
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.held: set[str] = set()
+        self.deferred: list[str] = []  # claimed by another live process when this one wanted them
+        self.renewed_at = time.monotonic()
+
+    def admit(self, chunk: list[WorkItem]) -> list[WorkItem]:
+        """The items of ``chunk`` this process could claim; the others are deferred."""
+        got = set(self.store.claim(self.space, self.fingerprint, [k for k, _ in chunk], self.owner, self.ttl_s))
+        self.held |= got
+        self.deferred.extend(k for k, _ in chunk if k not in got)
+        return [item for item in chunk if item[0] in got]
+
+    def release(self, keys: list[str]) -> None:
+        self.store.release(self.space, self.fingerprint, keys, self.owner)
+        self.held.difference_update(keys)
+
+    def renew(self) -> None:
+        """Extend the leases on what is still in flight (at most every third of their lifetime)."""
+        if self.held and time.monotonic() - self.renewed_at > self.ttl_s / 3:
+            self.store.claim(self.space, self.fingerprint, sorted(self.held), self.owner, self.ttl_s)
+            self.renewed_at = time.monotonic()
+
+    def take_deferred(self) -> list[str]:
+        deferred, self.deferred = self.deferred, []
+        return deferred
+
+    def release_all(self) -> None:
+        self.store.release(self.space, self.fingerprint, None, self.owner)
+        self.held.clear()
 
 
 def _resolve_executor(executor: Executor | str | None, workers: int, device: str) -> Executor:
@@ -322,13 +442,3 @@ def _resolve_executor(executor: Executor | str | None, workers: int, device: str
         return executor
     # CUDA cannot be used in a forked child once the parent touched it: local CUDA workers are spawned.
     return make_executor(executor or "local", workers=workers, spawn=device.startswith("cuda"))
-
-
-def _rows_written_by(store: Store, space: str, rows: Sequence[ScoreRow], run_id: int | None) -> list[ScoreRow]:
-    """Which of ``rows`` the store holds from run ``run_id`` (after a write that another process partly beat)."""
-    if run_id is None:
-        return []
-    frame = store.scores(space=space, proxies=sorted({r.proxy for r in rows}))
-    frame = frame[frame["run_id"] == run_id]
-    stored = set(zip(frame["arch_key"], frame["proxy"], frame["config_hash"], strict=True))
-    return [r for r in rows if (r.arch_key, r.proxy, r.config_hash) in stored]

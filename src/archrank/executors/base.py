@@ -184,6 +184,7 @@ def handles() -> Iterator[int]:
     return itertools.count()
 
 
-class ExecutorUnavailable(RuntimeError):
-    """The chosen executor cannot run here (e.g. Ray is not installed); the message says how to fix it."""
+class ExecutorUnavailable(ValueError):
+    """The chosen executor cannot run with these settings here (Ray not installed, no cluster at the address,
+    too few GPUs); the message, one line, says what to fix. A ``ValueError``: it is a bad choice of options."""
 

@@ -82,7 +82,11 @@ class RayExecutor(Executor):
             kwargs: dict[str, Any] = {"include_dashboard": False, **self.init_kwargs}
             if self.num_cpus is not None:
                 kwargs["num_cpus"] = self.num_cpus
-            ray.init(address=self.address, **kwargs)
+            try:
+                ray.init(address=self.address, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray instance"
+                raise ExecutorUnavailable(f"cannot start or join {where}: {one_line(exc)}") from exc
             self._connected_here = True
         return ray
 

@@ -20,6 +20,7 @@ from archrank.proxies.registry import ScoreNaN, register_proxy
     requires=("synflow",),
     citation="Tanaka et al., Pruning neural networks without any data by iteratively conserving synaptic flow, "
     "NeurIPS 2020; Abdelfattah et al., ICLR 2021",
+    infinite_values=True,
 )
 def synflow(probe: Probe, *, log: bool = True) -> float:
     """synflow: Σ |W ⊙ ∂R/∂W| over conv/linear weights, R = Σ output of the network with BatchNorm removed, every
@@ -28,8 +29,10 @@ def synflow(probe: Probe, *, log: bool = True) -> float:
 
     Reported as the natural **log** of that sum by default (``log=True``), as NASLib/Suite-Zero report it: the raw
     sum grows exponentially with depth (≈e^40–e^115 on NAS-Bench-201) and would overflow float32 storage; the log
-    preserves the ranking. A sum of 0 (output independent of the weights) has no log: status ``nan`` (NASLib
-    writes 0). A float64 overflow in the forward pass is status ``failed`` with that reason. The pass uses a
+    preserves the ranking. A sum of exactly 0 (the output does not depend on the weights, e.g. a NAS-Bench-201
+    cell cut off from its input) is a valid, known score — the worst possible: 0 with ``log=False`` and
+    log 0 = **−inf** with ``log=True``, both status ``ok`` (NASLib writes 0; archrank never turns a known value
+    into NaN). A float64 overflow in the forward pass is status ``failed`` with that reason. The pass uses a
     private copy in eval mode (dropout off), so nothing needs restoring.
     """
     per_layer = probe.get("synflow")
@@ -38,9 +41,7 @@ def synflow(probe: Probe, *, log: bool = True) -> float:
         raise ScoreNaN(f"synflow sum is not finite in float64 ({total})")
     if not log:
         return total
-    if total <= 0.0:
-        raise ScoreNaN("synflow sum is 0 (the output does not depend on the weights): log undefined")
-    return math.log(total)
+    return math.log(total) if total > 0.0 else -math.inf
 
 
 @register_proxy(

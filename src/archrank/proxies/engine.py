@@ -13,10 +13,10 @@ from torch import nn
 
 from archrank.proxies.probe import Probe
 from archrank.proxies.registry import (
-    MAIN_COMPONENTS,
     ConfiguredProxy,
     ScoreNaN,
     create_proxy,
+    expand_proxy_names,
     get_proxy_info,
     list_proxies,
 )
@@ -53,7 +53,8 @@ backward, GraSP's Hessian product several; request them explicitly (e.g. :data:`
 
 @dataclass(frozen=True)
 class ProxyResult:
-    """One proxy's outcome: ``value`` (oriented higher-is-better; NaN unless ``status == "ok"``), wall ``seconds``
+    """One proxy's outcome: ``value`` (oriented higher-is-better; NaN unless ``status == "ok"``; ±inf only for a
+    proxy registered with ``infinite_values``, e.g. synflow's log 0 = −inf), wall ``seconds``
     (own reduction plus an equal share of every pass it used), ``status`` in {"ok", "nan", "failed"} and a
     ``reason`` (why it is not ok, or a note such as an out-of-memory batch split)."""
 
@@ -71,7 +72,8 @@ def resolve_proxies(proxies: ProxySpec | Iterable[ProxySpec] | None) -> list[tup
     """Expand names, wildcards (``"grad*"``) and configured proxies into ``(key, proxy)`` pairs, in order.
 
     ``None`` means :data:`DEFAULT_PROXIES`. The key is the proxy name; a name requested twice (e.g. two configs
-    of one proxy) raises ``ValueError``. An unknown name or a wildcard matching nothing raises ``KeyError``.
+    of one proxy) raises ``ValueError``. An unknown name or a wildcard matching nothing raises
+    :class:`~archrank.proxies.registry.UnknownProxyError` (both a ``KeyError`` and a ``ValueError``).
     """
     if proxies is None:
         items: list[ProxySpec] = list(DEFAULT_PROXIES)
@@ -85,13 +87,7 @@ def resolve_proxies(proxies: ProxySpec | Iterable[ProxySpec] | None) -> list[tup
         if isinstance(item, ConfiguredProxy):
             expanded = [item]
         elif isinstance(item, str):
-            if any(ch in item for ch in "*?["):
-                names = list_proxies(item)
-                if not names:
-                    raise KeyError(f"no proxy matches {item!r}")
-                expanded = [create_proxy(n) for n in names]
-            else:
-                expanded = [create_proxy(item)]
+            expanded = [create_proxy(n) for n in expand_proxy_names([item])]
         else:
             raise TypeError(f"a proxy is a name or create_proxy(...) object, got {type(item).__name__}")
         for proxy in expanded:
@@ -156,7 +152,7 @@ def score_detailed(
                 results[key] = ProxyResult(math.nan, 0.0, "failed", f"{key} needs labels (the batch has none)")
             else:
                 runnable.append((key, proxy))
-        probe.plan({r for _, p in runnable for r in p.info.requires if r in MAIN_COMPONENTS})
+        probe.plan({r for _, p in runnable for r in p.info.requires})
         probe.run_planned()
 
         own: dict[str, float] = {}
@@ -171,7 +167,7 @@ def score_detailed(
                 except Exception as exc:  # any proxy failure is recorded; the others still run
                     status, reason = "failed", f"{key}: {type(exc).__name__}: {exc}"
                 else:
-                    if not math.isfinite(value):
+                    if math.isnan(value) or (math.isinf(value) and not proxy.info.infinite_values):
                         status, reason, value = "nan", f"{key}: non-finite value ({value})", math.nan
                 own[key] = max(0.0, time.perf_counter() - start - probe.inner_seconds)
             results[key] = ProxyResult(value if status == "ok" else math.nan, 0.0, status, reason)

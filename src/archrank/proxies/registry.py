@@ -35,7 +35,9 @@ __all__ = [
     "ProxyFn",
     "ProxyInfo",
     "ScoreNaN",
+    "UnknownProxyError",
     "create_proxy",
+    "expand_proxy_names",
     "get_proxy_info",
     "list_proxies",
     "proxy_config_hash",
@@ -61,6 +63,8 @@ class ProxyInfo:
 
     ``higher_is_better`` is always true for registered values (they are oriented); ``negated`` says the value is
     the negative of the quantity as its paper defines it. ``requires`` names the probe products the proxy reads.
+    ``infinite_values`` says that ±inf is a genuine value of the proxy (e.g. −inf = log 0, the worst score), kept
+    with status ``ok``; for every other proxy a non-finite value is status ``nan``.
     """
 
     name: str
@@ -78,6 +82,7 @@ class ProxyInfo:
     citation: str = ""
     version: int = 1
     defaults: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    infinite_values: bool = False
 
     @property
     def description(self) -> str:
@@ -134,12 +139,14 @@ def register_proxy(
     bn_mode: str | None = None,
     citation: str = "",
     version: int = 1,
+    infinite_values: bool = False,
     overwrite: bool = False,
 ) -> Callable[[ProxyFn], ProxyFn]:
     """Decorator registering ``fn(probe, *, **config) -> float`` under ``name`` (default: the function name).
 
     The ``needs_*`` flags default to what ``requires`` implies; pass them explicitly for a proxy that computes its
-    own passes. Registering an existing name raises ``KeyError`` unless ``overwrite=True``.
+    own passes. ``infinite_values=True`` keeps ±inf as a value (status ``ok``) instead of status ``nan``.
+    Registering an existing name raises ``KeyError`` unless ``overwrite=True``.
     """
     reqs = tuple(dict.fromkeys(requires))
     unknown = [r for r in reqs if r not in passes.products()]
@@ -174,6 +181,7 @@ def register_proxy(
             citation=citation,
             version=version,
             defaults=_config_defaults(fn),
+            infinite_values=bool(infinite_values),
         )
         return fn
 
@@ -183,6 +191,36 @@ def register_proxy(
 def list_proxies(pattern: str = "*") -> list[str]:
     """Registered proxy names matching the shell-style ``pattern`` (e.g. ``"grad*"``), in registration order."""
     return [n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern)]
+
+
+class UnknownProxyError(KeyError, ValueError):
+    """A proxy name or wildcard that matches no registered proxy: a ``ValueError`` (bad input) that is also a
+    ``KeyError`` (a failed look-up), printed as its plain message."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def expand_proxy_names(patterns: str | Iterable[str]) -> list[str]:
+    """Registered proxy names from names and shell-style wildcards (``"grad*"``), in the given order, without repeats.
+
+    A string is split at commas (``"synflow,grad*"``); blanks around names are ignored. The one expansion of proxy
+    names used by the engine, the CLI and the runner. Raises :class:`UnknownProxyError` (a ``ValueError``) naming
+    the known proxies for a pattern that matches nothing, and ``ValueError`` when no pattern is given at all (an
+    empty list, ``""`` or ``","``).
+    """
+    items = patterns.split(",") if isinstance(patterns, str) else list(patterns)
+    cleaned = [str(p).strip() for p in items]
+    cleaned = [p for p in cleaned if p]
+    if not cleaned:
+        raise ValueError("no proxy names given (expected names or wildcards such as 'synflow,grad*')")
+    names: list[str] = []
+    for pattern in cleaned:
+        matched = [n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern)]
+        if not matched:
+            raise UnknownProxyError(f"no proxy matches {pattern!r}; known: {', '.join(_REGISTRY)}")
+        names.extend(n for n in matched if n not in names)
+    return names
 
 
 def get_proxy_info(name: str) -> ProxyInfo:

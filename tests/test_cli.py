@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 from click.testing import CliRunner
 
-from archrank.cli import main, parse_indices
+from archrank.cli import main
+from archrank.cli_options import parse_int_list
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
@@ -45,8 +46,8 @@ def test_spaces_and_help() -> None:
         assert result.exit_code == 0 and "Usage" in result.output
 
 
-def test_parse_indices() -> None:
-    assert parse_indices("1, 5,10-12") == [1, 5, 10, 11, 12]
+def test_parse_int_list() -> None:
+    assert parse_int_list("1, 5,10-12") == [1, 5, 10, 11, 12]
 
 
 def test_rank_prints_top_and_export(tmp_path: Path) -> None:
@@ -126,7 +127,7 @@ def _rows(db: Path) -> int:
         return 0
     try:
         with sqlite3.connect(db, timeout=5) as con:
-            return con.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+            return con.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
 
@@ -152,9 +153,9 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     assert "already in the store" in done.stderr
     with sqlite3.connect(db) as con:
-        total = con.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
-        distinct = con.execute("SELECT COUNT(DISTINCT arch_key || proxy) FROM scores").fetchone()[0]
-        archs = con.execute("SELECT COUNT(DISTINCT arch_key) FROM scores").fetchone()[0]
-        statuses = {s for (s,) in con.execute("SELECT DISTINCT status FROM scores")}
+        total = con.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
+        distinct = con.execute("SELECT COUNT(DISTINCT arch_key || method) FROM measurements").fetchone()[0]
+        archs = con.execute("SELECT COUNT(DISTINCT arch_key) FROM measurements").fetchone()[0]
+        statuses = {s for (s,) in con.execute("SELECT DISTINCT status FROM measurements")}
     assert total == distinct == n_archs * len(proxies)
     assert archs == n_archs and statuses == {"ok"}

@@ -13,36 +13,31 @@ import click
 import pandas as pd
 import torch
 
+from archrank.cli_options import (
+    NUM_CLASSES,
+    data_kind,
+    data_option,
+    device_option,
+    fail,
+    filters_from,
+    load_data,
+    open_store,
+    parse_int_list,
+    parse_names,
+    quiet_option,
+    resolve_space,
+    selection_filters,
+    space_option,
+    store_option,
+    threads_option,
+    workers_option,
+)
 from archrank.spaces import SearchSpace, get_space, list_spaces
-from archrank.store import DEFAULT_PATH, Store
+from archrank.store import Store
 
 DEFAULT_TOP = 10
-
-
-def _fail(message: str) -> click.ClickException:
-    return click.ClickException(message)
-
-
-def _space(name: str) -> SearchSpace:
-    try:
-        return get_space(name)
-    except KeyError as exc:
-        raise _fail(str(exc.args[0])) from None
-
-
-def parse_indices(text: str) -> list[int]:
-    """``"1,5,10-12"`` -> [1, 5, 10, 11, 12]."""
-    out: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        try:
-            out.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
-        except ValueError:
-            raise ValueError(f"bad index list item {part!r}: use numbers and ranges like 3,7,10-20") from None
-    return out
+_fail = fail
+_space = resolve_space
 
 
 def select_archs(
@@ -53,41 +48,33 @@ def select_archs(
     indices: str | None,
     archs_file: Path | None,
 ) -> list[Any]:
-    """The architectures a command works on: all, a seeded sample, an index list, or a file of keys."""
+    """The architectures a command works on: all, a seeded sample, an index list, or a file of keys.
+
+    An empty selection is an error, never a silent no-op."""
     chosen = sum([all_archs, sample is not None, indices is not None, archs_file is not None])
     if chosen != 1:
         raise ValueError("choose exactly one of --all, --sample N, --indices LIST, --archs-file FILE")
     if all_archs:
         return list(space.enumerate())
     if sample is not None:
+        if sample < 1:
+            raise ValueError(f"--sample must be at least 1, got {sample}")
         return space.sample_many(sample, seed=sample_seed)
     if indices is not None:
-        return [space.parse(i) for i in parse_indices(indices)]
+        return [space.parse(i) for i in parse_int_list(indices, "index")]
     assert archs_file is not None
     lines = [ln.strip() for ln in archs_file.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    if not lines:
+        raise ValueError(f"{archs_file} lists no architecture")
     return [space.parse(line) for line in lines]
-
-
-def load_data(spec: str, batch_size: int, seed: int) -> tuple[tuple[torch.Tensor, torch.Tensor], str]:
-    """Batch and its hash from ``cifar10[:DIR]``, ``cifar100[:DIR]``, ``imagenet16-120[:DIR]``,
-    ``synthetic[:KIND]`` or ``auto`` (CIFAR-10 from the shared data when present, else Gaussian noise)."""
-    from archrank import config, data
-
-    name, _, arg = spec.partition(":")
-    name = name.lower()
-    if name == "auto":
-        name, arg = ("cifar10", "") if config.data_root() is not None else ("synthetic", "gaussian")
-    if name == "synthetic":
-        batch = data.load_batch("synthetic", batch_size=batch_size, seed=seed, kind=arg or "gaussian")
-    else:
-        batch = data.load_batch(name, root=arg or None, batch_size=batch_size, seed=seed)
-    return (batch.x, batch.y), batch.content_hash
 
 
 def scoring_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by ``score`` and ``rank``."""
+    from archrank.executors import executor_options
+
     options = [
-        click.option("--space", "space_name", default="nb201", show_default=True, help="Search space name."),
+        space_option,
         click.option("--all", "all_archs", is_flag=True, help="Every architecture of the space."),
         click.option("--sample", type=int, default=None, help="A seeded uniform sample of N architectures."),
         click.option("--sample-seed", type=int, default=0, show_default=True, help="Seed of --sample."),
@@ -96,63 +83,89 @@ def scoring_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="File with one architecture (string, index or tuple) per line."),
         click.option("--proxies", default=None,
                      help="Comma-separated proxy names or wildcards (default: the engine's default set)."),
-        click.option("--data", "data_spec", default="auto", show_default=True,
-                     help="cifar10[:DIR], cifar100[:DIR], imagenet16-120[:DIR], synthetic[:gaussian|ones], auto."),
-        click.option("--batch-size", type=int, default=64, show_default=True),
-        click.option("--num-classes", type=int, default=None, help="Classifier size (default: from --data)."),
+        data_option(),
+        click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True),
+        click.option("--num-classes", type=click.IntRange(min=1), default=None,
+                     help="Classifier size (default: from --data)."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the batch and the weights."),
-        click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N."),
-        click.option("--workers", type=int, default=1, show_default=True, help="Parallel worker processes."),
-        click.option("--threads", type=int, default=None, help="torch threads in this process."),
-        click.option("--store", "store_path", default=DEFAULT_PATH, show_default=True, help="SQLite results file."),
-        click.option("--quiet", is_flag=True, help="No progress bar."),
+        device_option,
+        workers_option,
+        executor_options,
+        threads_option,
+        store_option,
+        quiet_option,
     ]
     return functools.reduce(lambda f, opt: opt(f), reversed(options), func)
 
 
-NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120, "synthetic": 10, "auto": 10}
-
-
-def _run_scoring(opts: dict[str, Any]) -> tuple[SearchSpace, list[Any], list[str], Store]:
+def _run_scoring(opts: dict[str, Any]) -> tuple[SearchSpace, list[Any], list[str], Store, dict[str, Any]]:
+    """Score the selected architectures into the store; returns what was scored and the keys of its results."""
     from archrank import proxies as proxy_engine
-    from archrank.runner import expand_proxies, score_space
+    from archrank.executors import executor_from_options
+    from archrank.runner import config_hashes, expand_proxies, model_config, score_space, validate_device
 
     space = _space(opts["space_name"])
     if opts["threads"]:
         torch.set_num_threads(opts["threads"])
-    if opts["device"].startswith("cuda") and not torch.cuda.is_available():
-        raise _fail(f"--device {opts['device']}: CUDA is not available on this machine")
     try:
+        validate_device(opts["device"], check_available=opts.get("executor_name", "local") == "local")
         archs = select_archs(space, opts["all_archs"], opts["sample"], opts["sample_seed"], opts["indices"],
                              opts["archs_file"])
-        patterns = opts["proxies"].split(",") if opts["proxies"] else list(proxy_engine.DEFAULT_PROXIES)
-        names = expand_proxies([p.strip() for p in patterns if p.strip()])
+        patterns = parse_names(opts["proxies"]) if opts["proxies"] is not None else list(proxy_engine.DEFAULT_PROXIES)
+        names = expand_proxies(patterns)
         batch, batch_hash = load_data(opts["data_spec"], opts["batch_size"], opts["seed"])
-    except (ValueError, FileNotFoundError) as exc:
+        executor = executor_from_options(opts, workers=opts["workers"], spawn=opts["device"].startswith("cuda"))
+    except (ValueError, FileNotFoundError, ImportError) as exc:
         raise _fail(str(exc)) from None
-    dataset = opts["data_spec"].partition(":")[0].lower()
-    num_classes = opts["num_classes"] or NUM_CLASSES.get(dataset, 10)
+    kind = data_kind(opts["data_spec"])
+    num_classes = opts["num_classes"] or NUM_CLASSES.get(kind, 10)
+    with open_store(opts["store_path"]) as probe:
+        probe.put_input(batch_hash, kind, {"data": opts["data_spec"], "batch_size": opts["batch_size"],
+                                           "seed": opts["seed"]})
     store = Store(opts["store_path"])
-    run_id = store.start_run(opts["device"], extra={"proxies": names, "data": opts["data_spec"]})
-    summary = score_space(
-        space, archs, names, store, batch, batch_hash=batch_hash, seed=opts["seed"], device=opts["device"],
-        num_classes=num_classes, workers=opts["workers"], progress=not opts["quiet"], run_id=run_id,
-    )
+    config = {"proxies": names, "data": opts["data_spec"], "batch_size": opts["batch_size"], "seed": opts["seed"],
+              "num_classes": num_classes, "archs": len(archs)}
+    run_id = store.start_run(opts["device"], extra=config, kind="score", space=space.name, config=config)
+    status = "failed"
+    try:
+        summary = score_space(
+            space, archs, names, store, batch, batch_hash=batch_hash, seed=opts["seed"], device=opts["device"],
+            num_classes=num_classes, workers=opts["workers"], executor=executor, progress=not opts["quiet"],
+            run_id=run_id,
+        )
+        status = "done"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        executor.close()
+        store.finish_run(run_id, status)
     click.echo(str(summary), err=True)
-    return space, archs, names, store
+    selection = {"seed": opts["seed"], "batch": batch_hash, "device": opts["device"],
+                 "config": config_hashes(names, model_config(space, num_classes, {}))}
+    return space, archs, names, store, selection
 
 
 ENSEMBLE = "ensemble"
 
 
 def ranking_table(
-    space: SearchSpace, archs: Sequence[Any], names: Sequence[str], store: Store, by: str
+    space: SearchSpace,
+    archs: Sequence[Any],
+    names: Sequence[str],
+    store: Store,
+    by: str,
+    selection: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Scores of ``archs`` (one column per proxy), sorted by ``by`` (higher = predicted better).
 
-    ``by="ensemble"`` adds and sorts by the default label-free aggregate of the scored ``ENSEMBLE_PROXIES``.
+    ``selection`` (seed, batch, device, config) picks exactly the results of one scoring setup, so results of
+    other seeds or data in the same store never leak in. ``by="ensemble"`` adds and sorts by the default
+    label-free aggregate of the scored ``ENSEMBLE_PROXIES``.
     """
-    table = store.score_table(space.name, names)
+    table = store.score_table(space.name, names, **(selection or {}))
     keys = [space.key(a) for a in archs]
     table = table.reindex(keys)
     if by == ENSEMBLE:
@@ -217,7 +230,10 @@ def proxies_cmd(pattern: str) -> None:
     """List registered proxies (optionally filtered by a wildcard PATTERN) with their orientation."""
     from archrank import proxies as proxy_engine
 
-    for name in proxy_engine.list_proxies(pattern):
+    names = proxy_engine.list_proxies(pattern)
+    if not names:
+        raise _fail(f"no proxy matches {pattern!r}; `archrank proxies` lists them all")
+    for name in names:
         info = proxy_engine.get_proxy_info(name)
         flags = "negated" if info.negated else "raw"
         click.echo(f"{name:18s} higher-is-better ({flags}){'  data' if info.needs_data else ''}")
@@ -255,7 +271,7 @@ def describe_cmd(arch: str, space_name: str) -> None:
 @scoring_options
 def score_cmd(**opts: Any) -> None:
     """Score architectures of a space with zero-cost proxies into the store (resumes after interruption)."""
-    _, _, _, store = _run_scoring(opts)
+    _, _, _, store, _ = _run_scoring(opts)
     store.close()
 
 
@@ -267,30 +283,52 @@ def score_cmd(**opts: Any) -> None:
     help="Proxy to rank by, or 'ensemble' for the default label-free ensemble (its proxies are then scored "
     "unless --proxies is given). Default: the first proxy scored.",
 )
-@click.option("--top", type=int, default=DEFAULT_TOP, show_default=True, help="How many to print.")
+@click.option("--top", type=click.IntRange(min=1), default=DEFAULT_TOP, show_default=True, help="How many to print.")
 def rank_cmd(by: str | None, top: int, **opts: Any) -> None:
-    """Score architectures (like ``score``) and print the top of the ranking."""
+    """Score architectures (like ``score``) and print the top of the ranking, then how far to trust it."""
     if by == ENSEMBLE and not opts["proxies"]:
         from archrank.bench import ENSEMBLE_PROXIES
 
         opts["proxies"] = ",".join(ENSEMBLE_PROXIES)
-    space, archs, names, store = _run_scoring(opts)
+    space, archs, names, store, selection = _run_scoring(opts)
     with store:
         try:
-            table = ranking_table(space, archs, names, store, by or names[0])
+            table = ranking_table(space, archs, names, store, by or names[0], selection)
         except ValueError as exc:
             raise _fail(str(exc)) from None
     truth = _nb201_truth(space)
+    truth_column = None
     if truth is not None:
         values, short = truth
-        table[f"test_acc ({short})"] = values.reindex(table.index).to_numpy()
+        truth_column = f"test_acc ({short})"
+        table[truth_column] = values.reindex(table.index).to_numpy()
+    ranked_by = by or names[0]
+    trust = _trust_line(space, table, ranked_by, truth_column)
     table.insert(0, "rank", range(1, len(table) + 1))
     table["architecture"] = table.index
     table.columns.name = None
-    click.echo(f"top {min(top, len(table))} of {len(table)} architectures by {by or names[0]} (higher = better):")
+    click.echo(f"top {min(top, len(table))} of {len(table)} architectures by {ranked_by} (higher = better):")
     with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_colwidth", 120,
                            "display.float_format", "{:.6g}".format):
         click.echo(table.head(top).to_string(index=False))
+    if trust:
+        click.echo(trust)
+
+
+def _trust_line(space: SearchSpace, table: pd.DataFrame, by: str, truth_column: str | None) -> str | None:
+    """One line: Spearman of the printed ranking against the ground truth shown, on these cells, next to params'."""
+    from archrank.bench.metrics import spearman
+    from archrank.proxies.cost import count_params
+
+    if truth_column is None or len(table) < 3:
+        return None
+    truth = table[truth_column].to_numpy(dtype=float)
+    ours = spearman(table[by].to_numpy(dtype=float), truth)
+    params = [count_params(space.build(space.from_key(k))) for k in table.index]
+    baseline = spearman(params, truth)
+    name = truth_column.partition("(")[2].rstrip(")")
+    return (f"how far to trust this: Spearman ρ {ours:.3f} between {by} and {name} test accuracy on these "
+            f"{len(table)} cells (parameter count alone: {baseline:.3f})")
 
 
 def _nb201_truth(space: SearchSpace) -> tuple[pd.Series, str] | None:
@@ -313,29 +351,37 @@ def _nb201_truth(space: SearchSpace) -> tuple[pd.Series, str] | None:
 
 @main.command("export")
 @click.argument("output", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--store", "store_path", default=DEFAULT_PATH, show_default=True)
-@click.option("--space", "space_name", default=None, help="Only this space.")
+@store_option
+@click.option("--space", "space_name", default=None, help="Only this space (a wide export of a store holding one "
+              "space infers it).")
 @click.option("--wide", is_flag=True, help="One row per architecture, one column per proxy.")
-def export_cmd(output: Path, store_path: str, space_name: str | None, wide: bool) -> None:
+@selection_filters
+def export_cmd(output: Path, store_path: str, space_name: str | None, wide: bool, **filters: Any) -> None:
     """Export scores from the store to OUTPUT (.csv or .parquet)."""
-    if not Path(store_path).is_file():
-        raise _fail(f"no store at {store_path}")
-    with Store(store_path) as store:
+    with open_store(store_path, create=False) as store:
         try:
-            path = store.export(output, space=space_name, wide=wide)
+            path = store.export(output, space=space_name, wide=wide, **(filters_from(filters) if wide else {}))
         except (ValueError, ImportError) as exc:
             raise _fail(str(exc)) from None
     click.echo(f"wrote {path}")
 
 
 @main.command("runs")
-@click.option("--store", "store_path", default=DEFAULT_PATH, show_default=True)
-def runs_cmd(store_path: str) -> None:
-    """Show the runs recorded in the store and the result counts per status."""
-    if not Path(store_path).is_file():
-        raise _fail(f"no store at {store_path}")
-    with Store(store_path) as store:
-        click.echo(store.runs().to_string(index=False))
+@store_option
+@click.option("--kind", default=None, help="Only runs of this kind (score, search, dps, evolve, train, ...).")
+def runs_cmd(store_path: str, kind: str | None) -> None:
+    """Show every run recorded in the store (scoring, searches, DPS, GP runs, trainings) and result counts."""
+    with open_store(store_path, create=False) as store:
+        runs = store.runs(kind=kind)
+        if runs.empty:
+            click.echo("no runs recorded" + (f" of kind {kind}" if kind else ""))
+        else:
+            runs["started"] = pd.to_datetime(runs["started_at"], unit="s").dt.strftime("%Y-%m-%d %H:%M:%S")
+            runs["minutes"] = ((runs["ended_at"] - runs["started_at"]) / 60).round(1)
+            columns = ["run_id", "kind", "name", "space", "status", "started", "minutes", "device", "measurements",
+                       "trials"]
+            with pd.option_context("display.width", 250, "display.max_colwidth", 40):
+                click.echo(runs[columns].to_string(index=False))
         click.echo(f"results: {store.count()}")
 
 

@@ -19,6 +19,7 @@ from archrank.bench.ensemble import LABEL_FREE_METHODS
 from archrank.bench.evaluate import DEFAULT_KS, Evaluation, evaluate
 from archrank.bench.report import ReportInfo, headline, terminal_table, write_report
 from archrank.bench.truth import Truth, load_truth
+from archrank.cli_options import filters_from
 from archrank.spaces import get_space
 from archrank.store import DEFAULT_PATH, Store
 
@@ -57,17 +58,20 @@ def run_evaluation(
     command: str = "",
     scores_from: str | None = None,
     notes: Sequence[str] = (),
+    score_filters: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> tuple[Evaluation, Truth, dict[str, Path]]:
     """Read scores from the store and a truth, evaluate, and write the report into ``out_dir``.
 
     ``sample`` evaluates a seeded random subset of the scored architectures (said in the report's notes);
     ``scores_from`` and ``notes`` describe the scores' origin in the report; ``options`` go to
-    :func:`archrank.bench.evaluate.evaluate` (``n_boot``, ``topk``, ``label_ks``, ...).
+    :func:`archrank.bench.evaluate.evaluate` (``n_boot``, ``topk``, ``label_ks``, ...). ``score_filters`` pick the
+    stored results (``seed``, ``data``, ``batch``, ``device``, ``config``, ``latest``: see
+    :meth:`archrank.store.Store.score_table`).
     """
     space = get_space(space_name)
-    with Store(store_path) as store:
-        table = store.score_table(space_name, proxies)
+    with Store(store_path, create=False) as store:
+        table = store.score_table(space_name, proxies, **dict(score_filters or {}))
     if table.empty:
         raise ValueError(f"the store {store_path} has no scores for space {space_name}"
                          + (f" and proxies {', '.join(proxies)}" if proxies else ""))
@@ -113,10 +117,16 @@ def run_evaluation(
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of bootstrap, label draws, --sample.")
 @click.option("--target", type=float, default=None, help="Reference ρ drawn on the figures (e.g. 0.88).")
 @click.option("--title", default=None, help="Report title.")
+@click.option("--score-seed", type=int, default=None, help="Only scores computed with this seed.")
+@click.option("--data", "data_spec", default=None, help="Only scores on this data kind (e.g. cifar10, synthetic).")
+@click.option("--batch", "batch_hash", default=None, help="Only scores on this batch (its content hash).")
+@click.option("--device", default=None, help="Only scores computed on this device.")
+@click.option("--latest", is_flag=True, help="Where several seeds/data/devices/configs match, take the newest.")
 def evaluate_cmd(
     store_path: str, space_name: str, truth_spec: str, metric: str | None, proxies: str | None,
     ensemble: str | None, out_dir: Path, n_boot: int, topk: str, label_ks: str, label_repeats: int,
     nan_policy: str, sample: int | None, seed: int, target: float | None, title: str | None,
+    score_seed: int | None, data_spec: str | None, batch_hash: str | None, device: str | None, latest: bool,
 ) -> None:
     """Measure how well each proxy (and their ensembles) ranks architectures against a ground truth.
 
@@ -132,6 +142,8 @@ def evaluate_cmd(
             command=" ".join(["archrank", *map(shlex.quote, sys.argv[1:])]),
             n_boot=n_boot, topk=_percents(topk, "--topk"), label_ks=_ints(label_ks, "--labels"),
             label_repeats=label_repeats, nan_policy=nan_policy, methods=LABEL_FREE_METHODS, seed=seed,
+            score_filters=filters_from({"seed": score_seed, "data_spec": data_spec, "batch_hash": batch_hash,
+                                        "device": device, "latest": latest}),
         )
     except (ValueError, FileNotFoundError, ImportError, KeyError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -215,8 +215,10 @@ class NB201Space(SearchSpace):
             if text.lstrip("-").isdigit():
                 return self.from_index(int(text))
             if text.startswith("("):
+                if not text.endswith(")") or text.count("(") != 1 or text.count(")") != 1:
+                    raise ValueError(f"malformed NASLib tuple {ref!r}: expected six codes like (0, 2, 3, 2, 3, 1)")
                 try:
-                    codes = [int(part) for part in text.strip("()").split(",") if part.strip()]
+                    codes = [int(part) for part in text[1:-1].split(",") if part.strip()]
                 except ValueError as exc:
                     raise ValueError(f"malformed NASLib tuple {ref!r}") from exc
                 return self.from_naslib(codes)

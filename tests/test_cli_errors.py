@@ -1,0 +1,131 @@
+"""Issue 12's findings as a new user: no silent mixing, no empty selections, one clear line instead of a traceback,
+foreign files untouched, and every run kind listed."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from archrank.cli import main
+from archrank.config import data_root
+from archrank.spaces import get_space
+from archrank.store import Store
+
+
+def one_line_error(result: Result, *fragments: str) -> None:
+    assert result.exit_code != 0, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.mark.parametrize(("selection", "message"), [
+    (["--indices", "5-1"], "empty index range"),
+    (["--indices", ""], "empty index list"),
+    (["--sample", "0"], "--sample must be at least 1"),
+    (["--sample", "-5"], "--sample must be at least 1"),
+])
+def test_empty_selections_are_errors(tmp_path: Path, selection: list[str], message: str) -> None:
+    store = tmp_path / "s.db"
+    one_line_error(invoke("score", *selection, "--proxies", "params", "--data", "synthetic", "--store", str(store),
+                          "--quiet"), message)
+
+
+def test_empty_proxy_list_and_unknown_pattern_are_errors(tmp_path: Path) -> None:
+    one_line_error(invoke("score", "--indices", "1", "--proxies", ",", "--data", "synthetic", "--store",
+                          str(tmp_path / "s.db")), "empty proxy list")
+    one_line_error(invoke("proxies", "zzz*"), "no proxy matches 'zzz*'")
+
+
+def test_unclosed_naslib_tuple_is_refused() -> None:
+    one_line_error(invoke("describe", "(2,2,0,2,2,2"), "malformed NASLib tuple")
+
+
+def test_bad_store_paths_are_one_line(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"\x00garbage" * 50)
+    base = ["score", "--indices", "1", "--proxies", "params", "--data", "synthetic", "--quiet", "--store"]
+    one_line_error(invoke(*base, str(garbage)), "not an archrank store")
+    one_line_error(invoke(*base, str(tmp_path / "nonexistent" / "x.db")), "does not exist")
+    one_line_error(invoke(*base, str(tmp_path)), "is a directory")
+    one_line_error(invoke("evaluate", "--store", str(tmp_path / "missing.db"), "--out", str(tmp_path / "ev")),
+                   "no store at")
+    assert not (tmp_path / "missing.db").exists()
+    one_line_error(invoke("runs", "--store", str(tmp_path / "missing.db")), "no store at")
+
+
+def test_foreign_sqlite_file_is_left_untouched(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE photos (id INTEGER)")
+    con.commit()
+    con.close()
+    before = other.read_bytes()
+    one_line_error(invoke("score", "--indices", "1", "--proxies", "params", "--data", "synthetic", "--quiet",
+                          "--store", str(other)), "another program")
+    one_line_error(invoke("runs", "--store", str(other)), "another program")
+    assert other.read_bytes() == before and not Path(f"{other}-wal").exists()
+
+
+def test_bad_device_and_threads_write_nothing(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    base = ["score", "--indices", "1", "--proxies", "params", "--data", "synthetic", "--quiet", "--store", str(store)]
+    one_line_error(invoke(*base, "--device", "tpu"), "unknown device 'tpu'")
+    assert not store.exists() or Store(store).runs().empty  # no empty run row left behind
+    result = invoke(*base, "--threads", "-2")
+    assert result.exit_code == 2 and "--threads" in result.output and "Traceback" not in result.output
+
+
+def test_export_into_missing_folder_and_wide_export_infers_the_space(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    assert invoke("score", "--indices", "1,2", "--proxies", "params,flops", "--data", "synthetic", "--quiet",
+                  "--store", str(store)).exit_code == 0
+    one_line_error(invoke("export", str(tmp_path / "no" / "x.csv"), "--store", str(store)), "does not exist")
+    result = invoke("export", str(tmp_path / "scores.parquet"), "--wide", "--store", str(store))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "scores.parquet").exists()
+
+
+@pytest.mark.skipif(data_root() is None or not (data_root() / "cifar-10-batches-py").is_dir(),
+                    reason="needs the shared CIFAR-10 data (ARCHRANK_DATA or ../shared/data)")
+def test_rank_shows_the_values_of_its_own_data_never_another_runs(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    common = ["--proxies", "nwot", "--store", str(store), "--quiet"]
+    assert invoke("score", "--indices", "1", "--data", "synthetic", *common).exit_code == 0
+    assert invoke("score", "--indices", "1", "--data", "cifar10", *common).exit_code == 0
+    result = invoke("rank", "--indices", "1,2,3", "--data", "synthetic", *common)
+    assert result.exit_code == 0, result.output
+    with Store(store) as db:
+        synthetic = db.score_table("nb201", ["nwot"], data="synthetic")
+        cifar = db.score_table("nb201", ["nwot"], data="cifar10")
+    space = get_space("nb201")
+    key = space.key(space.from_index(1))
+    assert synthetic.loc[key, "nwot"] != cifar.loc[key, "nwot"]
+    assert f"{synthetic.loc[key, 'nwot']:.6g}" in result.output
+    assert f"{cifar.loc[key, 'nwot']:.6g}" not in result.output
+    # a reader that would mix the two refuses and says which filter to add
+    one_line_error(invoke("export", str(tmp_path / "w.csv"), "--wide", "--store", str(store)), "--data")
+    assert invoke("export", str(tmp_path / "w.csv"), "--wide", "--data", "cifar10", "--store",
+                  str(store)).exit_code == 0
+
+
+def test_runs_lists_every_kind(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        for kind in ("score", "search", "dps", "evolve", "train"):
+            store.start_run("cpu", kind=kind, name=f"{kind}-1")
+    result = invoke("runs", "--store", str(path))
+    assert result.exit_code == 0, result.output
+    for kind in ("score", "search", "dps", "evolve", "train"):
+        assert f"{kind}-1" in result.output
+    assert "search-1" in invoke("runs", "--store", str(path), "--kind", "search").output
+    assert "dps-1" not in invoke("runs", "--store", str(path), "--kind", "search").output

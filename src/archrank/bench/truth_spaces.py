@@ -101,7 +101,8 @@ def read_nb201_csv(path: Path, space: SearchSpace, source: TruthSource) -> pd.Da
 def read_suite_zero(path: Path, space: SearchSpace, source: TruthSource) -> pd.DataFrame:
     """A Suite-Zero JSON file: accuracy plus every reference score (option ``dataset``: the dataset or task)."""
     data = loaders.load_suite_zero(path, space, source.option("dataset", "cifar10"))
-    return data.truth.join(data.scores, rsuffix="_score")
+    scores = data.scores.rename(columns=lambda c: f"{c}_score" if c in data.truth.columns else c)
+    return data.truth.join(scores)
 
 
 def read_macro(path: Path, space: SearchSpace, source: TruthSource) -> pd.DataFrame:

@@ -119,6 +119,28 @@ class NB101Space(SearchSpace):
         raise ValueError("NB101 cannot be enumerated here (423,624 cells, listed only by the benchmark file): "
                          "use --sample or a file of keys")
 
+    def neighbours(self, arch: NB101Arch) -> list[NB101Arch]:
+        """Valid cells one edge flip or op change away; for a cell with none (the bare input->output cell, whose
+        every single edit is pruned away or disconnects it), those two edits away."""
+        near = super().neighbours(arch)
+        if near:
+            return near
+        base, sizes = self.to_decisions(arch), self.decisions()
+        seen, out = {arch}, []
+        for first in range(len(sizes)):
+            for second in range(first + 1, len(sizes)):
+                for a in range(sizes[first]):
+                    for b in range(sizes[second]):
+                        if a == base[first] or b == base[second]:
+                            continue
+                        changed = list(base)
+                        changed[first], changed[second] = a, b
+                        candidate = self.decode(changed)
+                        if candidate is not None and candidate not in seen:
+                            seen.add(candidate)
+                            out.append(candidate)
+        return out
+
     def encode(self, arch: NB101Arch) -> np.ndarray:
         """NASLib's adjacency one-hot code: 21 edge bits, then a one-hot op (3) per interior vertex."""
         matrix, ops = self._check(arch).matrix, arch.ops

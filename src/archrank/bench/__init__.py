@@ -13,6 +13,7 @@ Importing this package loads neither matplotlib nor any optional benchmark packa
 
 from __future__ import annotations
 
+from archrank.bench.cross_space import evaluate_space
 from archrank.bench.ensemble import (
     DEFAULT_METHOD,
     ENSEMBLE_PROXIES,
@@ -61,6 +62,7 @@ __all__ = [
     "bootstrap_ci",
     "clean_pairs",
     "evaluate",
+    "evaluate_space",
     "fit_combination",
     "held_out_curve",
     "kendall",

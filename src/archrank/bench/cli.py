@@ -122,11 +122,15 @@ def run_evaluation(
 @click.option("--batch", "batch_hash", default=None, help="Only scores on this batch (its content hash).")
 @click.option("--device", default=None, help="Only scores computed on this device.")
 @click.option("--latest", is_flag=True, help="Where several seeds/data/devices/configs match, take the newest.")
+@click.option("--all-spaces", is_flag=True,
+              help="Evaluate every space the store has scores for (its own benchmark truth) into one cross-space "
+              "report in --out.")
 def evaluate_cmd(
     store_path: str, space_name: str, truth_spec: str, metric: str | None, proxies: str | None,
     ensemble: str | None, out_dir: Path, n_boot: int, topk: str, label_ks: str, label_repeats: int,
     nan_policy: str, sample: int | None, seed: int, target: float | None, title: str | None,
     score_seed: int | None, data_spec: str | None, batch_hash: str | None, device: str | None, latest: bool,
+    all_spaces: bool,
 ) -> None:
     """Measure how well each proxy (and their ensembles) ranks architectures against a ground truth.
 
@@ -134,6 +138,12 @@ def evaluate_cmd(
     report.html into --out, and prints the table.
     """
     names = [p.strip() for p in proxies.split(",") if p.strip()] if proxies else None
+    filters = filters_from({"seed": score_seed, "data_spec": data_spec, "batch_hash": batch_hash, "device": device,
+                            "latest": latest})
+    if all_spaces:
+        _evaluate_all_spaces(store_path, out_dir, names, filters, n_boot=n_boot, seed=seed,
+                             label_ks=_ints(label_ks, "--labels"), label_repeats=label_repeats, nan_policy=nan_policy)
+        return
     sets = {"default": [p.strip() for p in ensemble.split(",") if p.strip()]} if ensemble else None
     try:
         ev, truth, written = run_evaluation(
@@ -142,8 +152,7 @@ def evaluate_cmd(
             command=" ".join(["archrank", *map(shlex.quote, sys.argv[1:])]),
             n_boot=n_boot, topk=_percents(topk, "--topk"), label_ks=_ints(label_ks, "--labels"),
             label_repeats=label_repeats, nan_policy=nan_policy, methods=LABEL_FREE_METHODS, seed=seed,
-            score_filters=filters_from({"seed": score_seed, "data_spec": data_spec, "batch_hash": batch_hash,
-                                        "device": device, "latest": latest}),
+            score_filters=filters,
         )
     except (ValueError, FileNotFoundError, ImportError, KeyError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -159,3 +168,30 @@ def evaluate_cmd(
     for note in ev.notes:
         click.echo(f"note: {note}")
     click.echo(f"report: {written['report.html']}")
+
+
+def _evaluate_all_spaces(
+    store_path: str, out_dir: Path, proxies: list[str] | None, filters: dict[str, Any], **options: Any
+) -> None:
+    """``evaluate --all-spaces``: every registered space with scores in the store, against its own benchmark."""
+    from archrank.bench.cross_space import evaluate_space, what_to_use, write_cross_space_report
+    from archrank.spaces import list_spaces
+
+    try:
+        with Store(store_path, create=False) as store:
+            spaces = [s for s in store.spaces() if s in list_spaces()]
+            evaluations = {}
+            for name in spaces:
+                try:
+                    evaluations[name] = evaluate_space(store, name, "auto", proxies, **filters, **options)
+                except (ValueError, FileNotFoundError, ImportError, KeyError) as exc:
+                    click.echo(f"{name}: skipped ({exc})", err=True)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not evaluations:
+        raise click.ClickException(f"no space of {store_path} could be evaluated")
+    command = " ".join(["archrank", *map(shlex.quote, sys.argv[1:])])
+    written = write_cross_space_report(evaluations, out_dir, command=command)
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        click.echo(what_to_use(evaluations).to_string(float_format=lambda v: f"{v:.3f}"))
+    click.echo(f"wrote {written['report.html']}")

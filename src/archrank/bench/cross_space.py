@@ -1,0 +1,217 @@
+"""Which proxy to trust on which space: one space's evaluation from the store, and the cross-space report.
+
+:func:`evaluate_space` reads one space's scores from the results store (through :meth:`Store.score_table`, so
+its filters apply), loads the space's ground truth and evaluates every proxy, params and FLOPs, and the
+label-free combinations users ask about: archrank's default ensemble, the zero-cost paper's majority vote
+(synflow, jacov, snip) and AZ-NAS's aggregate of its four components. :func:`cross_space_table` and
+:func:`write_cross_space_report` turn several evaluations into a proxies × spaces table, a heat map, per-space
+bar charts and a "what to use" table in one self-contained HTML page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from archrank.bench.ensemble import ENSEMBLE_PROXIES
+from archrank.bench.evaluate import Evaluation, evaluate
+from archrank.bench.report import markdown_table
+from archrank.bench.truth import Truth, load_truth
+from archrank.spaces import SearchSpace, get_space
+from archrank.store import Store
+
+# Label-free combinations evaluated on every space (members missing from a store are left out, with a note).
+COMBINATIONS: dict[str, tuple[str, ...]] = {
+    "default": ENSEMBLE_PROXIES,
+    "zc_vote": ("synflow", "jacov", "snip"),
+    "az_nas": ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity"),
+}
+BASELINES = ("params", "flops")
+LABELS_FOR_TABLE = 20
+
+
+def evaluate_space(
+    store: Store | str | Path,
+    space: str | SearchSpace = "nb201",
+    truth: str | Truth = "auto",
+    proxies: Sequence[str] | None = None,
+    *,
+    metric: str | None = None,
+    seed: int | None = None,
+    data: str | None = None,
+    batch: str | None = None,
+    device: str | None = None,
+    config: str | Mapping[str, str] | None = None,
+    latest: bool = False,
+    **options: Any,
+) -> Evaluation:
+    """Evaluate every stored proxy of ``space`` and the label-free combinations against ``truth``.
+
+    ``truth`` is a :func:`~archrank.bench.truth.load_truth` spec (``"auto"``: the space's own benchmark file) or a
+    :class:`Truth`. The filters pick the stored results (see :meth:`Store.score_table`); ``options`` go to
+    :func:`~archrank.bench.evaluate.evaluate` (``n_boot``, ``label_ks``, ``nan_policy``, ...). The returned
+    evaluation's ``settings`` also hold the mean seconds per architecture of each proxy (``seconds``).
+    """
+    sp = get_space(space) if isinstance(space, str) else space
+    own = not isinstance(store, Store)
+    db = Store(store, create=False) if own else store
+    try:
+        table = db.score_table(sp.name, proxies, seed=seed, data=data, batch=batch, device=device, config=config,
+                               latest=latest)
+        seconds = _seconds_per_arch(db, sp.name, list(table.columns))
+    finally:
+        if own:
+            db.close()
+    if table.empty:
+        raise ValueError(f"the store has no scores for space {sp.name}")
+    loaded = truth if isinstance(truth, Truth) else load_truth(truth, sp, metric)
+    sets = {name: [p for p in members if p in table.columns] for name, members in COMBINATIONS.items()}
+    sets = {name: members for name, members in sets.items() if len(members) >= 2}
+    ev = evaluate(table, loaded.values, truth_name=loaded.source, ensemble_sets=sets or None, **options)
+    ev.settings["space"] = sp.name
+    ev.settings["seconds"] = seconds
+    return ev
+
+
+def _seconds_per_arch(store: Store, space: str, proxies: Sequence[str]) -> dict[str, float]:
+    if not proxies:
+        return {}
+    frame = store.scores(space=space, proxies=list(proxies))
+    frame = frame[frame["status"] != "failed"]
+    return {str(k): float(v) for k, v in frame.groupby("proxy")["seconds"].mean().items()}
+
+
+def cross_space_table(evaluations: Mapping[str, Evaluation], value: str = "spearman") -> pd.DataFrame:
+    """Rows: proxies and combinations; columns: spaces; cells: ``value`` (Spearman by default)."""
+    columns = {space: ev.metrics[value] for space, ev in evaluations.items()}
+    return pd.DataFrame(columns).sort_index()
+
+
+def _learned_at(ev: Evaluation, k: int) -> tuple[str, float]:
+    summary = ev.learned_summary()
+    if summary.empty:
+        return "", float("nan")
+    rows = summary[summary["k"] == k]
+    if rows.empty:
+        return "", float("nan")
+    best = rows.loc[rows["spearman_mean"].idxmax()]
+    return str(best["model"]), float(best["spearman_mean"])
+
+
+def what_to_use(evaluations: Mapping[str, Evaluation], labels: int = LABELS_FOR_TABLE) -> pd.DataFrame:
+    """Per space: the best label-free choice, the best with ``labels`` labels, params/FLOPs, the default
+    ensemble, and the cost per architecture of the default ensemble's proxies."""
+    rows = []
+    for space, ev in evaluations.items():
+        metrics = ev.metrics
+        label_free = metrics["spearman"].dropna()
+        best = str(label_free.idxmax()) if not label_free.empty else ""
+        default = "default:nonlinear" if "default:nonlinear" in metrics.index else ""
+        model, learned = _learned_at(ev, labels)
+        seconds = ev.settings.get("seconds", {})
+        members = ev.ensembles.get("default", ())
+        rows.append({
+            "space": space,
+            "n": int(metrics["n_used"].max()),
+            "best label-free": best,
+            "ρ best label-free": float(label_free.max()) if not label_free.empty else np.nan,
+            "ρ default ensemble": float(metrics.loc[default, "spearman"]) if default else np.nan,
+            "ρ params": float(metrics.loc["params", "spearman"]) if "params" in metrics.index else np.nan,
+            "ρ flops": float(metrics.loc["flops", "spearman"]) if "flops" in metrics.index else np.nan,
+            f"best with {labels} labels": model,
+            f"ρ with {labels} labels": learned,
+            "default ensemble s/arch": float(sum(seconds.get(p, 0.0) for p in members)) if members else np.nan,
+        })
+    return pd.DataFrame(rows).set_index("space")
+
+
+def _png(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def write_cross_space_report(
+    evaluations: Mapping[str, Evaluation], out_dir: str | Path, command: str = "", title: str = "Which proxy to trust"
+) -> dict[str, Path]:
+    """Write ``table.csv``/``table.md`` (Spearman with n and CI), ``what_to_use.csv``/``.md``, ``heatmap.png``,
+    one bar chart per space and a self-contained ``report.html`` into ``out_dir``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    rho = cross_space_table(evaluations)
+    long = pd.concat(
+        {space: ev.metrics[["kind", "spearman", "spearman_lo", "spearman_hi", "kendall", "P@10%", "n_used"]]
+         for space, ev in evaluations.items() if "P@10%" in ev.metrics},
+        names=["space", "name"],
+    ) if any("P@10%" in ev.metrics for ev in evaluations.values()) else pd.DataFrame()
+    written["table.csv"] = out / "table.csv"
+    long.to_csv(written["table.csv"])
+    use = what_to_use(evaluations)
+    written["what_to_use.csv"] = out / "what_to_use.csv"
+    use.to_csv(written["what_to_use.csv"])
+    written["table.md"] = out / "table.md"
+    written["table.md"].write_text(
+        f"# {title}\n\nSpearman ρ of every proxy and combination (rows) on every space (columns).\n\n"
+        + markdown_table(rho.round(3)) + "\n\n## What to use\n\n" + markdown_table(use.round(3))
+        + (f"\n\nMade by: `{command}`\n" if command else "\n")
+    )
+
+    fig, ax = plt.subplots(figsize=(1.2 * max(3, rho.shape[1]) + 3, 0.32 * max(4, rho.shape[0]) + 1.5))
+    image = ax.imshow(rho.to_numpy(dtype=float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    ax.set_xticks(range(rho.shape[1]), rho.columns, rotation=30, ha="right")
+    ax.set_yticks(range(rho.shape[0]), rho.index)
+    for (i, j), v in np.ndenumerate(rho.to_numpy(dtype=float)):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if abs(v) > 0.6 else "k")
+    fig.colorbar(image, ax=ax, label="Spearman ρ vs ground truth")
+    ax.set_title("Proxies × spaces: Spearman ρ")
+    fig.tight_layout()
+    written["heatmap.png"] = out / "heatmap.png"
+    fig.savefig(written["heatmap.png"], dpi=120)
+    plt.close(fig)
+
+    for space, ev in evaluations.items():
+        metrics = ev.metrics.dropna(subset=["spearman"]).sort_values("spearman")
+        fig, ax = plt.subplots(figsize=(7, 0.28 * len(metrics) + 1.2))
+        colors = ["#c44e52" if n in BASELINES else "#4c72b0" if k == "proxy" else "#55a868"
+                  for n, k in zip(metrics.index, metrics["kind"], strict=True)]
+        err = np.vstack([metrics["spearman"] - metrics["spearman_lo"], metrics["spearman_hi"] - metrics["spearman"]])
+        ax.barh(metrics.index, metrics["spearman"], xerr=np.clip(err, 0, None), color=colors, capsize=2)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_xlabel("Spearman ρ (95% bootstrap CI); red: params/FLOPs, green: combinations")
+        ax.set_title(f"{space} (n = {int(ev.metrics['n_used'].max())})")
+        fig.tight_layout()
+        written[f"bars_{space}.png"] = out / f"bars_{space}.png"
+        fig.savefig(written[f"bars_{space}.png"], dpi=110)
+        plt.close(fig)
+
+    sources = "".join(f"<li><b>{html.escape(s)}</b>: {html.escape(ev.truth_name)}</li>"
+                      for s, ev in evaluations.items())
+    bars = "".join(f'<h3>{html.escape(s)}</h3><img src="data:image/png;base64,{_png(written[f"bars_{s}.png"])}">'
+                   for s in evaluations)
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><p>Ground truth per space:</p><ul>{sources}</ul>"
+        f"<h2>What to use</h2>{use.to_html(float_format=lambda v: f'{v:.3f}')}"
+        f'<h2>Spearman ρ, proxies × spaces</h2><img src="data:image/png;base64,{_png(written["heatmap.png"])}">'
+        f"<p>n and 95% bootstrap intervals are in the table below and in table.csv.</p>"
+        f"{long.to_html(float_format=lambda v: f'{v:.3f}') if not long.empty else ''}"
+        f"<h2>Per space</h2>{bars}"
+        + (f"<p>Made by: <code>{html.escape(command)}</code></p>" if command else "")
+        + "</body></html>"
+    )
+    written["report.html"] = out / "report.html"
+    written["report.html"].write_text(page)
+    return written

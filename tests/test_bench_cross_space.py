@@ -1,0 +1,84 @@
+"""evaluate_space reads one space's scores through the store and evaluates proxies, baselines and combinations;
+the cross-space report has a heat map, per-space bars and a what-to-use table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from archrank.bench import Truth, evaluate_space
+from archrank.bench.cross_space import cross_space_table, what_to_use, write_cross_space_report
+from archrank.spaces import get_space
+from archrank.store import ScoreRow, Store
+
+
+def _fill(store: Store, space: str, keys: list[str], truth: np.ndarray, rng: np.random.Generator) -> None:
+    signals = {"params": 0.8, "flops": 0.7, "synflow": 0.9, "nwot": 0.6, "meco": 0.95, "jacov": 0.1, "snip": 0.3}
+    rows = []
+    for name, strength in signals.items():
+        noise = rng.normal(size=len(keys))
+        values = strength * (truth - truth.mean()) / truth.std() + (1 - strength) * noise
+        rows += [ScoreRow(space, k, name, f"c-{name}", 0, "b", "cpu", float(v), 0.01, "ok")
+                 for k, v in zip(keys, values, strict=True)]
+    store.put_scores(rows)
+
+
+@pytest.fixture()
+def stored(tmp_path: Path) -> tuple[Path, Truth]:
+    space = get_space("nb201")
+    archs = space.sample_many(60, seed=3)
+    keys = [space.key(a) for a in archs]
+    rng = np.random.default_rng(0)
+    truth = rng.normal(90, 3, size=len(keys))
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        _fill(store, "nb201", keys, truth, rng)
+    return path, Truth(pd.Series(truth, index=keys), "planted truth", "accuracy")
+
+
+def test_evaluate_space_has_baselines_and_combinations(stored: tuple[Path, Truth]) -> None:
+    path, truth = stored
+    ev = evaluate_space(path, "nb201", truth=truth, n_boot=50, label_ks=(10, 20), label_repeats=3)
+    assert {"params", "flops", "meco", "default:nonlinear", "zc_vote:vote"} <= set(ev.metrics.index)
+    assert ev.metrics.loc["meco", "spearman"] > ev.metrics.loc["jacov", "spearman"]  # planted strengths
+    assert ev.settings["space"] == "nb201" and ev.settings["seconds"]["meco"] == pytest.approx(0.01)
+    use = what_to_use({"nb201": ev})
+    assert use.loc["nb201", "best label-free"] in ev.metrics.index
+    assert use.loc["nb201", "default ensemble s/arch"] == pytest.approx(0.03)  # meco, nwot, synflow present
+
+
+def test_evaluate_space_refuses_a_missing_store_or_space(tmp_path: Path, stored: tuple[Path, Truth]) -> None:
+    path, truth = stored
+    with pytest.raises(ValueError, match="no store"):
+        evaluate_space(tmp_path / "absent.db", "nb201", truth=truth)
+    with pytest.raises(ValueError, match="no scores for space"):
+        evaluate_space(path, get_space("nb201"), truth=truth, proxies=["zen"])
+
+
+def test_cross_space_report(stored: tuple[Path, Truth], tmp_path: Path) -> None:
+    path, truth = stored
+    ev = evaluate_space(path, "nb201", truth=truth, n_boot=20, label_ks=(10,), label_repeats=2)
+    evals = {"nb201": ev, "copy": ev}
+    assert list(cross_space_table(evals).columns) == ["nb201", "copy"]
+    written = write_cross_space_report(evals, tmp_path / "report", command="test")
+    assert {"report.html", "heatmap.png", "bars_nb201.png", "table.md", "what_to_use.csv"} <= set(written)
+    page = written["report.html"].read_text()
+    assert "What to use" in page and "data:image/png;base64" in page and "planted truth" in page
+
+
+def test_evaluate_all_spaces_cli(stored: tuple[Path, Truth], tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from archrank.cli import main
+
+    path, _ = stored
+    result = CliRunner().invoke(main, ["evaluate", "--all-spaces", "--store", str(path), "--out",
+                                       str(tmp_path / "cross"), "--bootstrap", "20", "--labels", "10",
+                                       "--repeats", "2"])
+    if "skipped" in result.output and result.exit_code != 0:
+        pytest.skip(f"no NB201 ground truth on this machine: {result.output.strip()}")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "cross" / "report.html").exists() and "nb201" in result.output

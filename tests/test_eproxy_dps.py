@@ -1,5 +1,6 @@
-"""Discrete Proxy Search: the configuration space, regularised evolution with a planted answer, and the stored,
-resumable run on a tiny space whose labels are planted by one configuration."""
+"""Discrete Proxy Search: the configuration space (a SearchSpace), the one regularised evolution with a planted
+answer, the stored, resumable run on a tiny space whose labels are planted by one configuration, and the robust
+selection against the starting configuration."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import json
 import math
 import random
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 from torch import nn
 
 from archrank.eproxy import EproxyConfig, load_config
-from archrank.eproxy.dps import dps_fitness, regularized_evolution, run_dps
+from archrank import search
+from archrank.eproxy.dps import DPSFitness, dps_fitness, run_dps, select_confident
 from archrank.eproxy.dps_space import DPSSpace
 from archrank.eproxy.evaluate import build_seeded, sample_eval_archs, score_archs
 from archrank.eproxy.store import EproxyStore
@@ -48,44 +51,69 @@ class TinyNB201(NB201Space):
 def test_space_genotypes_valid_and_seeded() -> None:
     rng_a, rng_b, rng_m = random.Random(3), random.Random(3), random.Random(4)
     for _ in range(20):
-        g = SMALL.random_genotype(rng_a)
-        assert g == SMALL.random_genotype(rng_b)
-        cfg = SMALL.decode(g)
+        arch = SMALL.sample(rng_a)
+        assert arch == SMALL.sample(rng_b)
+        g = SMALL.genotype(arch)
+        assert SMALL.from_genotype(g) == arch and SMALL.from_str(SMALL.key(arch)) == arch
+        cfg = SMALL.config(arch)
         assert len(cfg.branches) == g["branch_number"]
         assert all(b.signals and b.stage == -(i + 1) for i, b in enumerate(cfg.branches))
-        SMALL.decode(SMALL.mutate(g, rng_m, ratio=0.5))
+        SMALL.config(SMALL.mutate(arch, rng_m))
+        assert all(SMALL.config(n) for n in SMALL.neighbours(arch)[:5])
     full = DPSSpace()
-    cfg = full.decode(full.random_genotype(random.Random(0)))
+    cfg = full.config(full.sample(random.Random(0)))
     assert cfg.steps == 10 and cfg.lr in full.lrs and cfg.alpha in full.alphas
+    assert full.size > 10**18 and full.canonical(full.sample(0)) == full.config(full.sample(0)).key
 
 
-def test_mutation_leaves_parent_unchanged() -> None:
-    g = SMALL.random_genotype(random.Random(1))
-    snapshot = repr(g)
-    SMALL.mutate(g, random.Random(2), ratio=1.0)
-    assert repr(g) == snapshot
+def test_default_preset_is_a_configuration_of_the_space() -> None:
+    from archrank.eproxy.presets import resolve_config
+    from archrank.spaces import InvalidArchitectureError
+
+    full = DPSSpace()
+    default = resolve_config("default")
+    assert full.config(full.arch_of(default)) == default
+    with pytest.raises(ValueError, match="differs from the DPS space's base"):
+        full.arch_of(resolve_config("default-synthetic"))
+    with pytest.raises(ValueError, match="lr"):
+        SMALL.arch_of(SMALL_BASE)  # lr 1.2 is not among SMALL's choices
+    no_signal = list(full.arch_of(default))
+    no_signal[5] = 0  # branch 0's only signal family (dot) switched off
+    with pytest.raises(InvalidArchitectureError, match="needs a signal family"):
+        full.from_decisions(no_signal)
+
+
+def test_mutation_resamples_genes_and_keeps_branches_valid() -> None:
+    arch = SMALL.sample(random.Random(1))
+    rng = random.Random(2)
+    children = [SMALL.mutate(arch, rng) for _ in range(200)]
+    changed = [sum(a != b for a, b in zip(arch, c, strict=True)) for c in children]
+    assert 0 < np.mean(changed) < len(arch) / 2  # about mutate_ratio of the genes change
+    assert all(SMALL.from_decisions(c) == c for c in children)
 
 
 def test_evolution_finds_planted_answer() -> None:
-    planted = SMALL.random_genotype(random.Random(99))
-    target = SMALL.decode(planted)
+    """DPS is the one REA sampler of archrank.search on the DPS space; a planted fitness is found."""
+    planted = SMALL.sample(random.Random(99))
+    target = SMALL.config(planted)
 
-    def match(config: EproxyConfig, genotype: dict) -> float:
+    def match(arch: tuple) -> tuple[float, float, float]:
+        config = SMALL.config(arch)
         a, b = config.to_dict(), target.to_dict()
         flat = [a[k] == b[k] for k in a if k != "branches"]
         flat += [len(config.branches) == len(target.branches)]
         for x, y in zip(config.branches, target.branches, strict=False):
             flat += [getattr(x, f) == getattr(y, f) for f in ("signals", "head_kernel", "barrier_kernel",
                                                                 "head_channels", "target_channels", "level")]
-        return sum(flat) / len(flat)
+        value = sum(flat) / len(flat)
+        return value, value, 1.0
 
-    history = regularized_evolution(SMALL, match, budget=300, population=20, tournament=5, seed=0)
-    initial = max(c.fitness for c in history[:20])
-    best = max(c.fitness for c in history)
-    assert best > initial
-    assert best == 1.0  # the planted configuration itself is found
-    again = regularized_evolution(SMALL, match, budget=300, population=20, tournament=5, seed=0)
-    assert [c.config.key for c in again] == [c.config.key for c in history]
+    hist = search.run(SMALL, "rea", match, budget=300, population_size=20, sample_size=5, seed=0,
+                      until=lambda h: h.best().valid == 1.0)
+    initial = max(q.valid for q in hist.queries[:20])
+    assert hist.best().valid == 1.0 > initial  # the planted configuration itself is found
+    again = search.run(SMALL, "rea", match, budget=len(hist), population_size=20, sample_size=5, seed=0)
+    assert again.keys == hist.keys
 
 
 def test_fitness_ranks_undefined_last() -> None:
@@ -94,17 +122,22 @@ def test_fitness_ranks_undefined_last() -> None:
     assert math.isnan(dps_fitness([math.nan, math.nan, 1.0], [1.0, 2.0, 3.0]))
 
 
-def test_run_dps_planted_resume_and_store(tmp_path) -> None:
-    space = TinyNB201()
-    archs = [a for a in space.sample_many(40, seed=7) if space.is_valid(a)][:8]
-    planted = SMALL.decode(SMALL.random_genotype(random.Random(5)))
+def _planted(space, n_archs: int = 8):
+    archs = [a for a in space.sample_many(40, seed=7) if space.is_valid(a)][:n_archs]
+    planted = SMALL.config(SMALL.sample(random.Random(5)))
     shape_only = torch.zeros(16, 3, 16, 16)  # synthetic inputs take the batch's shape, not its values
     truth = score_archs(space, archs, planted, shape_only, seed=0)
-    labelled = [(a, truth[space.key(a)]["value"]) for a in archs]
+    return [(a, truth[space.key(a)]["value"]) for a in archs], shape_only
+
+
+def test_run_dps_planted_resume_and_store(tmp_path) -> None:
+    space = TinyNB201()
+    labelled, shape_only = _planted(space)
+    archs = [a for a, _ in labelled]
     db = tmp_path / "r.db"
     kwargs = dict(
         store_path=db, run_name="t", batch=shape_only, dps_space=SMALL, population=4, tournament=2, seed=1,
-        progress=False,
+        progress=False, start_from=None, select="fittest",
     )
     first = run_dps(space, labelled, budget=6, **kwargs)
     assert len(first.history) == 6 and first.labelled == [space.key(a) for a in archs]
@@ -112,9 +145,13 @@ def test_run_dps_planted_resume_and_store(tmp_path) -> None:
         run = store.dps_run("t")
         assert run is not None and [k for k, _ in run["labelled"]] == first.labelled
         assert len(store.dps_history("t")) == 6
+    with Store(db) as store:
+        measured = len(store.scores())
     resumed = run_dps(space, labelled, budget=6, **kwargs)  # everything is read back: no re-evaluation
     assert [c.fitness for c in resumed.history] == [c.fitness for c in first.history]
-    assert all(c.seconds == 0.0 for c in resumed.history)
+    assert [c.seconds for c in resumed.history] == pytest.approx([c.seconds for c in first.history])
+    with Store(db) as store:
+        assert len(store.scores()) == measured
     longer = run_dps(space, labelled, budget=16, out=tmp_path / "best.json", **kwargs)
     assert len(longer.history) == 16
     assert longer.best.fitness > max(c.fitness for c in longer.history[:4])  # DPS improves on its random start
@@ -122,9 +159,40 @@ def test_run_dps_planted_resume_and_store(tmp_path) -> None:
     assert load_config(tmp_path / "best.json") == longer.best.config
     with pytest.raises(ValueError, match="other settings"):
         run_dps(space, labelled[:-1], budget=6, **kwargs)
+    with pytest.raises(ValueError, match="other settings"):
+        run_dps(space, labelled, budget=6, **{**kwargs, "tournament": 3})
     with Store(db) as store:  # every proposal is one trial of the one "dps" run, in order
         run_id = store.find_run("dps", "t")
         assert run_id is not None and [t["step"] for t in store.trials(run_id)] == list(range(16))
+        assert store.run(run_id)["status"] == "done"
+
+
+def test_dps_starts_from_a_given_config_and_keeps_it_unless_confidently_beaten(tmp_path) -> None:
+    space = TinyNB201()
+    labelled, shape_only = _planted(space)
+    start = SMALL.config(SMALL.sample(random.Random(11)))
+    kwargs = dict(store_path=tmp_path / "r.db", batch=shape_only, dps_space=SMALL, population=4, tournament=2,
+                  seed=1, progress=False, start_from=start)
+    fittest = run_dps(space, labelled, budget=10, run_name="f", select="fittest", **kwargs)
+    assert fittest.history[0].config == start  # the first proposal is the starting configuration
+    strict = run_dps(space, labelled, budget=10, run_name="s", select="confident", confidence=1.01, **kwargs)
+    assert strict.best.config == start and strict.fittest == fittest.best  # nothing can be 101 % sure
+    loose = run_dps(space, labelled, budget=10, run_name="l", select="confident", confidence=0.0, **kwargs)
+    assert loose.best.config == fittest.best.config  # any fittest finalist passes a 0 % bar
+    assert set(loose.win_rates) and all(0.0 <= r <= 1.0 for r in loose.win_rates.values())
+
+
+def test_bootstrap_selection_prefers_a_clearly_better_config() -> None:
+    space = TinyNB201()
+    labelled, shape_only = _planted(space)
+    oracle = DPSFitness(space, SMALL, labelled, shape_only)
+    planted = SMALL.arch_of(SMALL.config(SMALL.sample(random.Random(5))))
+    other = SMALL.sample(random.Random(6))
+    assert oracle.query(planted).valid == pytest.approx(1.0)
+    chosen, rates = select_confident(oracle, [planted], other, confidence=0.5, n_boot=200)
+    assert chosen == planted and rates[SMALL.config(planted).key] > 0.5
+    kept, _ = select_confident(oracle, [other], planted, confidence=0.5, n_boot=200)
+    assert kept == planted
 
 
 def test_eval_sample_excludes_labelled() -> None:
@@ -158,7 +226,7 @@ def test_cli_commands(tmp_path, monkeypatch) -> None:
     res = runner.invoke(cli.dps_cmd, ["--labelled", "4", "--budget", "3", "--population", "2", "--tournament", "1",
                                       "--base", str(base), "--store", db, "--quiet", "--out", str(tmp_path / "b.json")])
     assert res.exit_code == 0, res.output
-    assert "best fitness" in res.output
+    assert "chosen config" in res.output
     # eproxy on the tuned config: its JSON names the 4 labelled archs, which are excluded automatically
     res = runner.invoke(cli.eproxy_cmd, ["--config", str(tmp_path / "b.json"), "--sample", "3", "--store", db,
                                          "--quiet", "--out", str(tmp_path / "o")])

@@ -204,6 +204,13 @@ def eproxy_cmd(
     help="Config supplying the fields DPS does not search (steps, inputs, ...).",
 )
 @click.option("--run-name", default="dps", show_default=True, help="Name of the run in the store (resume key).")
+@click.option("--start-from", default="base", show_default=True,
+              help="First proposal: 'base' (the --base config), a preset or JSON file, or 'none' (as in the paper).")
+@click.option("--select", "selection", type=click.Choice(["confident", "fittest"]), default="confident",
+              show_default=True,
+              help="Result: the fittest proposal that beats --start-from in --confidence of bootstrap resamples of "
+                   "the labelled set (else --start-from), or the fittest proposal (the paper).")
+@click.option("--confidence", type=float, default=0.95, show_default=True)
 @click.option(
     "--out",
     "out_path",
@@ -222,6 +229,9 @@ def dps_cmd(
     search_seed: int,
     base_spec: str,
     run_name: str,
+    start_from: str,
+    selection: str,
+    confidence: float,
     out_path: Path | None,
     space_name: str,
     data_spec: str,
@@ -235,8 +245,9 @@ def dps_cmd(
     quiet: bool,
 ) -> None:
     """Discrete Proxy Search: evolve Eproxy's configuration to maximise the Spearman correlation on a few labelled
-    architectures. Every proposal is stored; rerun the same command to resume (or with a larger --budget to
-    continue). The labelled architectures are recorded; exclude them later with ``eproxy --exclude-dps RUN``."""
+    architectures, starting from --start-from and keeping it unless a proposal beats it confidently (--select).
+    Every proposal is stored; rerun the same command to resume (or with a larger --budget to continue). The
+    labelled architectures are recorded; exclude them later with ``eproxy --exclude-dps RUN``."""
     from archrank.eproxy.dps import run_dps
     from archrank.eproxy.dps_space import DPSSpace
     from archrank.eproxy.presets import resolve_config
@@ -250,23 +261,31 @@ def dps_cmd(
         raise click.ClickException(f"only {len(archs)} labelled architectures found in the ground truth")
     pairs = [(a, float(truth.values.loc[space.key(a)])) for a in archs[:labelled]]
     batch = _batch(data_spec, max(batch_size, base.batch_size), batch_seed) if base.inputs == "batch" else None
-    result = run_dps(
-        space,
-        pairs,
-        store_path=store_path,
-        run_name=run_name,
-        batch=batch,
-        dps_space=DPSSpace(base=base),
-        budget=budget,
-        population=population,
-        tournament=tournament,
-        mutate_ratio=mutate_ratio,
-        seed=search_seed,
-        eval_seed=seed,
-        device=device,
-        progress=not quiet,
-        out=out_path,
-    )
-    best = result.best
-    click.echo(f"best fitness (Spearman on {len(pairs)} labelled): {best.fitness:.4f} at step {best.step}")
+    try:
+        result = run_dps(
+            space,
+            pairs,
+            store_path=store_path,
+            run_name=run_name,
+            batch=batch,
+            dps_space=DPSSpace(base=base, mutate_ratio=mutate_ratio),
+            budget=budget,
+            population=population,
+            tournament=tournament,
+            seed=search_seed,
+            eval_seed=seed,
+            device=device,
+            start_from=None if start_from == "none" else start_from,
+            select=selection,
+            confidence=confidence,
+            progress=not quiet,
+            out=out_path,
+        )
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
+    best, fittest = result.best, result.fittest
+    if fittest is not None and fittest is not best:
+        click.echo(f"fittest proposal: {fittest.fitness:.4f} at step {fittest.step} (not confidently better than "
+                   f"the start: kept step {best.step})")
+    click.echo(f"chosen config (Spearman on {len(pairs)} labelled): {best.fitness:.4f} at step {best.step}")
     click.echo(json.dumps(best.config.to_dict(), indent=2))

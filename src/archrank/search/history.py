@@ -48,15 +48,24 @@ class History:
     proxy_seconds: list[float] = field(default_factory=list)
     resumed: int = 0
     stopped: str = ""
+    fidelities: tuple[str, ...] = ("full",)
+    levels: list[int] = field(default_factory=list)
 
     def append(self, arch: Arch, key: str, valid: float, test: float, cost_s: float, proxy_s: float,
-               cumulative_cost_s: float) -> Query:
+               cumulative_cost_s: float, level: int | None = None) -> Query:
+        """Add one query; ``level`` indexes :attr:`fidelities` (default: the last, most faithful one)."""
         query = Query(arch, float(valid), float(test), float(cumulative_cost_s))
         self.queries.append(query)
         self.keys.append(key)
         self.train_seconds.append(float(cost_s))
         self.proxy_seconds.append(float(proxy_s))
+        self.levels.append(len(self.fidelities) - 1 if level is None else int(level))
         return query
+
+    def _rank(self, i: int) -> tuple[int, float]:
+        """What the search returns is judged by: the fidelity level first, then the validation value (NaN last)."""
+        valid = self.queries[i].valid
+        return self.levels[i], (-np.inf if np.isnan(valid) else valid)
 
     def __len__(self) -> int:
         return len(self.queries)
@@ -66,20 +75,30 @@ class History:
     def total_cost_s(self) -> float:
         return self.queries[-1].cumulative_cost_s if self.queries else 0.0
 
-    def best(self) -> Query:
-        """The query with the best validation accuracy (the first one on ties): what the search returns."""
+    def best_index(self) -> int:
+        """Index of what the search returns: the best validation value (NaN last) among the queries at the
+        highest fidelity reached (the first one on ties)."""
         if not self.queries:
             raise ValueError("empty history")
-        return self.queries[int(np.argmax([q.valid for q in self.queries]))]
+        best = 0
+        for i in range(1, len(self.queries)):
+            if self._rank(i) > self._rank(best):
+                best = i
+        return best
+
+    def best(self) -> Query:
+        """The query with the best validation accuracy at the highest fidelity reached (the first one on ties):
+        what the search returns."""
+        return self.queries[self.best_index()]
 
     def incumbent(self) -> tuple[np.ndarray, np.ndarray]:
-        """After each query: validation and test accuracy of the best-by-validation architecture so far."""
+        """After each query: validation and test accuracy of what the search would return so far."""
         valid = np.array([q.valid for q in self.queries], dtype=float)
         test = np.array([q.test for q in self.queries], dtype=float)
         out_v, out_t = np.empty_like(valid), np.empty_like(test)
         best = -1
-        for i, v in enumerate(valid):
-            if best < 0 or v > valid[best]:
+        for i in range(len(valid)):
+            if best < 0 or self._rank(i) > self._rank(best):
                 best = i
             out_v[i], out_t[i] = valid[best], test[best]
         return out_v, out_t
@@ -99,19 +118,25 @@ class History:
             "valid": [q.valid for q in self.queries], "test": [q.test for q in self.queries],
             "cost_s": self.train_seconds, "proxy_s": self.proxy_seconds,
             "cumulative_cost_s": [q.cumulative_cost_s for q in self.queries],
+            "fidelity": [self.fidelities[level] for level in self.levels],
             "incumbent_valid": inc_v, "incumbent_test": inc_t,
         })
 
     def summary(self) -> str:
         if not self.queries:
             return f"{self.run_name or self.algorithm} seed {self.seed}: no queries"
-        best = self.best()
-        key = self.keys[self.queries.index(best)]
+        index = self.best_index()
+        best, key = self.queries[index], self.keys[index]
         return (
             f"{self.run_name or self.algorithm} seed {self.seed}: {len(self)} trained, "
             f"cost {self.total_cost_s / 3600:.2f} h (proxies {sum(self.proxy_seconds):.1f} s); best by valid "
             f"{best.valid:.2f} (test {best.test:.2f}) {key}"
         )
+
+
+def _json_number(value: float) -> float | None:
+    """NaN is stored as JSON null (NaN is not JSON, and NaN != NaN would make a repeated step look different)."""
+    return None if value is None or np.isnan(value) else float(value)
 
 
 def search_run_name(run_name: str, seed: int) -> str:
@@ -121,7 +146,7 @@ def search_run_name(run_name: str, seed: int) -> str:
 
 # Payload keys that identify a query; the measured seconds of proxies (and so the cumulative cost) may differ
 # between two processes running the same search and are not compared.
-_QUERY_IDENTITY = ("arch_key", "valid", "test", "cost_s")
+_QUERY_IDENTITY = ("arch_key", "valid", "test", "cost_s", "fidelity")
 
 
 class HistoryDB(StoreView):
@@ -145,13 +170,17 @@ class HistoryDB(StoreView):
         return self.store.find_run("search", search_run_name(run_name, seed))
 
     def record(self, run_name: str, seed: int, step: int, key: str, valid: float, test: float, cost_s: float,
-               proxy_s: float, cumulative_cost_s: float) -> bool:
-        """Record one query; ``False`` when another process running the same search recorded it already."""
+               proxy_s: float, cumulative_cost_s: float, fidelity: str | None = None) -> bool:
+        """Record one query (``fidelity``: its name, ``None`` for a single-fidelity oracle); ``False`` when
+        another process running the same search recorded it already."""
         run_id = self._run_id(run_name, seed)
         if run_id is None:
             raise KeyError(f"search run {run_name!r} seed {seed} is not started in {self.path}")
-        payload = {"arch_key": key, "valid": valid, "test": test, "cost_s": cost_s, "proxy_s": proxy_s,
+        payload = {"arch_key": key, "valid": _json_number(valid), "test": _json_number(test), "cost_s": cost_s,
+                   "proxy_s": proxy_s,
                    "cumulative_cost_s": cumulative_cost_s}
+        if fidelity is not None:
+            payload["fidelity"] = fidelity
         return self.store.put_trial(run_id, step, payload, valid, identity=_QUERY_IDENTITY)
 
     def finish(self, run_name: str, seed: int, status: str = "done") -> None:
@@ -197,4 +226,4 @@ class HistoryDB(StoreView):
         return frame.sort_values(["run_name", "seed", "step"], kind="stable").reset_index(drop=True)
 
 
-_QUERY_COLUMNS = ("arch_key", "valid", "test", "cost_s", "proxy_s", "cumulative_cost_s")
+_QUERY_COLUMNS = ("arch_key", "valid", "test", "cost_s", "proxy_s", "cumulative_cost_s", "fidelity")

@@ -5,22 +5,35 @@ Cost accounting: each query's cumulative cost is the previous one plus the query
 oracle) plus every proxy second spent since the previous query (warmup scoring is charged to the first query,
 move-proposal scoring to the query it led to). A scorer charges each architecture once (it caches).
 
-Repeats: an architecture already trained is not trained again; the sampler is told its known accuracy and the
-proposal costs nothing and does not count toward the budget. After ``max_repeats`` consecutive repeats the
-search stops (e.g. a converged controller), and so it does once every architecture of the space is trained.
+Fidelities: an oracle may train at several fidelities (:attr:`Oracle.fidelities`, cheapest first). A plain
+sampler trains everything at ``fidelity`` (default: the most faithful); a multi-fidelity policy (EcoNAS's
+hierarchy) chooses the fidelity of each query. The search returns the best architecture at the highest
+fidelity it reached. ``max_cost`` stops a search once its cumulative cost reaches it (equal-compute
+comparisons); ``budget`` counts queries at any fidelity.
 
-Resume: with ``store=PATH`` every query is committed to the ``search_queries`` table under (``run_name``,
-``seed``). Running again with the same arguments replays the recorded queries into a fresh sampler (which,
-being seeded, proposes the same architectures) without calling the oracle, then continues; the result equals
-an uninterrupted run. A different setup under the same run name is refused.
+Repeats: an architecture already trained (at that fidelity) is not trained again; the sampler is told its
+known accuracy and the proposal costs nothing and does not count toward the budget. After ``max_repeats``
+consecutive repeats the search stops (e.g. a converged controller), and so it does once every architecture of
+the space is trained.
+
+Resume: with ``store=PATH`` every query is committed as one trial of the run (``run_name``, ``seed``) in the
+results store (:class:`~archrank.search.history.HistoryDB`; another :class:`Recorder` may be given, e.g. DPS
+records its steps as DPS runs). Running again with the same arguments replays the recorded queries into a fresh
+sampler (which, being seeded, proposes the same architectures) without calling the oracle, then continues; the
+result equals an uninterrupted run. A different setup under the same run name (algorithm, its parameters,
+guidance, the oracle's columns, costs and fidelities) is refused. Two processes running the same search on one
+store both finish: the second one's identical steps are no-ops.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
 
 from archrank.search.guidance import MoveProposal, Warmup
 from archrank.search.history import History, HistoryDB
@@ -71,12 +84,37 @@ def _sampler_class(algorithm: str | type[Sampler]) -> type[Sampler]:
         raise ValueError(f"unknown algorithm {algorithm!r}; choose from {', '.join(ALGORITHMS)}") from None
 
 
-def _open_db(store: Any) -> tuple[HistoryDB | None, Any, bool]:
-    """(history view, what proxy lookups should read, whether we own the view)."""
+@runtime_checkable
+class Recorder(Protocol):
+    """Where a search's queries are recorded and replayed from (:class:`HistoryDB` is the default)."""
+
+    def start(self, run_name: str, seed: int, space: str, algorithm: str, config: dict[str, Any]) -> int:
+        """Register the run, or check that a recorded run of that name has the same setup."""
+        ...
+
+    def queries(self, run_name: str, seed: int) -> pd.DataFrame:
+        """Recorded queries in step order (columns ``arch_key, valid, test, cost_s, proxy_s, cumulative_cost_s,
+        fidelity``)."""
+        ...
+
+    def record(self, run_name: str, seed: int, step: int, key: str, valid: float, test: float, cost_s: float,
+               proxy_s: float, cumulative_cost_s: float, fidelity: str | None = None) -> bool:
+        """Record one query; ``False`` when that step was recorded already (by a twin process)."""
+        ...
+
+    def finish(self, run_name: str, seed: int, status: str = "done") -> None:
+        """Mark the run ended."""
+        ...
+
+
+def _open_db(store: Any) -> tuple[Recorder | None, Any, bool]:
+    """(recorder, what proxy lookups should read, whether we own the recorder)."""
     if store is None:
         return None, None, False
     if isinstance(store, HistoryDB):
         return store, store.store, False
+    if isinstance(store, Recorder):
+        return store, getattr(store, "store", None), False
     if isinstance(store, Store):
         return HistoryDB(store), store, True
     if str(store) == ":memory:":
@@ -132,6 +170,8 @@ def run(
     max_repeats: int = DEFAULT_MAX_REPEATS,
     table_seconds: float = 0.0,
     live_kwargs: dict[str, Any] | None = None,
+    fidelity: int | str | None = None,
+    max_cost: float | None = None,
     **algo_kwargs: Any,
 ) -> History:
     """Search ``space`` with ``algorithm`` until ``budget`` architectures are trained; returns the History.
@@ -146,6 +186,8 @@ def run(
     (``live_kwargs`` to :class:`~archrank.search.proxy.LiveScorer`). ``store``: path of the results file (or a
     ``Store``/``HistoryDB``) where the queries are recorded and from which an interrupted run resumes.
     ``until(history)`` stops the search early when it returns True (checked after each query).
+    ``fidelity``: the oracle fidelity a plain sampler trains at (default: the most faithful); a multi-fidelity
+    policy chooses its own. ``max_cost``: stop once the cumulative cost (seconds) reaches it.
     """
     if oracle is None:
         raise ValueError("search.run needs an oracle (e.g. TableOracle.from_csv(...))")
@@ -159,6 +201,9 @@ def run(
     if move is not None and not cls.supports_move:
         raise ValueError(f"{cls.name} has no mutation step, so move proposal does not apply to it")
 
+    level = oracle.level(fidelity)
+    if cls.multi_fidelity:
+        algo_kwargs = {"levels": len(oracle.fidelities), **algo_kwargs}
     master = random.Random(seed)
     warm_rng, sampler_rng = random.Random(master.getrandbits(64)), random.Random(master.getrandbits(64))
     db, proxy_store, own_db = _open_db(store)
@@ -172,74 +217,104 @@ def run(
         config = {
             "algorithm": cls.name, "params": sampler.config(), "warmup": list(warm_spec) if warm_spec else None,
             "move": move, "move_random_prob": move_random_prob if move is not None else None,
-            "table_seconds": table_seconds,
-            "oracle": {"type": type(oracle).__name__, "source": str(getattr(oracle, "source", ""))},
+            "table_seconds": table_seconds, "oracle": oracle.describe(),
         }
+        if len(oracle.fidelities) > 1 and not cls.multi_fidelity:
+            config["fidelity"] = oracle.fidelities[level]
         name = run_name or default_run_name(space, cls.name, warm_spec, move)
-        hist = History(space.name, cls.name, seed, name, config, scorers=scorers.describe())
+        hist = History(space.name, cls.name, seed, name, config, scorers=scorers.describe(),
+                       fidelities=tuple(oracle.fidelities))
         recorded = None
         if db is not None:
             db.start(name, seed, space.name, cls.name, config)
             recorded = db.queries(name, seed)
-        _drive(space, sampler, oracle, budget, hist, scorers, db, recorded, until, max_repeats, progress)
+        _drive(space, sampler, oracle, _Limits(budget, max_cost, until, max_repeats, level), hist, scorers, db,
+               recorded, progress)
+        if db is not None:
+            db.finish(name, seed)
         return hist
     finally:
         if db is not None and own_db:
             db.close()
 
 
-def _drive(space: SearchSpace, sampler: Sampler, oracle: Oracle, budget: int, hist: History, scorers: _Scorers,
-           db: HistoryDB | None, recorded: Any, until: Callable[[History], bool] | None, max_repeats: int,
-           progress: bool) -> None:
+class _Limits:
+    """When a search stops, and the fidelity a plain sampler trains at."""
+
+    def __init__(self, budget: int, max_cost: float | None, until: Callable[[History], bool] | None,
+                 max_repeats: int, level: int) -> None:
+        if max_cost is not None and not max_cost > 0:
+            raise ValueError(f"max_cost must be a positive number of seconds, got {max_cost}")
+        self.budget, self.max_cost, self.until = budget, max_cost, until
+        self.max_repeats, self.level = max_repeats, level
+
+    def reached(self, hist: History) -> bool:
+        if len(hist) >= self.budget:
+            return True
+        return self.max_cost is not None and hist.total_cost_s >= self.max_cost
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None or pd.isna(value) else float(value)
+
+
+def _drive(space: SearchSpace, sampler: Sampler, oracle: Oracle, limits: _Limits, hist: History, scorers: _Scorers,
+           db: Recorder | None, recorded: Any, progress: bool) -> None:
     from tqdm.auto import tqdm
 
-    trained: dict[str, OracleResult] = {}
+    trained: dict[tuple[str, int], OracleResult] = {}
     charged, cumulative, repeats = 0.0, 0.0, 0
     n_recorded = 0 if recorded is None else len(recorded)
-    space_size = len(space)
-    bar = tqdm(total=budget, desc=hist.run_name, unit="arch", disable=not progress, leave=False)
+    space_size = space.size
+    multi = len(oracle.fidelities) > 1
+    bar = tqdm(total=limits.budget, desc=hist.run_name, unit="arch", disable=not progress, leave=False)
     try:
-        while len(hist) < budget:
-            if len(trained) >= space_size:
+        while not limits.reached(hist):
+            if space_size is not None and len(trained) >= space_size * len(oracle.fidelities):
                 hist.stopped = "every architecture of the space is trained"
                 break
-            arch = sampler.ask()
+            arch, chosen = sampler.propose()
+            level = limits.level if chosen is None else chosen
             key = space.key(arch)
-            if key in trained:
-                sampler.tell(arch, trained[key].valid)
+            if (key, level) in trained:
+                sampler.tell(arch, trained[key, level].valid, chosen)
                 repeats += 1
-                if repeats >= max_repeats:
-                    hist.stopped = f"{max_repeats} proposals in a row were already trained"
+                if repeats >= limits.max_repeats:
+                    hist.stopped = f"{limits.max_repeats} proposals in a row were already trained"
                     break
                 continue
             repeats = 0
             spent, charged = scorers.seconds() - charged, scorers.seconds()
             step = len(hist)
+            fidelity = oracle.fidelities[level] if multi else None
             if step < n_recorded:
                 row = recorded.iloc[step]
-                if row["arch_key"] != key:
+                was = row.get("fidelity") if "fidelity" in row.index else None
+                was = None if was is None or pd.isna(was) else str(was)
+                if row["arch_key"] != key or was != fidelity:
                     raise RuntimeError(
-                        f"cannot resume {hist.run_name!r} seed {hist.seed}: step {step + 1} was {row['arch_key']} "
-                        f"but the sampler now proposes {key} (the setup or the code changed; use a new run name)"
+                        f"cannot resume {hist.run_name!r} seed {hist.seed}: step {step + 1} was {row['arch_key']}"
+                        f"{f' at {was}' if was else ''} but the sampler now proposes {key}"
+                        f"{f' at {fidelity}' if fidelity else ''} (the setup or the code changed; use a new run name)"
                     )
-                result = OracleResult(float(row["valid"]), float(row["test"]), float(row["cost_s"]))
+                result = OracleResult(_number(row["valid"]), _number(row["test"]), float(row["cost_s"]))
                 proxy_s, cumulative = float(row["proxy_s"]), float(row["cumulative_cost_s"])
                 hist.resumed += 1
             else:
-                result = oracle.query(arch)
+                result = oracle.query(arch, level) if multi else oracle.query(arch)
                 proxy_s = spent
                 cumulative += result.cost_s + proxy_s
                 if db is not None:
                     db.record(hist.run_name or "", hist.seed, step, key, result.valid, result.test, result.cost_s,
-                              proxy_s, cumulative)
-            trained[key] = result
-            hist.append(arch, key, result.valid, result.test, result.cost_s, proxy_s, cumulative)
-            sampler.tell(arch, result.valid)
+                              proxy_s, cumulative, fidelity)
+            trained[key, level] = result
+            hist.append(arch, key, result.valid, result.test, result.cost_s, proxy_s, cumulative, level)
+            sampler.tell(arch, result.valid, chosen)
             if progress:
                 best = hist.best()
                 bar.set_postfix(valid=f"{best.valid:.2f}", test=f"{best.test:.2f}", refresh=False)
                 bar.update(1)
-            if until is not None and until(hist):
+            if limits.until is not None and limits.until(hist):
                 hist.stopped = "until"
                 break
     finally:

@@ -1,13 +1,19 @@
 """The ask/tell interface every search algorithm implements.
 
 ``arch = sampler.ask()`` proposes the next architecture to train; ``sampler.tell(arch, value)`` reports its
-validation accuracy (higher is better). :func:`archrank.search.run` drives the loop, skips training for an
-architecture already trained (it tells the known value again), and replays a recorded run into a fresh
-sampler to resume it, which is why samplers draw every random number from their own ``self.rng``.
+validation accuracy (higher is better; NaN, e.g. a failed training, ranks below every number).
+Multi-fidelity policies also choose the fidelity: ``arch, level = sampler.propose()`` (``level`` an index into
+the oracle's fidelities, ``None`` for the search's default) and ``sampler.tell(arch, value, level)``; a sampler
+that does not choose (:attr:`Sampler.multi_fidelity` false) proposes ``(ask(), None)``.
+
+:func:`archrank.search.run` drives the loop, skips training for an architecture already trained (it tells the
+known value again), and replays a recorded run into a fresh sampler to resume it, which is why samplers draw
+every random number from their own ``self.rng``.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
@@ -18,11 +24,19 @@ from archrank.spaces.base import Arch, SearchSpace, as_rng
 FRESH_TRIES = 100
 
 
+def _better(value: float, than: float) -> bool:
+    """``value > than`` with NaN below every number (a first NaN is replaced by any later number)."""
+    if math.isnan(value):
+        return False
+    return math.isnan(than) or value > than
+
+
 class Sampler(ABC):
     """Base class: keeps the observations, the best one, and the optional warmup pool and move proposal."""
 
     name: ClassVar[str] = "abstract"
     supports_move: ClassVar[bool] = False
+    multi_fidelity: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -46,14 +60,24 @@ class Sampler(ABC):
         """The next architecture to train."""
         return self._ask()
 
-    def tell(self, arch: Arch, value: float) -> None:
-        """Report the validation accuracy of an architecture returned by :meth:`ask`."""
+    def propose(self) -> tuple[Arch, int | None]:
+        """The next architecture and the fidelity level to train it at (``None``: the search's default)."""
+        return self.ask(), None
+
+    def tell(self, arch: Arch, value: float, level: int | None = None) -> None:
+        """Report the validation accuracy of an architecture returned by :meth:`ask` (or :meth:`propose`, at
+        ``level``)."""
         key = self.space.key(arch)
-        self.observed[key] = float(value)
+        value = float(value)
+        self.observed[key] = value
         self.archs[key] = arch
-        if self.best is None or value > self.best[1]:
-            self.best = (arch, float(value))
-        self._tell(arch, float(value))
+        if self.best is None or _better(value, self.best[1]):
+            self.best = (arch, value)
+        self._tell_at(arch, value, level)
+
+    def _tell_at(self, arch: Arch, value: float, level: int | None) -> None:
+        """Route an observation (default: ignore the level; policies over fidelities override this)."""
+        self._tell(arch, value)
 
     def config(self) -> dict[str, Any]:
         """Hyper-parameters that define the algorithm (recorded with a run; a resume must match them)."""

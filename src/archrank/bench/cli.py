@@ -177,6 +177,7 @@ def _evaluate_all_spaces(
     from archrank.bench.cross_space import evaluate_space, what_to_use, write_cross_space_report
     from archrank.spaces import list_spaces
 
+    filters = {("score_seed" if k == "seed" else k): v for k, v in filters.items()}
     try:
         with Store(store_path, create=False) as store:
             spaces = [s for s in store.spaces() if s in list_spaces()]

@@ -43,7 +43,7 @@ def evaluate_space(
     proxies: Sequence[str] | None = None,
     *,
     metric: str | None = None,
-    seed: int | None = None,
+    score_seed: int | None = None,
     data: str | None = None,
     batch: str | None = None,
     device: str | None = None,
@@ -54,7 +54,8 @@ def evaluate_space(
     """Evaluate every stored proxy of ``space`` and the label-free combinations against ``truth``.
 
     ``truth`` is a :func:`~archrank.bench.truth.load_truth` spec (``"auto"``: the space's own benchmark file) or a
-    :class:`Truth`. The filters pick the stored results (see :meth:`Store.score_table`); ``options`` go to
+    :class:`Truth`. The filters pick the stored results (see :meth:`Store.score_table`; ``score_seed`` is its
+    ``seed``, the seed the scores were computed with); ``options`` go to
     :func:`~archrank.bench.evaluate.evaluate` (``n_boot``, ``label_ks``, ``nan_policy``, ...). The returned
     evaluation's ``settings`` also hold the mean seconds per architecture of each proxy (``seconds``).
     """
@@ -62,7 +63,7 @@ def evaluate_space(
     own = not isinstance(store, Store)
     db = Store(store, create=False) if own else store
     try:
-        table = db.score_table(sp.name, proxies, seed=seed, data=data, batch=batch, device=device, config=config,
+        table = db.score_table(sp.name, proxies, seed=score_seed, data=data, batch=batch, device=device, config=config,
                                latest=latest)
         seconds = _seconds_per_arch(db, sp.name, list(table.columns))
     finally:

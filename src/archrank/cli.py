@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,18 +48,32 @@ def select_archs(
     sample_seed: int,
     indices: str | None,
     archs_file: Path | None,
+    with_truth: bool = False,
 ) -> list[Any]:
     """The architectures a command works on: all, a seeded sample, an index list, or a file of keys.
 
+    ``with_truth`` draws from the architectures of the space's own ground-truth file instead of the whole space
+    (``--all``: every one of them, in the file's order of keys; ``--sample N``: a seeded sample of them).
     An empty selection is an error, never a silent no-op."""
     chosen = sum([all_archs, sample is not None, indices is not None, archs_file is not None])
     if chosen != 1:
         raise ValueError("choose exactly one of --all, --sample N, --indices LIST, --archs-file FILE")
+    if sample is not None and sample < 1:
+        raise ValueError(f"--sample must be at least 1, got {sample}")
+    if with_truth:
+        if not (all_archs or sample is not None):
+            raise ValueError("--with-truth goes with --all or --sample N")
+        from archrank.bench.truth import load_truth
+
+        keys = sorted(load_truth("auto", space).values.dropna().index)
+        if sample is not None:
+            if sample > len(keys):
+                raise ValueError(f"--sample {sample}: the ground truth of {space.name} has {len(keys)} architectures")
+            keys = sorted(random.Random(sample_seed).sample(keys, sample))
+        return [space.from_key(k) for k in keys]
     if all_archs:
         return list(space.enumerate())
     if sample is not None:
-        if sample < 1:
-            raise ValueError(f"--sample must be at least 1, got {sample}")
         return space.sample_many(sample, seed=sample_seed)
     if indices is not None:
         return [space.parse(i) for i in parse_int_list(indices, "index")]
@@ -79,6 +94,8 @@ def scoring_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--sample", type=int, default=None, help="A seeded uniform sample of N architectures."),
         click.option("--sample-seed", type=int, default=0, show_default=True, help="Seed of --sample."),
         click.option("--indices", default=None, help="Benchmark indices, e.g. 0,5,10-20."),
+        click.option("--with-truth", is_flag=True,
+                     help="With --all/--sample: only architectures of the space's own ground-truth file."),
         click.option("--archs-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
                      help="File with one architecture (string, index or tuple) per line."),
         click.option("--proxies", default=None,
@@ -110,7 +127,7 @@ def _run_scoring(opts: dict[str, Any]) -> tuple[SearchSpace, list[Any], list[str
     try:
         validate_device(opts["device"], check_available=opts.get("executor_name", "local") == "local")
         archs = select_archs(space, opts["all_archs"], opts["sample"], opts["sample_seed"], opts["indices"],
-                             opts["archs_file"])
+                             opts["archs_file"], opts["with_truth"])
         patterns = parse_names(opts["proxies"]) if opts["proxies"] is not None else list(proxy_engine.DEFAULT_PROXIES)
         names = expand_proxies(patterns)
         batch, batch_hash = load_data(opts["data_spec"], opts["batch_size"], opts["seed"])
@@ -178,9 +195,8 @@ def ranking_table(
     if by not in table.columns:
         raise ValueError(f"cannot rank by {by!r}: scored proxies are {', '.join(table.columns)}")
     table = table.sort_values(by, ascending=False, na_position="last")
-    index_of = getattr(space, "index", None)
-    if index_of is not None:
-        table.insert(0, "index", [index_of(space.from_key(k)) for k in table.index])
+    if space.has_index:
+        table.insert(0, "index", [space.index(space.from_key(k)) for k in table.index])
     return table
 
 
@@ -219,9 +235,16 @@ def main() -> None:
 
 @main.command("spaces")
 def spaces_cmd() -> None:
-    """List the registered search spaces and their sizes."""
+    """List the registered search spaces, their sizes and their ground truth (present or missing)."""
+    from archrank.bench.truth_spaces import source_path
+
     for name in list_spaces():
-        click.echo(f"{name}\t{len(get_space(name))} architectures")
+        space = get_space(name)
+        size = "open-ended" if space.size is None else f"{space.size} architectures"
+        sources = space.truth_sources()
+        truth = ", ".join(f"{s.name} ({'present' if source_path(s) else 'missing'})" for s in sources[:3])
+        more = f" +{len(sources) - 3} more" if len(sources) > 3 else ""
+        click.echo(f"{name}\t{size}\tground truth: {truth + more if sources else 'none'}")
 
 
 @main.command("proxies")
@@ -243,7 +266,9 @@ def proxies_cmd(pattern: str) -> None:
 @click.argument("arch")
 @click.option("--space", "space_name", default="nb201", show_default=True)
 def describe_cmd(arch: str, space_name: str) -> None:
-    """Describe ARCH (an arch string, a benchmark index or a NASLib tuple): names, keys, params, FLOPs."""
+    """Describe ARCH (any reference the space accepts: its string, a benchmark index or key, a NASLib code):
+    names, keys, params and FLOPs at the space's defaults, and the benchmark accuracy when its file is present."""
+    from archrank.bench.truth_spaces import available_sources, load_space_truth
     from archrank.proxies.cost import count_flops, count_params
 
     space = _space(space_name)
@@ -251,18 +276,21 @@ def describe_cmd(arch: str, space_name: str) -> None:
         a = space.parse(arch)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    model = space.build(a, num_classes=10)
-    rows: list[tuple[str, Any]] = []
-    if hasattr(space, "index"):
-        rows.append(("index", space.index(a)))
-    rows.append(("string", space.to_str(a)))
-    if hasattr(space, "to_naslib"):
-        rows.append(("naslib tuple", space.to_naslib(a)))
-    rows.append(("canonical", space.canonical(a)))
-    if hasattr(space, "is_valid"):
-        rows.append(("output reachable", space.is_valid(a)))
+    model = space.build(a)
+    rows: list[tuple[str, Any]] = list(space.describe(a))
+    rows.append(("input (C, H, W) / classes", f"{space.input_shape} / {space.num_classes}"))
     rows.append(("params (M)", f"{count_params(model) / 1e6:.6f}"))
-    rows.append(("FLOPs (M, NASLib convention)", f"{count_flops(model) / 1e6:.6f}"))
+    rows.append(("FLOPs (M, NASLib convention)", f"{count_flops(model, space.input_shape) / 1e6:.6f}"))
+    present = available_sources(space)
+    if present:
+        truth = load_space_truth(space, present[0].name)
+        key = space.key(a)
+        value = truth.values.get(key)
+        if value is None:  # another way of writing the same architecture (e.g. an isomorphic NB101 cell)
+            same = [k for k in truth.values.index if space.canonical(space.from_key(k)) == space.canonical(a)]
+            value = truth.values[same[0]] if same else None
+        shown = "not in the file" if value is None else f"{value:.4f}"
+        rows.append((f"{truth.label}", f"{shown}  [{truth.source}]"))
     for label, value in rows:
         click.echo(f"{label:30s} {value}")
 

@@ -19,7 +19,7 @@ from archrank.bench.ensemble import LABEL_FREE_METHODS
 from archrank.bench.evaluate import DEFAULT_KS, Evaluation, evaluate
 from archrank.bench.report import ReportInfo, headline, terminal_table, write_report
 from archrank.bench.truth import Truth, load_truth
-from archrank.cli_options import filters_from
+from archrank.cli_options import filters_from, parse_int_list
 from archrank.spaces import get_space
 from archrank.store import DEFAULT_PATH, Store
 
@@ -36,10 +36,13 @@ def _percents(text: str, name: str) -> list[float]:
 
 
 def _ints(text: str, name: str) -> list[int]:
+    """Label counts like ``10,20,50`` (the one integer-list parser); ``''`` means none."""
+    if not text.strip():
+        return []
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{name} takes comma-separated integers, e.g. 10,20,50,100") from None
+        return parse_int_list(text, name.lstrip("-"))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def run_evaluation(

@@ -82,6 +82,7 @@ def eznas_score(probe: Any, program: Program, config: StatsConfig, summary: Summ
     needs_gradients=True,
     bn_mode="train",
     citation=CITATION,
+    version=2,  # 2: input_grad through the block only, as the authors' code (issue 17)
 )
 def eznas(
     probe: Any,

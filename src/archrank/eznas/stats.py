@@ -4,7 +4,9 @@ EZNAS (Akhauri et al., NeurIPS 2022) scores a network by applying a program to e
 ("RCB") block and averaging over blocks. For each block the program may read (names as in the reference code):
 
 - ``weight``: the conv weight (after the reference initialisation, see :class:`StatsConfig`);
-- ``weight_grad``: its gradient; ``input``: the block input (the ReLU's input) and ``input_grad``;
+- ``weight_grad``: its gradient; ``input``: the block input (the ReLU's input) and ``input_grad``, the gradient
+  with respect to it *through this block* (ReLU backward of ``preact_grad``), as the reference's backward hook on
+  the ReLU sees it — not the total gradient of the cell node, which also flows through the node's other edges;
 - ``preact``: the conv input (= ReLU output; the reference calls it "preact") and ``preact_grad``;
 - ``act``: the block output (BatchNorm output) and ``act_grad``;
 
@@ -53,6 +55,8 @@ __all__ = [
     "extract_stats",
     "extract_stats_views",
     "find_rcb_blocks",
+    "input_noise_seed",
+    "reference_init",
 ]
 
 PASSES: tuple[str, ...] = ("data", "noise", "perturb")
@@ -63,7 +67,7 @@ TERMINALS: tuple[str, ...] = (
     *(f"{kind}_{p}" for kind in KINDS[1:] for p in PASSES),
 )
 """The 22 program inputs, in the reference's static-address order (weight, weight grads, input, input grads, ...)."""
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: input_grad is the gradient through the block only (issue 17)
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,17 @@ def _reinit(net: nn.Module, gen: torch.Generator) -> None:
                     nn.init.zeros_(m.bias)
 
 
+def input_noise_seed(seed: int) -> int:
+    """Seed of the CPU generator that draws the noise input, then the perturbation (in that order)."""
+    return _seed_for(seed, "inputs")
+
+
+def reference_init(net: nn.Module, seed: int) -> None:
+    """Re-initialise ``net`` in place exactly as :func:`extract_stats` does with ``init="eznas"`` and ``seed``
+    (so a caller can hold the very weights the statistics are computed from, e.g. to run other code on them)."""
+    _reinit(net, torch.Generator(device="cpu").manual_seed(_seed_for(seed, "init")))
+
+
 def _needed_kinds(terminals: Collection[str]) -> dict[str, set[str]]:
     """Pass -> statistic kinds to capture (the perturb difference needs the data kind too)."""
     kinds: dict[str, set[str]] = {p: set() for p in PASSES}
@@ -223,8 +238,16 @@ def _run_pass(
     def keep(i: int, key: str, value: torch.Tensor) -> None:
         captured[i].setdefault(key, value)  # first call of a shared module only
 
+    def own_input(i: int, inp: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        # The block input is usually shared (a cell node feeds several edges); the ReLU gets a private alias so that
+        # the gradient taken with respect to it is the one through this block only, as in the reference (its
+        # backward hook on the ReLU), not the node's total gradient over all its consumers.
+        alias = inp[0].view_as(inp[0])
+        keep(i, "input", alias)
+        return (alias, *inp[1:])
+
     for i, blk in enumerate(blocks):
-        handles.append(blk.relu.register_forward_hook(lambda m, inp, out, i=i: keep(i, "input", inp[0])))
+        handles.append(blk.relu.register_forward_pre_hook(lambda m, inp, i=i: own_input(i, inp)))
         handles.append(blk.conv.register_forward_hook(lambda m, inp, out, i=i: keep(i, "preact", inp[0])))
         handles.append(blk.bn.register_forward_hook(lambda m, inp, out, i=i: keep(i, "act", out)))
     linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
@@ -295,11 +318,11 @@ def extract_stats_views(
         p.requires_grad_(True)
     net.train()
     if config.init == "eznas":
-        _reinit(net, torch.Generator(device="cpu").manual_seed(_seed_for(seed, "init")))
+        reference_init(net, seed)
         net.to(dev)
     blocks = find_rcb_blocks(net)
     x = x.detach().to(dev, torch.float32).contiguous()
-    gen = torch.Generator(device="cpu").manual_seed(_seed_for(seed, "inputs"))
+    gen = torch.Generator(device="cpu").manual_seed(input_noise_seed(seed))
     inputs = {
         "data": x,
         "noise": torch.randn(x.shape, generator=gen).to(dev),

@@ -1,0 +1,411 @@
+"""Issue 17, EZNAS: our statistics and EZNAS-A side by side with the authors' code on the same NB201 networks.
+
+The authors' code (IntelLabs/Hardware-Aware-Automated-Machine-Learning, folder ``EZNAS/``) is imported from the
+path given with ``--ref`` (the folder holding ``evol_utilities.py``); it is never copied into archrank. Without it
+the script says so and exits 0. Only what the authors' code needs to *import* on this machine is adapted here:
+``models`` (the nas-without-training copy of xautodl, used only to build networks, which we do not need because we
+feed it our network) and ``torchvision`` are stubbed, and ``yaml.load`` gets an explicit safe loader (the reference
+calls it without one, which PyYAML ≥ 6 rejects).
+
+Per architecture of ``evaluation_sample(nb201, N, seed)``:
+
+1. our NB201 network is re-initialised with :func:`archrank.eznas.stats.reference_init` (the weights ``eznas``
+   uses), so both sides see *the same weights*;
+2. the authors' side: ``create_layer_sequence`` on a ``(features, logits)`` view of that network (what xautodl's
+   TinyNetwork returns), their ``Hook`` objects, their ``process_network_output`` for the data, noise and
+   perturbed passes (``zero_grad`` between, as ``evaluate_networks``), the global RNG seeded so their
+   ``torch.randn`` draws the same noise and perturbation as ours, and ``get_individual("darts")`` compiled by
+   DEAP and reduced per layer and over layers as ``evaluate_scores`` + ``verify_scores`` do;
+3. our side: :func:`archrank.eznas.extract_stats` (``init="none"`` on the same weights) and EZNAS-A.
+
+Reported: per statistic (22) the largest relative element difference and the Spearman ρ over networks of the
+per-network mean over layers of ‖statistic‖_F; per-layer and final EZNAS-A agreement; ρ of both vs CIFAR-10 test and
+validation accuracy. ``--protocol`` adds our scores under the authors' *data* protocol (a fresh augmented,
+shuffled CIFAR-10 batch per network, normalised with their std) to measure what that protocol changes.
+
+Resumable: rows are appended to ``--csv`` as they come and finished architectures are skipped. Example::
+
+    nice -n 10 .venv/bin/python benchmarks/eznas_vs_authors.py --ref /tmp/ref_eznas/EZNAS --n 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import csv
+import importlib
+import math
+import os
+import sys
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import stats
+from torch import nn
+
+from archrank.bench.tables import load_nb201_cifar10
+from archrank.data import load_batch
+from archrank.eznas import EZNAS_A, Program, StatsBatch, evaluate
+from archrank.eznas.stats import StatsConfig, extract_stats, input_noise_seed, reference_init
+from archrank.eznas.tasks import evaluation_sample
+from archrank.spaces import get_space
+
+# reference key -> our terminal name
+REF_TO_OURS = {"wt": "weight"}
+for _ref, _ours in (
+    ("wtgrad", "weight_grad"),
+    ("inpact", "input"),
+    ("inpactgrad", "input_grad"),
+    ("preact", "preact"),
+    ("preactgrad", "preact_grad"),
+    ("act", "act"),
+    ("actgrad", "act_grad"),
+):
+    for _pas in ("data", "noise", "perturb"):
+        REF_TO_OURS[f"{_ref}{_pas}"] = f"{_ours}_{_pas}"
+OURS_TO_REF = {v: k for k, v in REF_TO_OURS.items()}
+TERMS = list(REF_TO_OURS.values())
+
+AUTHORS_MEAN = (0.4914, 0.4822, 0.4465)
+AUTHORS_STD = (0.2023, 0.1994, 0.2010)  # dataset_utils.get_train_loader
+OUR_STD = (0.2470, 0.2435, 0.2616)
+
+
+@contextlib.contextmanager
+def _reference_imports(ref: Path) -> Iterator[None]:
+    """Make the reference importable on this machine for the duration of its import (stubs listed in the
+    module docstring); sys.modules and sys.path are restored afterwards, except the reference modules."""
+    import yaml
+
+    saved = {k: sys.modules.get(k) for k in ("models", "torchvision", "torchvision.transforms", "yaml")}
+    models = types.ModuleType("models")
+    models.get_cell_based_tiny_net = None  # networks come from archrank
+    tv = types.ModuleType("torchvision")
+    tv.transforms = types.ModuleType("torchvision.transforms")
+    safe_yaml = types.ModuleType("yaml")
+    safe_yaml.load = lambda stream, Loader=yaml.SafeLoader: yaml.load(stream, Loader=Loader)
+    sys.modules.update(
+        {"models": models, "torchvision": tv, "torchvision.transforms": tv.transforms, "yaml": safe_yaml}
+    )
+    sys.path.insert(0, str(ref))
+    cwd = os.getcwd()
+    os.chdir(ref)  # gp_func_defs reads evol_config.yaml from the working directory at import
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+        sys.path.remove(str(ref))
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+
+
+def load_reference(ref: Path) -> types.ModuleType:
+    with _reference_imports(ref):
+        return importlib.import_module("evol_utilities")
+
+
+class FeaturesAndLogits(nn.Module):
+    """Our NB201 network seen as xautodl's TinyNetwork: ``forward`` returns (pooled features, logits)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = self.net
+        out = n.stem(x)
+        for stage in n.stages:
+            out = stage(out)
+        feats = n.global_pooling(n.lastact(out)).flatten(1)
+        return feats, n.classifier(feats)
+
+
+class AuthorsEznasA:
+    """The authors' EZNAS-A, compiled from their own ``get_individual("darts")`` with their primitive set."""
+
+    def __init__(self, ev: types.ModuleType) -> None:
+        from deap import base, creator, gp, tools
+
+        self.ev = ev
+        toolbox = base.Toolbox()
+        pset = ev.generate_pset(toolbox)
+        if not hasattr(creator, "RefFitnessMax"):
+            creator.create("RefFitnessMax", base.Fitness, weights=(1.0,))
+            creator.create("RefIndividual", gp.PrimitiveTree, fitness=creator.RefFitnessMax)
+        toolbox.register("expr", gp.genHalfAndHalf, pset=pset, min_=1, max_=1)
+        toolbox.register("individual", tools.initIterate, creator.RefIndividual, toolbox.expr)
+        operations = next(iter(pset.primitives.values()))
+        terminals = next(iter(pset.terminals.values()))
+        self.individual = ev.get_individual("darts", toolbox, operations, terminals)
+        self.text = str(self.individual)
+        self.func = gp.compile(self.individual, pset)
+
+    def run(self, net: nn.Module, x: torch.Tensor, noise_seed: int) -> tuple[list[str], list[dict], list[float]]:
+        """Their three passes on ``net`` (their code, our weights); per layer their statistics and EZNAS-A value."""
+        ev = self.ev
+        model = FeaturesAndLogits(net)
+        model.train()
+        flat = ev.create_layer_sequence(model, "NASBench201")
+        names = {m: n for n, m in model.named_modules()}
+        layer_names = [names[flat[3 * i]].removeprefix("net.") for i in range(len(flat) // 3)]
+        state: dict = {f"layer{i}": {} for i in range(len(flat) // 3)}
+        torch.manual_seed(noise_seed)
+        data = x.clone()
+        with warnings_ignored():
+            for kwargs in ({}, {"process_noise": True}, {"perturb": 0.01}):
+                hook_f = [ev.Hook(m) for m in flat]
+                hook_b = [ev.Hook(m, backward=True) for m in flat]
+                ev.process_network_output(model, data, state, hook_f, hook_b, flat, "cpu", **kwargs)
+                model.zero_grad()
+                for h in hook_f + hook_b:
+                    h.hook.remove()
+        layers = [state[f"layer{i}"] for i in range(len(flat) // 3)]
+        values = []
+        for layer in layers:
+            if not layer:  # their evaluate_scores: a layer whose hooks did not fire scores 0 (a block outside the
+                values.append(0.0)  # graph: our NB201 drops `none` edges, xautodl multiplies by 0 -> also 0 there)
+                continue
+            out = ev.eval_layer(self.func, {k: v.clone() for k, v in layer.items()}, "cpu")
+            values.append(float(torch.sum(out) / torch.numel(out)))
+        return layer_names, layers, values
+
+
+@contextlib.contextmanager
+def warnings_ignored() -> Iterator[None]:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # register_backward_hook / implicit-dim softmax deprecations
+        yield
+
+
+def authors_batch(pool: np.ndarray, batch_size: int, rng: np.random.Generator, std: tuple[float, ...]) -> torch.Tensor:
+    """A shuffled batch with the authors' augmentation (RandomCrop(32, padding=4), horizontal flip), normalised."""
+    idx = rng.choice(len(pool), size=batch_size, replace=False)
+    imgs = np.pad(pool[idx], ((0, 0), (0, 0), (4, 4), (4, 4)))
+    out = np.empty((batch_size, 3, 32, 32), dtype=np.float32)
+    for k in range(batch_size):
+        i, j = rng.integers(0, 9, size=2)
+        img = imgs[k, :, i : i + 32, j : j + 32]
+        out[k] = img[:, :, ::-1] if rng.random() < 0.5 else img
+    mean = np.asarray(AUTHORS_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
+    return torch.from_numpy((out - mean) / np.asarray(std, dtype=np.float32).reshape(1, 3, 1, 1))
+
+
+def rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    scale = float(a.abs().max())
+    return float((a - b).abs().max()) / scale if scale > 0 else float((a - b).abs().max())
+
+
+FIELDS = [
+    "arch",
+    "test_acc",
+    "valid_acc",
+    "n_layers_ours",
+    "n_layers_ref",
+    "same_layers",
+    "ref_layers_without_hooks",
+    "ours",
+    "authors",
+    "layer_value_maxdiff",
+    "input_grad_sign_agree",
+    "ours_logdet_f32",
+    "ours_logdet_rank",
+    "protocol_fixed_authors_std",
+    "protocol_authors",
+    *[f"norm_{t}_ours" for t in TERMS],
+    *[f"norm_{t}_ref" for t in TERMS],
+    *[f"rel_{t}" for t in TERMS],
+]
+
+
+def score_one(arch, space, ref: AuthorsEznasA | None, x: torch.Tensor, seed: int, extra: dict[str, torch.Tensor]):
+    program = Program.parse(EZNAS_A)
+    net = space.build(arch, num_classes=10)
+    reference_init(net, seed)
+    ours = extract_stats(net, x, seed=seed, config=StatsConfig(init="none"))
+    row: dict[str, object] = {"n_layers_ours": len(ours.layers)}
+    row["ours"] = float(evaluate(program, StatsBatch([ours]))[0])
+    for name, fn in LOGDET_VARIANTS.items():
+        row[name] = float(np.mean([eznas_a_with(fn, lay["input_grad_data"]) for lay in ours.layers]))
+    ours_layer_vals = [float(evaluate(program, StatsBatch([type(ours)([lay], ["x"])]))[0]) for lay in ours.layers]
+    for t in TERMS:
+        row[f"norm_{t}_ours"] = float(np.mean([float(lay[t].norm()) for lay in ours.layers]))
+    if ref is not None:
+        names, layers, values = ref.run(copy.deepcopy(net), x, input_noise_seed(seed))
+        row["n_layers_ref"] = len(layers)
+        row["same_layers"] = int(names == ours.layer_names)
+        row["authors"] = float(np.mean(values)) if values else math.nan
+        if names == ours.layer_names:
+            row["layer_value_maxdiff"] = max(abs(a - b) for a, b in zip(values, ours_layer_vals, strict=True))
+            pairs = [(lay, o) for lay, o in zip(layers, ours.layers, strict=True) if lay]
+            row["ref_layers_without_hooks"] = len(layers) - len(pairs)
+            agree = [
+                float((torch.sign(lay["inpactgraddata"]) == torch.sign(o["input_grad_data"])).float().mean())
+                for lay, o in pairs
+            ]
+            row["input_grad_sign_agree"] = float(np.min(agree))
+            for t in TERMS:
+                rk = OURS_TO_REF[t]
+                row[f"norm_{t}_ref"] = float(np.mean([float(lay[rk].norm()) for lay, _ in pairs]))
+                row[f"norm_{t}_ours"] = float(np.mean([float(o[t].norm()) for _, o in pairs]))
+                row[f"rel_{t}"] = max(rel_diff(lay[rk], o[t]) for lay, o in pairs)
+    for name, xb in extra.items():
+        st = extract_stats(net, xb, seed=seed, config=StatsConfig(init="none"), terminals=program.terminals)
+        row[name] = float(evaluate(program, StatsBatch([st], program.terminals))[0])
+    return row
+
+
+def _logdet_float32(m: torch.Tensor) -> torch.Tensor:
+    """The reference's OP20 on float32 (NaN for a negative determinant -> 0)."""
+    return torch.nan_to_num(torch.logdet(m.float()), nan=0.0, posinf=math.inf, neginf=-math.inf)
+
+
+def _logdet_rank_aware(m: torch.Tensor) -> torch.Tensor:
+    """OP20 with singular sign matrices treated as singular (-inf) whatever the rounding: a sign matrix has integer
+    entries, so its determinant is an integer and |det| < 1/2 means det = 0."""
+    sign, logabs = torch.linalg.slogdet(m.double())
+    out = torch.where(sign > 0, logabs, torch.zeros_like(logabs))
+    return torch.where(logabs < math.log(0.5), torch.full_like(out, -math.inf), out)
+
+
+LOGDET_VARIANTS = {"ours_logdet_f32": _logdet_float32, "ours_logdet_rank": _logdet_rank_aware}
+
+
+def eznas_a_with(logdet, g: torch.Tensor) -> float:
+    """frobenius_norm(sigmoid(logdet(sign(g)))) of one layer with a given log-determinant."""
+    return float(torch.sigmoid(logdet(torch.sign(g))).norm())
+
+
+def spearman(a, b) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    return float(stats.spearmanr(a[ok], b[ok]).statistic) if ok.sum() > 2 else math.nan
+
+
+def report(rows: list[dict[str, str]], args: argparse.Namespace, program_text: str) -> str:
+    def col(name: str) -> np.ndarray:
+        return np.array([float(r[name]) if r.get(name) not in (None, "", "nan") else math.nan for r in rows])
+
+    n = len(rows)
+    lines = [
+        f"Cells: {n} of `evaluation_sample(nb201, {args.n}, seed={args.seed})`; CIFAR-10 batch of "
+        f"{args.batch_size} (`load_batch(seed={args.seed})`), same weights (`reference_init(seed={args.seed})`), "
+        "same noise and perturbation draws.",
+        "",
+        f'Authors\' program as compiled from their `get_individual("darts")`: `{program_text}`',
+        "",
+        f"Layers: identical hooked ReLU-Conv-BN blocks (names and order) on {int(np.nansum(col('same_layers')))}"
+        f"/{n} networks; block counts ours {int(np.nanmin(col('n_layers_ours')))}–"
+        f"{int(np.nanmax(col('n_layers_ours')))}. Blocks whose output reaches the network output only through `none` "
+        "edges are outside our graph (our NB201 drops `none` edges; xautodl multiplies by 0), so the reference's "
+        f"hooks do not fire there ({int(np.nansum(col('ref_layers_without_hooks')))} blocks in all): its "
+        "`evaluate_scores` scores such a layer 0, which is also our value (zero gradient, singular sign matrix); "
+        "the statistics below are compared on the other blocks.",
+        "",
+        "| intermediate | Spearman ρ authors vs ours (per-network mean over layers of ‖·‖_F) | max relative "
+        "element difference over all layers and networks |",
+        "|---|---:|---:|",
+    ]
+    for t in TERMS:
+        lines.append(
+            f"| `{t}` (`{OURS_TO_REF[t]}`) | {spearman(col(f'norm_{t}_ours'), col(f'norm_{t}_ref')):.4f} "
+            f"| {np.nanmax(col(f'rel_{t}')):.2e} |"
+        )
+    lines += [
+        "",
+        f"Sign of `input_grad_data` (the statistic EZNAS-A reads): smallest per-layer fraction of equal signs "
+        f"{np.nanmin(col('input_grad_sign_agree')):.6f}; largest per-layer |EZNAS-A value difference| "
+        f"{np.nanmax(col('layer_value_maxdiff')):.3g}.",
+        "",
+        "| score | Spearman ρ vs authors' score | ρ vs CIFAR-10 test acc | ρ vs validation acc |",
+        "|---|---:|---:|---:|",
+    ]
+    test, valid, auth = col("test_acc"), col("valid_acc"), col("authors")
+    for name, label in (
+        ("authors", "authors' code, same batch/weights/noise"),
+        ("ours", "ours (`eznas`)"),
+        ("ours_logdet_f32", "ours, logdet in float32 as the reference's OP20"),
+        ("ours_logdet_rank", "ours, rank-deficient sign matrices treated as singular"),
+        ("protocol_fixed_authors_std", "ours, same batch normalised with the authors' std"),
+        ("protocol_authors", "ours, authors' data protocol (fresh augmented batch per network)"),
+    ):
+        v = col(name)
+        if np.isfinite(v).sum() > 2:
+            lines.append(f"| {label} | {spearman(v, auth):.4f} | {spearman(v, test):.4f} | {spearman(v, valid):.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ref", required=True, help="folder of the authors' EZNAS code (holding evol_utilities.py)")
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--csv", default="/tmp/eznas_vs_authors.csv")
+    parser.add_argument("--no-authors", action="store_true", help="only our scores (protocol columns), no reference")
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    ref_dir = Path(args.ref)
+    ref = None
+    if not args.no_authors:
+        if not (ref_dir / "evol_utilities.py").is_file():
+            print(
+                f"skipped: the authors' EZNAS code is not at {ref_dir} (need evol_utilities.py there); fetch "
+                "IntelLabs/Hardware-Aware-Automated-Machine-Learning and pass its EZNAS/ folder with --ref"
+            )
+            return
+        ref = AuthorsEznasA(load_reference(ref_dir))
+    space = get_space("nb201")
+    table = load_nb201_cifar10(space)
+    archs = evaluation_sample(space, args.n, args.seed)
+    path = Path(args.csv)
+    done: dict[str, dict[str, str]] = {}
+    if path.exists():
+        with path.open() as f:
+            done = {r["arch"]: r for r in csv.DictReader(f)}
+    if not args.report_only:
+        batch = load_batch("cifar10", None, batch_size=args.batch_size, seed=args.seed)
+        raw = load_batch("cifar10", None, batch_size=5000, seed=args.seed, normalize=False).x.numpy()
+        fixed_authors_std = batch.x * (torch.tensor(OUR_STD) / torch.tensor(AUTHORS_STD)).view(1, 3, 1, 1)
+        new = not path.exists()
+        with path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=FIELDS)
+            if new:
+                writer.writeheader()
+            t0 = time.perf_counter()
+            todo = [a for a in archs if space.key(a) not in done]
+            for i, arch in enumerate(todo):
+                key = space.key(arch)
+                rng = np.random.default_rng([args.seed, space.index(arch)])
+                extra = {
+                    "protocol_fixed_authors_std": fixed_authors_std,
+                    "protocol_authors": authors_batch(raw, args.batch_size, rng, AUTHORS_STD),
+                }
+                row = score_one(arch, space, ref, batch.x, args.seed, extra)
+                row.update(
+                    arch=key, test_acc=table.loc[key, "cifar10_test_acc"], valid_acc=table.loc[key, "cifar10_valid_acc"]
+                )
+                out = {k: (f"{v:.8g}" if isinstance(v, float) else v) for k, v in row.items()}
+                writer.writerow(out)
+                f.flush()
+                done[key] = {k: str(v) for k, v in out.items()}
+                if (i + 1) % 10 == 0:
+                    rate = (time.perf_counter() - t0) / (i + 1)
+                    print(f"{len(done)}/{len(archs)} done, {rate:.2f} s/arch", flush=True)
+    rows = [done[space.key(a)] for a in archs if space.key(a) in done]
+    print(report(rows, args, ref.text if ref else "(not run)"))
+
+
+if __name__ == "__main__":
+    main()

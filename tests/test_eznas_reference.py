@@ -1,0 +1,104 @@
+"""EZNAS details pinned against the authors' code (issue 17), each on a tiny network with a hand-checkable value.
+
+- ``input_grad`` is the gradient through the block only (the reference reads it from a backward hook on the block's
+  ReLU), not the total gradient of the block's input tensor, which a skip connection also feeds.
+- ``reference_init`` / ``input_noise_seed`` give the exact weights and noise the statistics are computed from.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from archrank.eznas import EZNAS_A, StatsBatch, StatsConfig, evaluate, extract_stats
+from archrank.eznas.stats import input_noise_seed, reference_init
+
+
+class SkipAroundBlock(nn.Module):
+    """x -> stem -> h;  y = ReLU-Conv-BN(h) + h;  features = mean over space of y;  logits = Linear(features)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, 2, 1, bias=False)
+        self.block = nn.Sequential(nn.ReLU(), nn.Conv2d(2, 2, 1, bias=False), nn.BatchNorm2d(2))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.stem(x)
+        return self.classifier(self.pool(self.block(h) + h).flatten(1))
+
+
+@pytest.fixture
+def tiny() -> tuple[nn.Module, torch.Tensor]:
+    torch.manual_seed(0)
+    model = SkipAroundBlock()
+    x = torch.randn(3, 1, 2, 2)
+    return model, x
+
+
+def test_input_grad_is_the_gradient_through_the_block_only(tiny) -> None:
+    model, x = tiny
+    stats = extract_stats(
+        model, x, config=StatsConfig(init="none"), terminals=("input_data", "input_grad_data", "preact_grad_data")
+    )
+    (layer,) = stats.layers
+    h, g, g_relu_out = layer["input_data"], layer["input_grad_data"], layer["preact_grad_data"]
+    # where the ReLU input is <= 0 no gradient passes the ReLU: exactly 0 (the skip path's 1/(H*W) = 0.25 per
+    # element of d Σ features / d h is not part of the block's input gradient)
+    assert (h <= 0).any() and (h > 0).any()
+    assert torch.equal(g[h <= 0], torch.zeros_like(g[h <= 0]))
+    # elsewhere it is the ReLU's output gradient unchanged (ReLU backward)
+    assert torch.equal(g[h > 0], g_relu_out[h > 0])
+
+
+def test_total_gradient_of_the_block_input_differs_by_the_skip_term(tiny) -> None:
+    model, x = tiny
+    net = copy.deepcopy(model).train()
+    h = net.stem(x)
+    h.retain_grad()
+    feats = net.pool(net.block(h) + h).flatten(1)
+    feats.sum().backward()
+    stats = extract_stats(model, x, config=StatsConfig(init="none"), terminals=("input_grad_data",))
+    through_block = stats.layers[0]["input_grad_data"]
+    # d Σ mean_hw(y) / dh = (through the block) + 1/(H·W) from the skip connection; H·W = 4
+    assert torch.allclose(h.grad - through_block, torch.full_like(through_block, 0.25), atol=1e-6)
+
+
+def test_statistics_are_those_of_reference_init_weights_and_seeded_noise(tiny) -> None:
+    model, x = tiny
+    reinit = copy.deepcopy(model)
+    reference_init(reinit, seed=3)
+    a = extract_stats(model, x, seed=3)  # init="eznas": re-initialises a private copy the same way
+    b = extract_stats(reinit, x, seed=3, config=StatsConfig(init="none"))
+    for name in a.layers[0]:
+        assert torch.equal(a.layers[0][name], b.layers[0][name]), name
+    # the noise input is the first draw of the documented generator
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(input_noise_seed(3)))
+    c = extract_stats(reinit, noise, seed=3, config=StatsConfig(init="none"), terminals=("input_data",))
+    assert torch.equal(c.layers[0]["input_data"], b.layers[0]["input_noise"])
+
+
+def test_eznas_a_of_a_block_outside_the_graph_is_zero() -> None:
+    """A block whose output never reaches the output has zero input gradient: sign 0, singular, sigmoid(-inf) = 0
+    (the value the reference gives it, whether it multiplies a `none` edge by 0 or skips the unhooked layer)."""
+
+    class DeadBranch(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Conv2d(1, 2, 1, bias=False)
+            self.dead = nn.Sequential(nn.ReLU(), nn.Conv2d(2, 2, 1, bias=False), nn.BatchNorm2d(2))
+            self.classifier = nn.Linear(2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.stem(x)
+            self.dead(h)  # computed, never used
+            return self.classifier(h.mean(dim=(2, 3)))
+
+    torch.manual_seed(0)
+    stats = extract_stats(DeadBranch(), torch.randn(2, 1, 3, 3), terminals=("input_grad_data",))
+    assert torch.equal(stats.layers[0]["input_grad_data"], torch.zeros(2, 2, 3, 3))
+    assert float(evaluate(EZNAS_A, StatsBatch([stats], ("input_grad_data",)))[0]) == 0.0

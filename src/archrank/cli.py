@@ -69,7 +69,8 @@ def select_archs(
         if sample is not None:
             if sample > len(keys):
                 raise ValueError(f"--sample {sample}: the ground truth of {space.name} has {len(keys)} architectures")
-            keys = sorted(random.Random(sample_seed).sample(keys, sample))
+            random.Random(sample_seed).shuffle(keys)  # a larger --sample extends a smaller one
+            keys = sorted(keys[:sample])
         return [space.from_key(k) for k in keys]
     if all_archs:
         return list(space.enumerate())

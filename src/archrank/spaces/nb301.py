@@ -136,6 +136,9 @@ class NB301Space(SearchSpace):
             per_cell *= inputs * (inputs - 1) // 2 * len(DARTS_OPS) ** 2
         return per_cell**2
 
+    def enumerate(self) -> Any:
+        raise ValueError("NB301 cannot be enumerated (about 1e18 genotypes): use --sample or a file of keys")
+
     def to_str(self, arch: NB301Arch) -> str:
         arch = self._check(arch)
         return str([list(arch.normal), list(arch.reduce)])

@@ -26,7 +26,7 @@ from scipy.stats import rankdata
 
 from archrank.search.guidance import MoveProposal, Warmup
 from archrank.search.samplers.base import FRESH_TRIES, Sampler
-from archrank.spaces.base import Arch, SearchSpace
+from archrank.spaces.base import SAMPLE_TRIES, Arch, SearchSpace
 
 
 class Adam:
@@ -106,14 +106,19 @@ class Reinforce(Sampler):
         return out
 
     def sample_policy(self) -> Arch:
-        """One architecture drawn from the policy (one uniform number per decision, from ``self.rng``)."""
+        """One architecture drawn from the policy (one uniform number per decision, from ``self.rng``); draws
+        that form no valid architecture of a constrained space (e.g. NB101) are redrawn."""
         if self._cumulative is None:
             self._cumulative = [np.cumsum(p).tolist() for p in self.probabilities()]
-        choices = []
-        for cum in self._cumulative:
-            u = self.rng.random()
-            choices.append(min(bisect.bisect_right(cum, u), len(cum) - 1))
-        return self.space.from_decisions(choices)
+        for _ in range(SAMPLE_TRIES):
+            choices = []
+            for cum in self._cumulative:
+                u = self.rng.random()
+                choices.append(min(bisect.bisect_right(cum, u), len(cum) - 1))
+            arch = self.space.decode(choices)
+            if arch is not None:
+                return arch
+        raise RuntimeError(f"the policy drew no valid architecture of {self.space.name} in {SAMPLE_TRIES} tries")
 
     def sample_fresh(self) -> Arch:
         """A policy sample not trained yet (rejection sampling, at most ``FRESH_TRIES`` draws)."""

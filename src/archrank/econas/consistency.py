@@ -20,9 +20,11 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from archrank.econas.data import RawData, TrainData, load_data, prepare
+from archrank.econas.parallel import settings_todo, train_on_executor
 from archrank.econas.setting import Setting, parse_setting
 from archrank.econas.store import TrainingStore
 from archrank.econas.trainer import Recipe, TrainResult, train, variant_tag
+from archrank.executors import Executor
 from archrank.spaces import Arch, SearchSpace
 
 # One factor varied at a time around c4r4s0e5 (c4r4: the zero-cost paper's EcoNAS proxy on NB201, Abdelfattah et
@@ -46,8 +48,12 @@ def train_many(
     build_kwargs: Mapping[str, Any] | None = None,
     progress: bool = True,
     on_result: Callable[[TrainResult], None] | None = None,
+    executor: Executor | None = None,
 ) -> int:
     """Train every (architecture, setting, seed) not yet in ``store``; returns how many trainings ran.
+
+    ``executor`` (e.g. ``make_executor("ray", address="auto")``) spreads the trainings over worker processes or
+    a cluster, one torch thread each (:mod:`archrank.econas.parallel`); by default they run here, in order.
 
     Architectures are the outer loop, so at any moment the store holds complete grids for a prefix of ``archs``.
     Each result is committed as soon as it exists. Data is loaded once and reduced once per (r, s, seed).
@@ -59,6 +65,11 @@ def train_many(
     tag = variant_tag(space, recipe, width_kwarg, build_kwargs)
     done = {(str(s), seed): store.done(space.name, str(s) + tag, seed, raw.key) for s in parsed for seed in seeds}
     arch_list = list(archs)
+    if executor is not None:
+        todo = settings_todo([space.key(a) for a in arch_list], parsed, seeds, done)
+        return train_on_executor(executor, space, todo, raw, store, device=str(device), recipe=recipe,
+                                 width_kwarg=width_kwarg, build_kwargs=build_kwargs, progress=progress,
+                                 on_result=on_result)
     ran = 0
     bar = tqdm(arch_list, disable=not progress, desc="econas", unit="arch")
     for arch in bar:

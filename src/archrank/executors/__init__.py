@@ -16,7 +16,13 @@ Ray is optional (``pip install 'archrank[ray]'``); asking for it without it inst
 
 from archrank.executors.base import Executor, ExecutorUnavailable, TaskOutcome, auto_chunk_size
 from archrank.executors.local import LocalExecutor
-from archrank.executors.options import EXECUTORS, executor_from_options, executor_options, make_executor
+from archrank.executors.options import (
+    EXECUTORS,
+    executor_from_options,
+    executor_options,
+    make_executor,
+    optional_executor,
+)
 from archrank.executors.ray import RayExecutor
 
 __all__ = [
@@ -30,4 +36,5 @@ __all__ = [
     "executor_from_options",
     "executor_options",
     "make_executor",
+    "optional_executor",
 ]

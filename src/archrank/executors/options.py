@@ -72,3 +72,12 @@ def executor_from_options(opts: Mapping[str, Any], workers: int = 1, spawn: bool
         gpus_per_task=opts.get("gpus_per_task", 0.0),
         spawn=spawn,
     )
+
+
+def optional_executor(opts: Mapping[str, Any], workers: int = 1, spawn: bool = False) -> Executor | None:
+    """Like :func:`executor_from_options`, but ``None`` for the default (``local`` with one worker): the command
+    then does its work in its own process, exactly as before executors existed."""
+    if opts.get("executor_name", "local") == "local" and workers <= 1:
+        make_executor("local", address=opts.get("ray_address"), gpus_per_task=opts.get("gpus_per_task", 0.0))
+        return None
+    return executor_from_options(opts, workers=workers, spawn=spawn)

@@ -1,0 +1,34 @@
+"""EcoNAS reduced trainings on an executor: the same results as one worker, written by the driver, resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from archrank import econas
+from archrank.econas.consistency import train_many
+from archrank.executors import LocalExecutor
+from archrank.spaces import NB201Space
+from test_econas import TINY, TINY_ARCH, TINY_RECIPE, colour_task
+
+
+def test_trainings_on_two_workers_equal_one_worker_and_resume(nb201: NB201Space, tmp_path: Path) -> None:
+    raw = colour_task(60, 30)
+    archs = [nb201.parse(TINY_ARCH), nb201.from_index(1)]
+    settings = ["c2r2s1e1", "c4r2s1e1"]
+    frames = []
+    before = torch.get_num_threads()
+    for workers in (1, 2):
+        with econas.TrainingStore(tmp_path / f"w{workers}.db") as store:
+            executor = LocalExecutor(workers)
+            ran = train_many(nb201, archs, settings, raw, store, recipe=TINY_RECIPE, progress=False,
+                             executor=executor, **TINY)
+            assert ran == 4
+            assert train_many(nb201, archs, settings, raw, store, recipe=TINY_RECIPE, progress=False,
+                              executor=executor, **TINY) == 0
+            frames.append(store.results(space="nb201").set_index(["arch_key", "setting"]).sort_index())
+    assert torch.get_num_threads() == before
+    assert len(frames[0]) == 4
+    assert frames[0]["accuracy"].tolist() == frames[1]["accuracy"].tolist()
+    assert frames[0]["final_train_loss"].tolist() == frames[1]["final_train_loss"].tolist()

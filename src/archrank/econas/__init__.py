@@ -16,10 +16,9 @@ from archrank.econas.consistency import DEFAULT_GRID, consistency_table, train_m
 from archrank.econas.data import RawData, TrainData, balanced_subset, load_data, prepare
 from archrank.econas.hierarchical import (
     HierarchicalConfig,
-    TableOracle,
-    TrainerOracle,
     flat_evolution,
     hierarchical_search,
+    training_oracle,
 )
 from archrank.econas.scorer import ReducedTrainingScorer
 from archrank.econas.setting import Setting, parse_setting
@@ -33,10 +32,8 @@ __all__ = [
     "Recipe",
     "ReducedTrainingScorer",
     "Setting",
-    "TableOracle",
     "TrainData",
     "TrainResult",
-    "TrainerOracle",
     "TrainingStore",
     "balanced_subset",
     "consistency_table",
@@ -48,4 +45,5 @@ __all__ = [
     "reduced_build_kwargs",
     "train",
     "train_many",
+    "training_oracle",
 ]

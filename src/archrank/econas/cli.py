@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Any
 
 import click
 import torch
 
+from archrank.cli_options import workers_option
 from archrank.econas.consistency import DEFAULT_GRID
+from archrank.executors import executor_options, optional_executor
 from archrank.spaces import SearchSpace, get_space
 
 DATA_NOTE = "the shared CIFAR-10 here is a 5085-image training subset (1017 test images)"
@@ -48,9 +52,11 @@ def _threads(threads: int | None, device: str) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Write consistency.csv and consistency.png here.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@workers_option
+@executor_options
 def consistency_cmd(
     space_name: str, sample: int, sample_seed: int, settings: str, seeds: str, data_spec: str, device: str,
-    threads: int | None, store_path: str, out_dir: Path | None, quiet: bool,
+    threads: int | None, store_path: str, out_dir: Path | None, quiet: bool, workers: int, **executor_opts: Any,
 ) -> None:
     """Train a sample of architectures under reduced settings and report each setting's rank consistency
     (Spearman/Kendall vs the benchmark's 200-epoch accuracy) with its cost. Resumes from the store."""
@@ -66,12 +72,13 @@ def consistency_cmd(
         names = [str(parse_setting(s.strip())) for s in settings.split(",") if s.strip()]
         truth = nb201_truth(space)
         archs = space.sample_many(sample, seed=sample_seed)
+        executor = optional_executor(executor_opts, workers=workers, spawn=device.startswith("cuda"))
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
-    with TrainingStore(store_path) as store:
+    with TrainingStore(store_path) as store, executor or contextlib.nullcontext():
         try:
             ran = train_many(space, archs, names, data_spec, store, seeds=_ints(seeds), device=device,
-                             progress=not quiet)
+                             progress=not quiet, executor=executor)
         except (ValueError, FileNotFoundError) as exc:
             raise click.ClickException(str(exc)) from None
         keys = {space.key(a) for a in archs}
@@ -97,18 +104,25 @@ def consistency_cmd(
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--threads", type=int, default=None)
 @click.option("--store", "store_path", default=None, help="Also store the result in this SQLite file.")
+@executor_options
 def train_cmd(
     arch: str, space_name: str, setting: str, data_spec: str, seed: int, device: str, threads: int | None,
-    store_path: str | None,
+    store_path: str | None, **executor_opts: Any,
 ) -> None:
     """Train ARCH (string, index or tuple) under a reduced EcoNAS setting and print its test accuracy and cost."""
+    from archrank.econas.parallel import train_remote
     from archrank.econas.store import TrainingStore
     from archrank.econas.trainer import train
 
     _threads(threads, device)
     space = _space(space_name)
     try:
-        result = train(space, space.parse(arch), setting, data_spec, seed=seed, device=device)
+        executor = optional_executor(executor_opts, spawn=device.startswith("cuda"))
+        if executor is None:
+            result = train(space, space.parse(arch), setting, data_spec, seed=seed, device=device)
+        else:
+            with executor:
+                result = train_remote(executor, space, space.parse(arch), setting, data_spec, seed=seed, device=device)
     except (ValueError, FileNotFoundError, TypeError) as exc:
         raise click.ClickException(str(exc)) from None
     if store_path is not None:
@@ -121,46 +135,43 @@ def train_cmd(
 
 
 @click.command("econas-search")
-@click.option("--tiers", default="c0r0s0e20,c0r0s0e40,c0r0s0e60", show_default=True, help="Proxy of each tier.")
-@click.option("--seeds", type=int, default=20, show_default=True, help="Number of search seeds.")
-@click.option("--budget-hours", type=float, default=30.0, show_default=True, help="Simulated GPU hours per run.")
-@click.option("--noise-at-ref", type=float, default=0.3, show_default=True, help="Noise (acc points) at 200 epochs.")
-@click.option("--noise-decay", type=float, default=0.75, show_default=True)
-@click.option("--persistence", type=float, default=0.5, show_default=True)
+@click.option("--seeds", type=int, default=25, show_default=True, help="Number of search seeds (0 .. N-1).")
+@click.option("--budget-hours", type=float, default=40.0, show_default=True,
+              help="Training cost per run, in GPU hours of NB201's own timings.")
+@click.option("--warmup", type=int, default=3000, show_default=True,
+              help="Zero-cost warmup pool (params from the NB201 table) of the guided variants; 0 leaves them out.")
+@click.option("--proxy-seconds", type=float, default=1.0, show_default=True,
+              help="Cost charged per cell scored by the zero-cost proxy.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None)
-def econas_search_cmd(
-    tiers: str, seeds: int, budget_hours: float, noise_at_ref: float, noise_decay: float, persistence: float,
-    out_dir: Path | None,
-) -> None:
-    """Hierarchical-proxy vs flat evolution on NB201 with the SIMULATED table oracle (median over seeds)."""
-    from archrank.bench.tables import load_nb201_cifar10
-    from archrank.econas.compare import SIMULATION_NOTE, compare_searches, plot_comparison, summarize
-    from archrank.econas.setting import parse_setting
+def econas_search_cmd(seeds: int, budget_hours: float, warmup: int, proxy_seconds: float, out_dir: Path | None) -> None:
+    """Hierarchical EcoNAS (12 -> 200 epochs) vs flat REA at each fidelity and zero-cost-guided variants, on NB201's
+    REAL fidelities (its 12-epoch and 200-epoch trainings of every cell), at equal compute; median over seeds."""
+    from archrank.econas.compare import compare_searches, plot_comparison, real_fidelity_methods, summarize
+    from archrank.search.oracles import TableOracle
+    from archrank.search.proxy import TableScorer
 
+    if seeds < 1 or budget_hours <= 0 or warmup < 0:
+        raise click.ClickException("need --seeds >= 1, --budget-hours > 0 and --warmup >= 0")
     space = _space("nb201")
-    noise = {"noise_at_ref": noise_at_ref, "noise_decay": noise_decay, "persistence": persistence}
     try:
-        tier_list = [str(parse_setting(t.strip())) for t in tiers.split(",") if t.strip()]
-        table = load_nb201_cifar10(space)
+        oracle = TableOracle.nb201_fidelities(space)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
-    from archrank.econas.hierarchical import HierarchicalConfig
-
-    levels = len(tier_list)
-    config = HierarchicalConfig()
-    if levels != len(config.tier_capacity):  # halve the capacity at each tier up
-        config = HierarchicalConfig(
-            tier_capacity=tuple(max(5, 30 // 2**i) for i in range(levels)), tier_weights=(1.0,) * levels
-        )
-    frame = compare_searches(space, table, range(seeds), budget_hours * 3600.0, tiers=tier_list, config=config,
-                             oracle_kwargs=noise)
-    summary = summarize(frame)
+    zero_cost = None
+    if warmup:
+        zero_cost = TableScorer(space, oracle.frame["params_M"], name="params", seconds=proxy_seconds,
+                                missing="raise")
+    budget = budget_hours * 3600.0
+    methods = real_fidelity_methods(space, oracle, budget, zero_cost=zero_cost, warmup=warmup)
+    summary = summarize(compare_searches(methods, range(seeds), budget))
     final = summary[summary["cost"] == summary["cost"].max()]
-    note = SIMULATION_NOTE.format(ref_epochs=200, **noise)
+    note = ("REAL fidelities: NB201 12-epoch validation accuracy (cost 12/200 of the 200-epoch time) and 200-epoch "
+            "validation accuracy; reported: 200-epoch test accuracy of the pick.")
     click.echo(note, err=True)
     click.echo(final.to_string(index=False))
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        summary.to_csv(out_dir / "hierarchical.csv", index=False)
-        plot_comparison(summary, out_dir / "hierarchical.png", f"Median of {seeds} seeds. {note}")
-        click.echo(f"wrote {out_dir / 'hierarchical.csv'} and {out_dir / 'hierarchical.png'}", err=True)
+        summary.to_csv(out_dir / "search_real_fidelities.csv", index=False)
+        plot_comparison(summary, out_dir / "search_real_fidelities.png", f"Median of {seeds} seeds. {note}")
+        click.echo(f"wrote {out_dir / 'search_real_fidelities.csv'} and {out_dir / 'search_real_fidelities.png'}",
+                   err=True)

@@ -17,6 +17,7 @@ from archrank.search.guidance import MoveProposal, Warmup
 from archrank.search.history import History, HistoryDB, Query
 from archrank.search.oracles import (
     CallableOracle,
+    Fidelity,
     Oracle,
     OracleResult,
     TableOracle,
@@ -34,6 +35,7 @@ from archrank.search.proxy import (
 from archrank.search.run import run, run_many
 from archrank.search.samplers import (
     ALGORITHMS,
+    HierarchicalEvolution,
     PredictorSearch,
     RandomSearch,
     RegularizedEvolution,
@@ -44,7 +46,9 @@ from archrank.search.samplers import (
 __all__ = [
     "ALGORITHMS",
     "CallableOracle",
+    "Fidelity",
     "FunctionScorer",
+    "HierarchicalEvolution",
     "History",
     "HistoryDB",
     "LiveScorer",

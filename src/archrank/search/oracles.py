@@ -359,8 +359,9 @@ def econas_oracle(
     (a path or an open results store) trainings are cached there and reused across seeds and runs, still
     charged their recorded seconds. With a ``report`` table (e.g. the NB201 benchmark) the reported test
     accuracy is the table's, so a search driven by real reduced training is judged on the benchmark's
-    full-training accuracy; otherwise it is the same value. The data are prepared once per setting, on the
-    first query. ``scorer_kwargs`` go to :class:`~archrank.econas.scorer.ReducedTrainingScorer`.
+    full-training accuracy (NaN for a cell the table lacks); otherwise it is the same value. The data are
+    prepared once per setting, on the first query.
+    ``scorer_kwargs`` go to :class:`~archrank.econas.scorer.ReducedTrainingScorer`.
     """
     from archrank.econas.scorer import ReducedTrainingScorer  # lazy: only training oracles need the trainer
     from archrank.econas.store import TrainingStore
@@ -375,7 +376,9 @@ def econas_oracle(
 
         def train(arch: Arch) -> OracleResult:
             result = scorer.result(space, arch)
-            test = report.query(arch).test if report is not None else float(result.accuracy)
+            test = float(result.accuracy)
+            if report is not None:  # the benchmark's accuracy; NaN for a cell the table lacks (never made up)
+                test = report.query(arch).test if arch in report else math.nan
             return OracleResult(float(result.accuracy), test, float(result.seconds))
 
         return train

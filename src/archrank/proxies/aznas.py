@@ -56,14 +56,18 @@ def block_trainability(cross_moment: torch.Tensor | None) -> float:
 
 
 def _expressivity(probe: Probe, init: str, blocks: tuple[str, ...] | list[str], inputs: str, batch_size: int) -> list:
-    return [isotropy_entropy(c) for c in _az(probe, init, blocks, inputs, batch_size)["covariances"]]
+    covariances = _az(probe, "az_covariances", init, blocks, inputs, batch_size)["covariances"]
+    return [isotropy_entropy(c) for c in covariances]
 
 
-def _az(probe: Probe, init: str, blocks: tuple[str, ...] | list[str], inputs: str, batch_size: int) -> dict:
-    return probe.get("az", init=str(init), blocks=tuple(blocks), inputs=str(inputs), batch_size=int(batch_size))
+def _az(
+    probe: Probe, product: str, init: str, blocks: tuple[str, ...] | list[str], inputs: str, batch_size: int
+) -> dict:
+    options = {"init": str(init), "blocks": tuple(blocks), "inputs": str(inputs), "batch_size": int(batch_size)}
+    return probe.get(product, **options)
 
 
-@register_proxy("az_expressivity", requires=("az",), needs_data=False, citation=_AZNAS, version=3)
+@register_proxy("az_expressivity", requires=("az_covariances",), needs_data=False, citation=_AZNAS, version=3)
 def az_expressivity(
     probe: Probe,
     *,
@@ -91,7 +95,7 @@ def _require_defined(entropies: list[float]) -> None:
         raise ScoreNaN("a block's features have no variance (e.g. a cell cut off from the input): entropy undefined")
 
 
-@register_proxy("az_progressivity", requires=("az",), needs_data=False, citation=_AZNAS, version=3)
+@register_proxy("az_progressivity", requires=("az_covariances",), needs_data=False, citation=_AZNAS, version=3)
 def az_progressivity(
     probe: Probe,
     *,
@@ -110,7 +114,7 @@ def az_progressivity(
     return float(min(b - a for a, b in itertools.pairwise(values)))
 
 
-@register_proxy("az_trainability", requires=("az",), needs_data=False, citation=_AZNAS, version=3)
+@register_proxy("az_trainability", requires=("az_cross_moments",), needs_data=False, citation=_AZNAS, version=3)
 def az_trainability(
     probe: Probe,
     *,
@@ -128,7 +132,8 @@ def az_trainability(
     here it is status ``nan`` with that reason (rank aggregation with ``nan_policy="worst"`` puts it last). A dead
     block (g_in = 0) gets the formula's own value, −1/(0 + 1e−6) + 2.
     """
-    values = [block_trainability(m) for m in _az(probe, init, blocks, inputs, batch_size)["cross_moments"]]
+    moments = _az(probe, "az_cross_moments", init, blocks, inputs, batch_size)["cross_moments"]
+    values = [block_trainability(m) for m in moments]
     if not values:
         raise ValueError("az_trainability needs at least two block features")
     if any(v == -math.inf for v in values):

@@ -104,10 +104,23 @@ def zico(probe: Probe, *, num_chunks: int = 2) -> float:
     total = 0.0
     for grads in probe.get("zico", num_chunks=int(num_chunks)).values():
         g = grads.to(torch.float64)
-        std = g.std(dim=0, unbiased=False)
+        std = _population_std(g)
         mean_abs = g.abs().mean(dim=0)
         nonzero = std != 0
         ratio = float((mean_abs[nonzero] / std[nonzero]).sum())
         if ratio != 0.0:
             total += math.log(ratio)
     return total
+
+
+def _population_std(g: torch.Tensor) -> torch.Tensor:
+    """Population standard deviation over dim 0 of ``g`` (float64).
+
+    For two rows it is |g₀ − g₁| / 2, computed directly: about 20× faster than ``torch.std`` over the outer
+    dimension, and equal to it bit for bit for float32 gradients held in float64 (the differences are then
+    exact, and the square root of a correctly rounded square is exact); tests/test_proxies_speedups.py checks
+    the equality. More rows use ``torch.std``.
+    """
+    if g.shape[0] == 2:
+        return (g[0] - g[1]).abs() / 2
+    return g.std(dim=0, unbiased=False)

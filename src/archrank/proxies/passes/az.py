@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from archrank.proxies.hooks import forward_hooks
 from archrank.proxies.passes.base import Needs, register_pass
@@ -46,7 +47,14 @@ def default_blocks(model: nn.Module) -> tuple[list[tuple[str, nn.Module, bool]],
     return out, any(inner for _, _, inner in out)
 
 
-@register_pass("az", bn_mode="train", needs=Needs(data=True, gradients=True))
+PRODUCTS: dict[str, Needs] = {
+    "az": Needs(data=True, gradients=True),
+    "az_covariances": Needs(data=True),
+    "az_cross_moments": Needs(data=True, gradients=True),
+}
+
+
+@register_pass("az", bn_mode="train", products=PRODUCTS)
 def az_pass(
     probe: Probe,
     wanted: frozenset[str],
@@ -55,9 +63,11 @@ def az_pass(
     blocks: tuple[str, ...] = (),
     inputs: str = "gaussian",
     batch_size: int = 0,
-) -> dict[str, dict[str, Any]]:
-    """``{"covariances": [...], "cross_moments": [...], "blocks": [...]}``; cross-moments from the last block
-    pair to the first. ``batch_size`` 0 = the batch's size (64 without a batch)."""
+) -> dict[str, Any]:
+    """Products ``az_covariances`` (``{"covariances", "blocks"}``: one forward, no gradients),
+    ``az_cross_moments`` (``{"cross_moments", "blocks"}``: a forward with gradients and one vector-Jacobian
+    product per block pair, from the last pair to the first) and ``az`` (all three keys). ``batch_size`` 0 = the
+    batch's size (64 without a batch)."""
     if inputs == "data":
         x, _ = probe.require_data("AZ-NAS with inputs='data'")
     elif inputs == "gaussian":
@@ -67,23 +77,14 @@ def az_pass(
         x = torch.randn((size, *probe.input_shape), generator=probe.generator("az:inputs"), device=probe.device)
     else:
         raise ValueError(f"unknown AZ-NAS inputs {inputs!r} (use 'gaussian' or 'data')")
-    net = probe.fresh_copy().train()
-    gen = probe.generator("az")
-    if init == "kaiming_normal_fan_in":
-        with torch.no_grad():
-            for module in net.modules():
-                if isinstance(module, WEIGHTED_TYPES):
-                    fill_(
-                        module.weight,
-                        lambda t: nn.init.kaiming_normal_(t, mode="fan_in", nonlinearity="relu", generator=gen),
-                    )
-                    if getattr(module, "bias", None) is not None:
-                        nn.init.zeros_(module.bias)
-                elif isinstance(module, NORM_TYPES) and module.weight is not None:
-                    nn.init.ones_(module.weight)
-                    nn.init.zeros_(module.bias)
-    elif init not in ("none", ""):
+    if init not in ("kaiming_normal_fan_in", "none", ""):
         raise ValueError(f"unknown AZ-NAS init {init!r} (use 'kaiming_normal_fan_in' or 'none')")
+    want_vjps = bool(wanted & {"az", "az_cross_moments"})
+    want_cov = bool(wanted & {"az", "az_covariances"})
+    probe.set_layout(probe.channels_last)
+    net = probe.model
+    gen = probe.generator("az")
+    tensors = _kaiming_tensors(net, gen) if init == "kaiming_normal_fan_in" else {}
     named = dict(net.named_modules())
     if blocks:
         missing = [b for b in blocks if b not in named]
@@ -102,28 +103,69 @@ def az_pass(
 
         return hook
 
-    with forward_hooks((m, hook_for(name, inner)) for name, m, inner in block_modules), torch.enable_grad():
-        net(probe.fmt(x))
+    # Without trainability no gradient is needed: the same forward without autograd's bookkeeping (equal values).
+    grad_mode = torch.enable_grad() if want_vjps else torch.no_grad()
+    with forward_hooks((m, hook_for(name, inner)) for name, m, inner in block_modules), grad_mode:
+        functional_call(net, tensors, (probe.fmt(x),), strict=False)
     if head_cut and any(inner for _, _, inner in feats):
         last_inner = max(i for i, (_, _, inner) in enumerate(feats) if inner)
         feats = feats[: last_inner + 1]
     features = [f for _, f, _ in feats]
     if not features:
         raise ValueError("AZ-NAS found no 4-D block outputs in the model")
-    covariances = [channel_covariance(f.detach()) for f in features]
-    cross_moments: list[torch.Tensor | None] = []
-    with torch.enable_grad():
-        for i in reversed(range(1, len(features))):
-            f_out, f_in = features[i], features[i - 1]
-            half = torch.full(f_out.shape, 0.5, dtype=f_out.dtype, device=f_out.device)
-            g_out = probe.fmt((torch.bernoulli(half, generator=gen) - 0.5) * 2)
-            if not f_out.requires_grad or not f_in.requires_grad:
-                g_in = torch.zeros_like(f_in)
-            else:
-                (g_in,) = torch.autograd.grad(f_out, f_in, g_out, retain_graph=True, allow_unused=True)
-                g_in = torch.zeros_like(f_in) if g_in is None else g_in
-            cross_moments.append(vjp_cross_moment(g_out, g_in))
-    return {"az": {"covariances": covariances, "cross_moments": cross_moments, "blocks": [n for n, _, _ in feats]}}
+    names = [n for n, _, _ in feats]
+    result: dict[str, Any] = {}
+    covariances = [channel_covariance(f.detach()) for f in features] if want_cov else []
+    if want_cov:
+        result["az_covariances"] = {"covariances": covariances, "blocks": names}
+    if want_vjps:
+        cross_moments: list[torch.Tensor | None] = []
+        with torch.enable_grad():
+            for i in reversed(range(1, len(features))):
+                f_out, f_in = features[i], features[i - 1]
+                g_out = probe.fmt(rademacher(f_out, gen))
+                if not f_out.requires_grad or not f_in.requires_grad:
+                    g_in = torch.zeros_like(f_in)
+                else:
+                    (g_in,) = torch.autograd.grad(f_out, f_in, g_out, retain_graph=True, allow_unused=True)
+                    g_in = torch.zeros_like(f_in) if g_in is None else g_in
+                cross_moments.append(vjp_cross_moment(g_out, g_in))
+        result["az_cross_moments"] = {"cross_moments": cross_moments, "blocks": names}
+        if "az" in wanted:
+            result["az"] = {"covariances": covariances, "cross_moments": cross_moments, "blocks": names}
+    return result
+
+
+def _kaiming_tensors(net: nn.Module, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """New parameters for the AZ-NAS initialisation of ``net``, by name: conv/linear weights Kaiming-normal (fan-in,
+    ReLU gain) drawn in module order from ``gen``, their biases 0, normalisation γ=1, β=0. The private model's own
+    parameters are left untouched (the forward uses these through ``functional_call``), so no copy is needed."""
+    tensors: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for prefix, module in net.named_modules():
+            dot = f"{prefix}." if prefix else ""
+            if isinstance(module, WEIGHTED_TYPES):
+                weight = torch.empty_like(module.weight)
+                fill_(weight, lambda t: nn.init.kaiming_normal_(t, mode="fan_in", nonlinearity="relu", generator=gen))
+                tensors[dot + "weight"] = weight.requires_grad_(True)
+                if getattr(module, "bias", None) is not None:
+                    tensors[dot + "bias"] = torch.zeros_like(module.bias).requires_grad_(True)
+            elif isinstance(module, NORM_TYPES) and module.weight is not None:
+                tensors[dot + "weight"] = torch.ones_like(module.weight).requires_grad_(True)
+                tensors[dot + "bias"] = torch.zeros_like(module.bias).requires_grad_(True)
+    return tensors
+
+
+def rademacher(like: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """±1 with probability ½ each, shaped like ``like`` (contiguous), drawn from ``gen`` exactly as
+    ``(torch.bernoulli(full(0.5)) − 0.5)·2`` (the official code's draw). On CPU in float32 the same numbers come
+    from ``torch.rand(...) < 0.5`` (both draw one float32 uniform per element from the same Mersenne Twister
+    stream, in order), about twice as fast; elsewhere ``bernoulli`` itself is used."""
+    if like.device.type == "cpu" and like.dtype == torch.float32:
+        uniform = torch.rand(like.shape, generator=gen, dtype=torch.float32)
+        return (uniform < 0.5).to(torch.float32) * 2.0 - 1.0
+    half = torch.full(like.shape, 0.5, dtype=like.dtype, device=like.device)
+    return (torch.bernoulli(half, generator=gen) - 0.5) * 2
 
 
 def channel_covariance(feature: torch.Tensor) -> torch.Tensor:

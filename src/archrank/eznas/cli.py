@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
+from typing import Any
 
 import click
 
+from archrank.cli_options import workers_option
+from archrank.executors import executor_options, optional_executor
 from archrank.eznas.gp import GPConfig, GPResult, run_gp
 from archrank.eznas.program import Program
 from archrank.eznas.stats import StatsConfig, Summary
@@ -93,6 +97,8 @@ def format_result(result: GPResult, summary: Summary, grad_target: str) -> str:
     help="Write the best program to this JSON file (Program.load reads it).",
 )
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@workers_option
+@executor_options
 def evolve_cmd(
     db: Path,
     cache_dir: Path,
@@ -124,6 +130,8 @@ def evolve_cmd(
     top: int,
     save_best: Path | None,
     progress: bool,
+    workers: int,
+    **executor_opts: Any,
 ) -> None:
     """Evolve zero-cost proxies (EZNAS, Akhauri et al., NeurIPS 2022) by strongly-typed GP on NB201 CIFAR-10.
 
@@ -157,6 +165,7 @@ def evolve_cmd(
         source = StatsSource(
             dataset, data_root, batch_size, StatsConfig(grad_target=grad_target), summary, cache_dir, device
         )
+        executor = optional_executor(executor_opts, workers=workers, spawn=device.startswith("cuda"))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     space = get_space("nb201")
@@ -165,17 +174,19 @@ def evolve_cmd(
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(f"NB201 ground truth unavailable: {exc}") from None
     exclude = evaluation_sample(space, exclude_sample, exclude_seed) if exclude_sample > 0 else []
-    tasks, spec = build_tasks(
-        space,
-        table,
-        source,
-        n_tasks=n_tasks,
-        per_task=archs_per_task,
-        task_seed=task_seed,
-        stats_seed=stats_seed,
-        exclude=exclude,
-        progress=progress,
-    )
+    with executor or contextlib.nullcontext():
+        tasks, spec = build_tasks(
+            space,
+            table,
+            source,
+            n_tasks=n_tasks,
+            per_task=archs_per_task,
+            task_seed=task_seed,
+            stats_seed=stats_seed,
+            exclude=exclude,
+            progress=progress,
+            executor=executor,
+        )
     spec["exclude"] = {"n": exclude_sample, "seed": exclude_seed}
     with EznasStore(db) as store:
         result = run_gp(tasks, gp_config, store=store, fitness_spec=spec, progress=progress, top=top)

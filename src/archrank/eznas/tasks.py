@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
-from archrank.data import load_batch
+from archrank.data import Batch, load_batch
+from archrank.executors import Executor
 from archrank.eznas.gp import Task
 from archrank.eznas.program import StatsBatch
 from archrank.eznas.stats import NetworkStats, StatsCache, StatsConfig, Summary, extract_stats
+from archrank.runner import portable_space, torch_threads
 from archrank.spaces import Arch, SearchSpace
 
 __all__ = [
@@ -83,12 +87,23 @@ class StatsSource:
         }
 
     def network_stats(
-        self, space: SearchSpace, archs: Sequence[Arch], seed: int, progress: bool = True, desc: str = "statistics"
+        self,
+        space: SearchSpace,
+        archs: Sequence[Arch],
+        seed: int,
+        progress: bool = True,
+        desc: str = "statistics",
+        executor: Executor | None = None,
     ) -> list[NetworkStats]:
-        """Statistics of each architecture (from the cache when present; extracted and cached otherwise)."""
+        """Statistics of each architecture (from the cache when present; extracted and cached otherwise).
+
+        ``executor`` extracts what the cache lacks on worker processes or a cluster, one torch thread per
+        extraction; the driver alone writes the cache."""
         batch = load_batch(self.dataset, self.data_root, batch_size=self.batch_size, seed=seed)
         cache = StatsCache(self.cache_dir) if self.cache_dir is not None else None
         num_classes = _NUM_CLASSES.get(self.dataset, 10)
+        if executor is not None:
+            return self._stats_on(executor, space, archs, seed, batch, cache, num_classes, progress, desc)
         out: list[NetworkStats] = []
         for arch in tqdm(archs, desc=desc, unit="arch", disable=not progress):
             key = StatsCache.key(space.name, space.key(arch), seed, batch.content_hash, self.config, self.summary)
@@ -104,6 +119,61 @@ class StatsSource:
             out.append(stats)
         return out
 
+    def _stats_on(
+        self, executor: Executor, space: SearchSpace, archs: Sequence[Arch], seed: int, batch: Batch,
+        cache: StatsCache | None, num_classes: int, progress: bool, desc: str,
+    ) -> list[NetworkStats]:
+        keys = [space.key(a) for a in archs]
+        cache_key = {k: StatsCache.key(space.name, k, seed, batch.content_hash, self.config, self.summary)
+                     for k in keys}
+        found: dict[str, NetworkStats] = {}
+        for k in dict.fromkeys(keys):
+            stats = cache.get(space.name, cache_key[k]) if cache is not None else None
+            if stats is not None:
+                found[k] = stats
+        todo = [k for k in dict.fromkeys(keys) if k not in found]
+        job = _StatsJob(portable_space(space), batch.x, batch.content_hash, seed, self.config, self.summary,
+                        self.device, num_classes)
+        with tqdm(total=len(todo), desc=desc, unit="arch", disable=not progress) as bar:
+            for outcome in executor.map(extract_chunk, job, todo):
+                if not outcome.ok:
+                    raise RuntimeError(f"statistics of {outcome.items[0]} failed: {outcome.error}")
+                for k, stats in zip(outcome.items, outcome.value, strict=True):
+                    if cache is not None:
+                        cache.put(space.name, cache_key[k], stats)
+                    found[k] = stats
+                bar.update(len(outcome.items))
+        return [found[k] for k in keys]
+
+
+@dataclass(frozen=True)
+class _StatsJob:
+    """What every statistics task shares: the space, the data batch and the extraction settings."""
+
+    space: SearchSpace
+    x: torch.Tensor
+    batch_hash: str
+    seed: int
+    config: StatsConfig
+    summary: Summary
+    device: str
+    num_classes: int
+
+
+def extract_chunk(job: _StatsJob, keys: list[str]) -> list[NetworkStats]:
+    """A task: statistics of each architecture key (one torch thread on CPU, so values do not depend on how many
+    workers computed them)."""
+    out = []
+    threads = torch_threads(1) if torch.device(job.device).type == "cpu" else nullcontext()
+    with threads:
+        for key in keys:
+            model = job.space.build(job.space.from_key(key), num_classes=job.num_classes)
+            stats = extract_stats(model, job.x, seed=job.seed, config=job.config, summary=job.summary,
+                                  device=job.device)
+            stats.meta.update({"arch": key, "batch_hash": job.batch_hash})
+            out.append(stats)
+    return out
+
 
 def build_tasks(
     space: SearchSpace,
@@ -117,6 +187,7 @@ def build_tasks(
     exclude: Iterable[Arch] = (),
     metric: str = "cifar10_test_acc",
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> tuple[list[Task], dict[str, Any]]:
     """Tasks for :func:`~archrank.eznas.gp.run_gp` and the spec that keys their evaluation cache.
 
@@ -129,7 +200,8 @@ def build_tasks(
         seed = stats_seed + t
         keys = [space.key(a) for a in archs]
         acc = table.loc[keys, metric].to_numpy(dtype=float)
-        stats = source.network_stats(space, archs, seed, progress=progress, desc=f"task {t} statistics")
+        stats = source.network_stats(space, archs, seed, progress=progress, desc=f"task {t} statistics",
+                                     executor=executor)
         tasks.append(Task(f"{space.name}-{source.dataset}-t{t}", StatsBatch(stats), acc, {"seed": seed}))
         spec_tasks.append({"archs": keys, "seed": seed})
     spec = {"space": space.name, "truth": metric, "tasks": spec_tasks, **source.spec()}

@@ -28,7 +28,7 @@ from archrank.data import load_batch
 from archrank.runner import build_seeded
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results" / "spaces"
-DEFAULT_SPACES = "nb201,nb101,nb301,macro,tnb101-micro"
+DEFAULT_SPACES = "nb201,nb101,nb301,macro,tnb101-micro,tnb101-macro"
 
 
 def space_batch(space: archrank.SearchSpace, batch_size: int) -> tuple[tuple[torch.Tensor, torch.Tensor], str]:

@@ -111,6 +111,11 @@ RECORD_SOURCES: dict[str, tuple[RecordSource, ...]] = {
         suite_zero_records(("transnas", "suite_zero_tnb101_micro.json"), "class_object", num_classes=100),
         tnb101_csv_records(("transnas", "tnb101_micro_all.csv")),
     ),
+    "tnb101-macro": (
+        suite_zero_records(("transnas", "suite_zero_tnb101_macro.json"), "class_scene"),
+        suite_zero_records(("transnas", "suite_zero_tnb101_macro.json"), "class_object", num_classes=100),
+        tnb101_csv_records(("transnas", "tnb101_macro_all.csv")),
+    ),
 }
 
 

@@ -7,7 +7,7 @@ import pytest
 from archrank import get_space
 from archrank.search import run
 
-SPACES = ("nb101", "nb301", "macro", "tnb101-micro")
+SPACES = ("nb101", "nb301", "macro", "tnb101-micro", "tnb101-macro")
 
 
 @pytest.mark.parametrize("name", SPACES)

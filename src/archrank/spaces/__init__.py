@@ -19,6 +19,7 @@ from archrank.spaces.nb101 import NB101Arch, NB101Space
 from archrank.spaces.nb201 import NB201Arch, NB201Space
 from archrank.spaces.nb301 import NB301Arch, NB301Space
 from archrank.spaces.tnb101 import TNB101MicroSpace
+from archrank.spaces.tnb101_macro import TNB101MacroSpace
 
 _SPACE_FACTORIES: dict[str, Callable[[], SearchSpace]] = {}
 
@@ -49,6 +50,7 @@ register_space("nb101", NB101Space)
 register_space("nb301", NB301Space)
 register_space("macro", MacroSpace)
 register_space("tnb101-micro", TNB101MicroSpace)
+register_space("tnb101-macro", TNB101MacroSpace)
 
 __all__ = [
     "Arch",
@@ -63,6 +65,7 @@ __all__ = [
     "NB301Arch",
     "NB301Space",
     "SearchSpace",
+    "TNB101MacroSpace",
     "TNB101MicroSpace",
     "TruthSource",
     "as_rng",

@@ -33,11 +33,35 @@ _METRIC_LABELS = {
     "segmentsemantic": "pixel accuracy (%)", "autoencoder": "SSIM", "normal": "SSIM",
     "room_layout": "negative L2 loss",
 }
-ALL_FILE = ("transnas", "tnb101_micro_all.csv")
-SUITE_ZERO_FILE = ("transnas", "suite_zero_tnb101_micro.json")
 _BENCH_RE = re.compile(rf"^{BASE_CHANNELS}-{SKELETON}-([0-3])_([0-3]{{2}})_([0-3]{{3}})$")
 
 TNB101Arch = tuple[int, int, int, int, int, int]
+
+
+def check_task(task: str) -> str:
+    if task not in TASKS:
+        raise ValueError(f"unknown TransNAS-Bench-101 task {task!r}; tasks: {', '.join(TASKS)}")
+    return task
+
+
+def task_truth_sources(kind: str, task: str) -> tuple[TruthSource, ...]:
+    """Ground truth of every task of the ``kind`` ("micro" or "macro") space, ``task`` first: the all-cell CSV
+    (sources named after the task) and the Suite-Zero subset (``suite-zero-<task>``)."""
+    every = ("transnas", f"tnb101_{kind}_all.csv")
+    suite_zero = ("transnas", f"suite_zero_tnb101_{kind}.json")
+    size = "4096" if kind == "micro" else "3256"
+    tasks = (task, *(t for t in TASKS if t != task))
+    csv = tuple(
+        TruthSource(t, every, "archrank.bench.truth_spaces:read_tnb101_csv", "val_metric",
+                    f"TransNAS-Bench-101 {kind} (all {size}), task {t}: final validation {_METRIC_LABELS[t]}",
+                    _METRIC_LABELS[t], (("task", t),))
+        for t in tasks)
+    suite = tuple(
+        TruthSource(f"suite-zero-{t}", suite_zero, "archrank.bench.truth_spaces:read_suite_zero", "val_accuracy",
+                    f"NAS-Bench-Suite-Zero TNB101 {kind} subset, task {t}: validation {_METRIC_LABELS[t]}",
+                    _METRIC_LABELS[t], (("dataset", t),))
+        for t in tasks)
+    return csv + suite
 
 
 class TNB101MicroSpace(SearchSpace):
@@ -47,9 +71,7 @@ class TNB101MicroSpace(SearchSpace):
     input_shape = (3, 256, 256)
 
     def __init__(self, task: str = "class_scene") -> None:
-        if task not in TASKS:
-            raise ValueError(f"unknown TransNAS-Bench-101 task {task!r}; tasks: {', '.join(TASKS)}")
-        self.task = task
+        self.task = check_task(task)
         self.name = "tnb101-micro" if task == "class_scene" else f"tnb101-micro-{task}"
         self.num_classes = CLASSES.get(task, 0)
 
@@ -113,18 +135,7 @@ class TNB101MicroSpace(SearchSpace):
         return TNB101MicroNetwork(self._check(arch), num_classes=classes, **kwargs)
 
     def truth_sources(self) -> tuple[TruthSource, ...]:
-        tasks = (self.task, *(t for t in TASKS if t != self.task))
-        csv = tuple(
-            TruthSource(task, ALL_FILE, "archrank.bench.truth_spaces:read_tnb101_csv", "val_metric",
-                        f"TransNAS-Bench-101 micro (all 4096), task {task}: final validation "
-                        f"{_METRIC_LABELS[task]}", _METRIC_LABELS[task], (("task", task),))
-            for task in tasks)
-        suite = tuple(
-            TruthSource(f"suite-zero-{task}", SUITE_ZERO_FILE, "archrank.bench.truth_spaces:read_suite_zero",
-                        "val_accuracy", f"NAS-Bench-Suite-Zero TNB101 micro subset, task {task}: validation "
-                        f"{_METRIC_LABELS[task]}", _METRIC_LABELS[task], (("dataset", task),))
-            for task in tasks)
-        return csv + suite
+        return task_truth_sources("micro", self.task)
 
     @staticmethod
     def _check(arch: Any) -> TNB101Arch:

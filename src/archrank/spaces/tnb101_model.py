@@ -1,4 +1,4 @@
-"""TransNAS-Bench-101's micro-space network (Duan et al., CVPR 2021) for its classification tasks.
+"""TransNAS-Bench-101's networks (Duan et al., CVPR 2021) for its classification tasks: micro and macro spaces.
 
 The encoder is the benchmark's ``MacroNet`` with the fixed skeleton ``64-41414``: stem conv3×3 stride 2 (3 -> 32,
 no bias) + BN, then ReLU-conv3×3-BN stride 2 (32 -> 64); five stages of 2 cells whose codes ``4 1 4 1 4`` mean
@@ -6,8 +6,11 @@ no bias) + BN, then ReLU-conv3×3-BN stride 2 (32 -> 64); five stages of 2 cells
 4-node DAG, node ``j`` summing one op per earlier node; ops ``0`` zero, ``1`` skip (a factorized reduce when
 the stride or width changes), ``2`` ReLU-conv1×1-BN, ``3`` ReLU-conv3×3-BN; edges from the cell input carry the
 cell's stride and width change. The classification decoder (``class_scene``: 63 classes, ``class_object``: 100)
-is global average pooling + a linear layer. This is the network NASLib builds for those tasks, whose
-parameter counts are Suite-Zero's ``params`` (``benchmarks/spaces_exactness.py``).
+is global average pooling + a linear layer. The macro space keeps the stem and decoder, fixes the cell to a
+ResNet basic block (two ReLU-conv3×3-BN, a 1×1 conv + BN shortcut where the shape changes) and searches the
+skeleton: 4 to 6 stages of 2 blocks, codes as above plus ``2`` (double the width only) and ``3`` (halve the
+resolution only). These are the networks NASLib builds for those tasks, whose parameter counts are
+Suite-Zero's ``params`` (``benchmarks/spaces_exactness.py``).
 """
 
 from __future__ import annotations
@@ -86,10 +89,28 @@ class MicroCell(nn.Module):
         return nodes[3]
 
 
-class TNB101MicroNetwork(nn.Module):
-    """Encoder (``64-41414`` around one cell) + linear classification decoder."""
+class BasicBlock(nn.Module):
+    """The macro space's fixed cell: ResNet basic block with a 1×1 conv + BN shortcut where the shape changes."""
 
-    def __init__(self, codes: Sequence[int], num_classes: int = 63, in_channels: int = 3) -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(ReLUConvBN(c_in, c_out, 3, stride), ReLUConvBN(c_out, c_out, 3, 1))
+        changes = stride != 1 or c_in != c_out
+        self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False),
+                                      nn.BatchNorm2d(c_out)) if changes else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x) + (x if self.shortcut is None else self.shortcut(x))
+
+
+class TNB101MicroNetwork(nn.Module):
+    """Encoder (``64-41414`` around one cell, or a ``skeleton`` of basic blocks) + linear classification decoder.
+
+    ``codes`` is the micro cell (6 op codes); with ``skeleton`` (the macro space's stage codes) the cells are
+    basic blocks and ``codes`` is ignored."""
+
+    def __init__(self, codes: Sequence[int] | None, num_classes: int = 63, in_channels: int = 3,
+                 skeleton: Sequence[int] | None = None) -> None:
         super().__init__()
         half = BASE_CHANNELS // 2
         self.stem = nn.Sequential(
@@ -99,11 +120,16 @@ class TNB101MicroNetwork(nn.Module):
         )
         stages: list[nn.Module] = []
         channels, widths = BASE_CHANNELS, []
-        for code in SKELETON:
+        for code in (skeleton if skeleton is not None else [int(c) for c in SKELETON]):
             layer = int(code)
             c_out = channels * 2 if layer % 2 == 0 else channels
             stride = 2 if layer > 2 else 1
-            stages.append(nn.Sequential(MicroCell(codes, channels, c_out, stride), MicroCell(codes, c_out, c_out, 1)))
+            if skeleton is not None:
+                stages.append(nn.Sequential(BasicBlock(channels, c_out, stride), BasicBlock(c_out, c_out, 1)))
+            else:
+                assert codes is not None
+                stages.append(nn.Sequential(MicroCell(codes, channels, c_out, stride),
+                                            MicroCell(codes, c_out, c_out, 1)))
             channels = c_out
             widths.append(channels)
         self.stages = nn.ModuleList(stages)

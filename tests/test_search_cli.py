@@ -51,8 +51,67 @@ def test_search_errors_are_one_clear_line(nb201_table: Path, tmp_path: Path) -> 
     assert bad_warmup.exit_code != 0 and "PROXY:N" in bad_warmup.output
     random_move = CliRunner().invoke(search_cmd, [*base, "--algorithm", "random", "--move", "params"])
     assert random_move.exit_code != 0 and "move proposal does not apply" in random_move.output
-    no_plot_dir = CliRunner().invoke(search_cmd, [*base, "--plot"])
-    assert no_plot_dir.exit_code != 0 and "--plot needs --out" in no_plot_dir.output
+    arch_column = CliRunner().invoke(search_cmd, [*base, "--arch-column", "arch"])
+    assert arch_column.exit_code != 0 and "--arch-column applies to --oracle csv:PATH only" in arch_column.output
+    bad_column = CliRunner().invoke(search_cmd, [*base, "--valid", "nope"])
+    assert bad_column.exit_code != 0 and "missing column(s) nope" in bad_column.output
+    econas = CliRunner().invoke(search_cmd, [*base[2:], "--oracle", "econas", "--valid", "x"])
+    assert econas.exit_code != 0 and "do(es) not apply to --oracle econas" in econas.output
+    for result in (arch_column, bad_column, econas):
+        assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_plot_without_out_writes_to_a_default_folder(nb201_table: Path, tmp_path: Path, monkeypatch) -> None:
+    """README's `archrank search ... --seeds 0-1 --plot` (no --out) works: the plots go to runs/RUN_NAME."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(search_cmd, ["--oracle", f"nb201-csv:{nb201_table}", "--store", "r.db", "--budget",
+                                             "5", "--seeds", "0-1", "--plot", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "runs" / "nb201-rea" / "search_queries.png").stat().st_size > 10_000
+
+
+def test_table_columns_apply_to_the_nb201_oracle_and_are_part_of_the_setup(nb201_table: Path, tmp_path: Path) -> None:
+    store = str(tmp_path / "r.db")
+    base = ["--oracle", f"nb201-csv:{nb201_table}", "--store", store, "--budget", "6", "--quiet", "--run-name", "x"]
+    first = CliRunner().invoke(search_cmd, [*base, "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    other = CliRunner().invoke(search_cmd, [*base, "--valid", "cifar10_test_acc"])
+    assert other.exit_code != 0 and "different setup" in other.output  # never a replay of the old result
+    assert len(other.output.strip().splitlines()) == 1
+    cost = CliRunner().invoke(search_cmd, [*base, "--cost", "none"])
+    assert cost.exit_code != 0 and "different setup" in cost.output
+    # the options do apply to the default NB201 oracle: search the test column, 1 s per query
+    flat = CliRunner().invoke(search_cmd, [*base[:-1], "y", "--valid", "cifar10_test_acc", "--cost", "none",
+                                           "--out", str(tmp_path / "b")])
+    assert flat.exit_code == 0, flat.output
+    assert "median cost 6.0 s" in flat.output
+    frame = pd.read_csv(tmp_path / "b" / "trajectories.csv")
+    assert frame["cost_s"].tolist() == [1.0] * 6 and (frame["valid"] == frame["test"]).all()
+    table = pd.read_csv(nb201_table).set_index("arch_str")
+    assert frame["valid"].tolist() == table.loc[frame["arch"], "cifar10_test_acc"].tolist()
+    before = pd.read_csv(tmp_path / "a" / "trajectories.csv")
+    assert before["cost_s"].tolist() == table.loc[before["arch"], "cifar10valid_train_time_200ep_s"].tolist()
+
+
+def test_two_identical_search_processes_on_one_store_both_finish(nb201_table: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "archrank.cli", "search", "--oracle", f"nb201-csv:{nb201_table}", "--budget",
+            "40", "--seeds", "0-2", "--warmup", "params:200", "--move", "params", "--store", str(tmp_path / "r.db"),
+            "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for proc, (_, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err and "IntegrityError" not in err
+    assert outputs[0][0] == outputs[1][0]  # the same searches, the same result
+    with search.HistoryDB(tmp_path / "r.db") as db:
+        runs = db.runs()
+    assert runs["queries"].tolist() == [40, 40, 40]
 
 
 def test_option_parsers() -> None:

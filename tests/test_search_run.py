@@ -307,3 +307,55 @@ def test_invariants_on_random_small_spaces(
     assert np.allclose(np.cumsum(steps), [q.cumulative_cost_s for q in hist.queries])
     valid, _ = hist.incumbent()
     assert np.all(np.diff(valid) >= 0) and (not len(hist) or valid[-1] == hist.best().valid)
+
+
+# --- proxy scores from the results store ---------------------------------------------------------------------
+def test_table_scorer_reads_through_score_table_newest_nan_included(space: ToySpace, tmp_path: Path) -> None:
+    """A rescore whose newest value is NaN is NaN for the search too (a groupby().last() skipped it), and rows of
+    other seeds are neither mixed in silently nor read without the filter that picks them."""
+    import time
+
+    arch = (1, 1, 1, 1, 1)
+    key = space.to_str(arch)
+    with Store(tmp_path / "s.db") as store:
+        store.put_scores([ScoreRow("toy", key, "zc", "h1", 0, "b", "cpu", 3.0, 0.5, "ok")])
+        time.sleep(0.01)
+        store.put_scores([ScoreRow("toy", key, "zc", "h1", 1, "b", "cpu", None, 0.7, "nan", "log of 0")])
+    path = tmp_path / "s.db"
+    with pytest.raises(ValueError, match="seed"):
+        search.TableScorer.from_store(path, space, "zc")  # two seeds: refused with one line, not mixed
+    newest = search.TableScorer.from_store(path, space, "zc", latest=True)
+    assert np.isnan(newest.score(arch)) and newest.seconds == pytest.approx(0.7)
+    seed0 = search.TableScorer.from_store(path, space, "zc", seed=0)
+    assert seed0.score(arch) == 3.0 and seed0.seconds == pytest.approx(0.5)
+    with pytest.raises(KeyError, match="no scores of proxy 'zc'"):
+        search.TableScorer.from_store(path, space, "zc", device="cuda")
+
+
+def test_live_scores_are_stored_and_reused_by_later_seeds(space: ToySpace, tmp_path: Path) -> None:
+    """Seed 1 computes nothing new (seed 0 stored every score under `archrank score`'s key) but is charged the
+    same proxy seconds, read from the store."""
+    calls: list[tuple] = []
+
+    def engine(model: object, names: list[str], batch: object = None, seed: int = 0) -> dict[str, float]:
+        calls.append(names[0])
+        return {names[0]: float(model[-1].in_features)}  # the toy model's width: 4 + sum(arch)
+
+    small = ToySpace((3, 3, 3))
+    path = tmp_path / "r.db"
+    kwargs = dict(budget=8, warmup=("synflow", len(small)), move="synflow", store=path,
+                  live_kwargs={"score_fn": engine, "batch": (None, None)})
+    first = search.run(small, "rea", planted_oracle((1, 2, 0)), seed=0, **kwargs)
+    computed = len(calls)
+    assert computed == len(small)  # the warmup pool is the whole space: every cell scored once
+    second = search.run(small, "rea", planted_oracle((1, 2, 0)), seed=1, **kwargs)
+    assert len(calls) == computed  # nothing new computed
+    assert sum(second.proxy_seconds) == pytest.approx(sum(first.proxy_seconds)) and sum(first.proxy_seconds) > 0
+    with Store(path) as store:
+        rows = store.scores(space="toy", proxies=["synflow"])
+    from archrank.runner import config_hashes, model_config
+
+    assert len(rows) == len(small) and set(rows["batch_hash"]) == {"none"} and set(rows["seed"]) == {0}
+    assert set(rows["config_hash"]) == {config_hashes(["synflow"], model_config(small, 10, {}))["synflow"]}
+    table = search.TableScorer.from_store(path, small, "synflow")
+    assert table.score((1, 2, 0)) == 7.0 and len(calls) == computed

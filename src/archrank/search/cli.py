@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 
 from archrank.search.history import History, HistoryDB
-from archrank.search.oracles import Oracle, TableOracle, econas_oracle
+from archrank.search.oracles import NB201_COST, NB201_TEST, NB201_VALID, Oracle, TableOracle, econas_oracle
 from archrank.search.proxy import resolve_scorer
 from archrank.search.run import DEFAULT_MOVE_RANDOM_PROB, default_run_name, parse_warmup, run
 from archrank.search.samplers import ALGORITHMS
 from archrank.spaces import SearchSpace, get_space
+from archrank.store import Store
 
 DEFAULT_STORE = "archrank.db"
 
@@ -52,16 +53,35 @@ def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def make_oracle(spec: str, space: SearchSpace, valid: str, test: str, cost: str | None, arch_column: str,
-                device: str = "cpu") -> Oracle:
-    """``nb201-csv[:PATH]`` (the shared NAS-Bench-201 CIFAR-10 table), ``csv:PATH`` (columns from options) or
-    ``econas[:SETTING]`` (real reduced training; on NB201 the benchmark's test accuracy is reported when the
-    shared table is present)."""
+TABLE_DEFAULTS = {"valid": NB201_VALID, "test": NB201_TEST, "cost": NB201_COST, "arch_column": "arch_str"}
+"""Columns of a table oracle when the options leave them out (NB201's CIFAR-10 table)."""
+
+
+def make_oracle(spec: str, space: SearchSpace, valid: str | None = None, test: str | None = None,
+                cost: str | None = None, arch_column: str | None = None, device: str = "cpu") -> Oracle:
+    """``nb201-csv[:PATH]`` (the shared NAS-Bench-201 CIFAR-10 table), ``nb201-fidelities`` (the same at 12 and
+    200 epochs), ``csv:PATH`` (any table) or ``econas[:SETTING]`` (real reduced training; on NB201 the benchmark's
+    test accuracy is reported when the shared table is present).
+
+    ``valid``/``test``/``cost`` choose the table's columns (``None``: NB201's; ``cost="none"``: 1 s per query);
+    ``arch_column`` applies to ``csv:`` only. An option that does not apply to the oracle is refused with one
+    clear line rather than ignored."""
     kind, _, arg = spec.partition(":")
+    given = {name: value for name, value in
+             (("--valid", valid), ("--test", test), ("--cost", cost), ("--arch-column", arch_column)) if value}
+    columns = {"valid": valid or TABLE_DEFAULTS["valid"], "test": test or TABLE_DEFAULTS["test"],
+               "cost": None if cost == "none" else cost or TABLE_DEFAULTS["cost"]}
     if kind == "nb201-csv":
-        return TableOracle.nb201_cifar10(space, arg or None)
+        if arch_column:
+            raise ValueError("--arch-column applies to --oracle csv:PATH only (the NB201 table keys its own rows)")
+        return TableOracle.nb201_cifar10(space, arg or None, **columns)
     if kind == "csv" and arg:
-        return TableOracle.from_csv(arg, valid, test, cost, arch_column, space=space)
+        return TableOracle.from_csv(arg, arch_column=arch_column or TABLE_DEFAULTS["arch_column"], space=space,
+                                    **columns)
+    if kind in ("econas", "nb201-fidelities") and given:
+        raise ValueError(f"{', '.join(given)} do(es) not apply to --oracle {kind} (table oracles only)")
+    if kind == "nb201-fidelities":
+        return TableOracle.nb201_fidelities(space)
     if kind == "econas":
         report = None
         if space.name == "nb201":
@@ -69,8 +89,17 @@ def make_oracle(spec: str, space: SearchSpace, valid: str, test: str, cost: str 
                 report = TableOracle.nb201_cifar10(space)
             except FileNotFoundError:
                 report = None
-        return econas_oracle(space, arg or "c4r4s0e10", device=device, report=report)
-    raise ValueError(f"unknown oracle {spec!r}: use nb201-csv[:PATH], csv:PATH or econas[:SETTING]")
+        return econas_oracle(space, arg.split(",") if arg else "c4r4s0e10", device=device, report=report)
+    raise ValueError(f"unknown oracle {spec!r}: use nb201-csv[:PATH], nb201-fidelities, csv:PATH or econas[:SETTING]")
+
+
+def format_cost(seconds: float) -> str:
+    """Seconds in the unit that shows them: s, min or h."""
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def summarise(histories: list[History], threshold: float | None) -> dict[str, Any]:
@@ -81,8 +110,9 @@ def summarise(histories: list[History], threshold: float | None) -> dict[str, An
             continue
         best = hist.best()
         per_seed.append({
-            "seed": hist.seed, "trained": len(hist), "best_arch": hist.keys[hist.queries.index(best)],
+            "seed": hist.seed, "trained": len(hist), "best_arch": hist.keys[hist.best_index()],
             "best_valid": best.valid, "best_test": best.test, "cost_h": hist.total_cost_s / 3600,
+            "cost_s": hist.total_cost_s,
             "proxy_s": float(sum(hist.proxy_seconds)), "resumed": hist.resumed, "stopped": hist.stopped,
             "first_reach_top": hist.first_reach(threshold) if threshold is not None else None,
         })
@@ -91,6 +121,7 @@ def summarise(histories: list[History], threshold: float | None) -> dict[str, An
         overall = max(per_seed, key=lambda r: r["best_valid"])
         out["median_best_test"] = float(np.median([r["best_test"] for r in per_seed]))
         out["median_cost_h"] = float(np.median([r["cost_h"] for r in per_seed]))
+        out["median_cost_s"] = float(np.median([r["cost_s"] for r in per_seed]))
         out["best_overall"] = {k: overall[k] for k in ("seed", "best_arch", "best_valid", "best_test")}
     return out
 
@@ -105,14 +136,16 @@ def summarise(histories: list[History], threshold: float | None) -> dict[str, An
               help="Probability of a random move instead of the proxy's pick.")
 @click.option("--seeds", default="0", show_default=True, help="Seeds, e.g. 0-29 or 0,4,7.")
 @click.option("--oracle", "oracle_spec", default="nb201-csv", show_default=True,
-              help="nb201-csv[:PATH] (shared NB201 CIFAR-10 table), csv:PATH, or econas[:SETTING] (real reduced"
-                   " training, e.g. econas:c4r4s0e10).")
+              help="nb201-csv[:PATH] (shared NB201 CIFAR-10 table), nb201-fidelities (the same at 12 and 200"
+                   " epochs), csv:PATH, or econas[:SETTING[,SETTING...]] (real reduced training, e.g."
+                   " econas:c4r4s0e10; several settings are fidelities).")
+@click.option("--fidelity", default=None, help="Fidelity a plain algorithm trains at (default: the most faithful).")
 @click.option("--device", default="cpu", show_default=True, help="Device of a training oracle.")
-@click.option("--valid", "valid_col", default="cifar10_valid_acc", show_default=True, help="Column searched.")
-@click.option("--test", "test_col", default="cifar10_test_acc", show_default=True, help="Column reported.")
-@click.option("--cost", "cost_col", default="cifar10valid_train_time_200ep_s", show_default=True,
-              help="Column of seconds per query ('none': 1 s per query).")
-@click.option("--arch-column", default="arch_str", show_default=True)
+@click.option("--valid", "valid_col", default=None, help=f"Table column searched [default: {NB201_VALID}].")
+@click.option("--test", "test_col", default=None, help=f"Table column reported [default: {NB201_TEST}].")
+@click.option("--cost", "cost_col", default=None,
+              help=f"Table column of seconds per query, or 'none' for 1 s per query [default: {NB201_COST}].")
+@click.option("--arch-column", default=None, help="Architecture column of --oracle csv:PATH [default: arch_str].")
 @click.option("--proxy-seconds", type=float, default=0.0, show_default=True,
               help="Cost charged per architecture scored with a table-column proxy (params, flops).")
 @click.option("--param", "params", multiple=True, help="Algorithm option KEY=VALUE (repeatable).")
@@ -120,29 +153,34 @@ def summarise(histories: list[History], threshold: float | None) -> dict[str, An
               help="SQLite results file: queries are recorded there and runs resume from it.")
 @click.option("--run-name", default=None, help="Name of the run in the store (default: from the setup).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Folder for trajectories.csv, summary.json and plots.")
-@click.option("--plot", is_flag=True, help="Write median/IQR plots (needs --out).")
+              help="Folder for trajectories.csv, summary.json and plots [default with --plot: runs/RUN_NAME].")
+@click.option("--max-cost-hours", type=float, default=None, help="Also stop a seed once its cost reaches this.")
+@click.option("--plot", is_flag=True, help="Write median/IQR plots (into --out).")
 @click.option("--compare", multiple=True, help="Other run names from the store to include in the plots.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def search_cmd(space_name: str, algorithm: str, budget: int, warmup: str | None, move: str | None,
-               move_random_prob: float, seeds: str, oracle_spec: str, device: str, valid_col: str, test_col: str,
-               cost_col: str, arch_column: str, proxy_seconds: float, params: tuple[str, ...], store_path: str,
-               run_name: str | None, out_dir: Path | None, plot: bool, compare: tuple[str, ...],
+               move_random_prob: float, seeds: str, oracle_spec: str, fidelity: str | None, device: str,
+               valid_col: str | None, test_col: str | None, cost_col: str | None, arch_column: str | None,
+               proxy_seconds: float, params: tuple[str, ...], store_path: str, run_name: str | None,
+               out_dir: Path | None, max_cost_hours: float | None, plot: bool, compare: tuple[str, ...],
                quiet: bool) -> None:
-    """Search a space (random, rea, reinforce, predictor) with optional zero-cost warmup and move proposal,
-    against a benchmark table or real reduced training; queries are recorded in --store and a rerun resumes."""
-    if plot and out_dir is None:
-        raise click.UsageError("--plot needs --out DIR")
+    """Search a space (random, rea, reinforce, predictor, hierarchical) with optional zero-cost warmup and move
+    proposal, against a benchmark table or real reduced training; queries are recorded in --store and a rerun
+    resumes (a rerun under the same --run-name with other settings is refused)."""
     try:
         space = get_space(space_name)
-        oracle = make_oracle(oracle_spec, space, valid_col, test_col, None if cost_col == "none" else cost_col,
-                             arch_column, device)
+        oracle = make_oracle(oracle_spec, space, valid_col, test_col, cost_col, arch_column, device)
+        if fidelity is not None:
+            oracle.level(fidelity)
         warm = parse_warmup(warmup)
         kwargs = parse_params(params)
+        Store(store_path).close()  # the store exists before proxies resolve, so live scores are stored there
     except (KeyError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
     seed_list = parse_seeds(seeds)
     name = run_name or default_run_name(space, algorithm, warm, move)
+    if plot and out_dir is None:
+        out_dir = Path("runs") / name.replace(":", "_")
     # one scorer per proxy for all seeds: each seed charges its own proxy seconds, but nothing is computed twice
     proxies = list(dict.fromkeys(p for p in (warm[0] if warm else None, move) if p is not None))
     shared = {p: resolve_scorer(p, space, oracle, store_path, proxy_seconds) for p in proxies}
@@ -152,7 +190,9 @@ def search_cmd(space_name: str, algorithm: str, budget: int, warmup: str | None,
         try:
             hist = run(space, algorithm, oracle, budget, warmup=warm, move=move, seed=seed,
                        proxy_scorer={p: s.fork() for p, s in shared.items()}, move_random_prob=move_random_prob,
-                       store=store_path, run_name=name, progress=not quiet, table_seconds=proxy_seconds, **kwargs)
+                       store=store_path, run_name=name, progress=not quiet, table_seconds=proxy_seconds,
+                       fidelity=fidelity,
+                       max_cost=None if max_cost_hours is None else max_cost_hours * 3600.0, **kwargs)
         except (ValueError, KeyError, RuntimeError, TypeError) as exc:
             raise click.ClickException(str(exc)) from None
         histories.append(hist)
@@ -162,7 +202,7 @@ def search_cmd(space_name: str, algorithm: str, budget: int, warmup: str | None,
     best = summary.get("best_overall")
     if best:
         click.echo(f"{name}: {len(histories)} seed(s), median best test {summary['median_best_test']:.2f} %, "
-                   f"median cost {summary['median_cost_h']:.1f} h")
+                   f"median cost {format_cost(summary['median_cost_s'])}")
         click.echo(f"best architecture (seed {best['seed']}): {best['best_arch']}  valid {best['best_valid']:.2f}"
                    f"  test {best['best_test']:.2f}")
     if out_dir is not None:

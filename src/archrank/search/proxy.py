@@ -5,16 +5,19 @@ NaN where unknown, which ranks last). It caches by architecture key and charges 
 seconds once, into :attr:`ProxyScorer.seconds`; the search adds those seconds to its cost.
 
 Implementations: :class:`TableScorer` (a precomputed column: a benchmark's ``params_M``/``flops_M``, or the
-results store's scores via :meth:`TableScorer.from_store`), :class:`FunctionScorer` (any ``arch -> float``),
-:class:`LiveScorer` (builds the model and calls ``archrank.proxies.score``, imported lazily), and
-:class:`MeanRankScorer` (an aggregate: the mean of the members' ranks within each call).
+results store's scores via :meth:`TableScorer.from_store`, read through :meth:`Store.score_table
+<archrank.store.Store.score_table>`), :class:`FunctionScorer` (any ``arch -> float``), :class:`LiveScorer`
+(scores the seeded model with the proxy engine exactly as ``archrank score`` does, and with a results store
+reads and writes the same measurements), and :class:`MeanRankScorer` (an aggregate: the mean of the members'
+ranks within each call).
 
 :func:`resolve_scorer` turns a proxy *name* into a scorer. Resolution order:
 
 1. a column of the table oracle's frame (``params``/``flops`` are aliases of ``params_M``/``flops_M``);
-2. a proxy with scores in the results store given as ``store`` (its latest ok/nan result per architecture,
-   charged the seconds stored with it); architectures the store lacks are computed live;
-3. live computation with the proxy engine (``archrank.proxies.score``).
+2. a proxy of the engine: a :class:`LiveScorer`, backed by the results store given as ``store`` when there is
+   one (scores already stored under its key are reused, new ones are stored, so later seeds and runs, and
+   ``archrank score``, share them; each is charged the seconds stored with it);
+3. any other name with scores in ``store`` (:meth:`TableScorer.from_store`; what the store lacks is NaN).
 
 A name with ``+`` (``"synflow+nwot"``) resolves each part and aggregates them with :class:`MeanRankScorer`.
 """
@@ -142,24 +145,52 @@ class TableScorer(ProxyScorer):
 
     @classmethod
     def from_store(
-        cls, store: Any, space: SearchSpace, proxy: str, fallback: ProxyScorer | None = None
+        cls,
+        store: Any,
+        space: SearchSpace,
+        proxy: str,
+        fallback: ProxyScorer | None = None,
+        *,
+        seed: int | None = None,
+        data: str | None = None,
+        batch: str | None = None,
+        device: str | None = None,
+        config: str | None = None,
+        latest: bool = False,
     ) -> TableScorer:
-        """Scores of ``proxy`` in a results store (a ``Store`` or its path); each arch costs its stored seconds.
-        Architectures the store lacks go to ``fallback`` (e.g. a :class:`LiveScorer`) when given."""
+        """Scores of ``proxy`` in a results store (a ``Store`` or its path), read through
+        :meth:`Store.score_table <archrank.store.Store.score_table>` with its filters (``seed``, ``data``,
+        ``batch``, ``device``, ``config``; rows of several settings are refused unless ``latest``), NaN results
+        included; each architecture costs its stored seconds. Architectures the store lacks go to ``fallback``
+        (e.g. a :class:`LiveScorer`) when given."""
         from archrank.store import Store
 
         own = not isinstance(store, Store)
-        db = Store(store) if own else store
+        db = Store(store, create=False) if own else store
+        filters = {"seed": seed, "data": data, "batch": batch, "device": device, "config": config}
         try:
-            frame = db.scores(space=space.name, proxies=[proxy])
+            table = db.score_table(space.name, [proxy], latest=latest, **filters)
+            rows = db.scores(space=space.name, proxies=[proxy])
         finally:
             if own:
                 db.close()
-        frame = frame[frame["status"] != "failed"].sort_values("created_at")
-        if frame.empty:
+        if table.empty or proxy not in table.columns:
             raise KeyError(f"the store has no scores of proxy {proxy!r} for space {space.name!r}")
-        last = frame.groupby("arch_key").last()
-        return cls(space, last["score"], name=proxy, seconds=last["seconds"].fillna(0.0), fallback=fallback)
+        values = table[proxy]
+        return cls(space, values, name=proxy, seconds=_stored_seconds(rows, values.index, filters), fallback=fallback)
+
+
+def _stored_seconds(rows: pd.DataFrame, keys: pd.Index, filters: Mapping[str, Any]) -> pd.Series:
+    """Seconds of the newest non-failed stored row of each architecture matching ``filters`` (the rows
+    ``score_table`` picked its values from); 0 where none was timed."""
+    rows = rows[rows["status"] != "failed"]
+    for column, name in (("seed", "seed"), ("batch_hash", "batch"), ("device", "device"), ("config_hash", "config")):
+        if filters.get(name) is not None:
+            rows = rows[rows[column] == filters[name]]
+    if filters.get("data") is not None:
+        rows = rows[rows["data"] == str(filters["data"]).partition(":")[0].lower()]
+    newest = rows.sort_values("created_at", kind="stable").drop_duplicates("arch_key", keep="last")
+    return newest.set_index("arch_key")["seconds"].reindex(keys).astype(float).fillna(0.0)
 
 
 class FunctionScorer(ProxyScorer):
@@ -182,11 +213,16 @@ class FunctionScorer(ProxyScorer):
 
 
 class LiveScorer(ProxyScorer):
-    """Computes a proxy on ``space.build(arch)`` with the proxy engine; the measured time is the cost.
+    """Computes a proxy on the seeded model exactly as ``archrank score`` does (:func:`archrank.runner.score_arch`:
+    weights from ``seed`` alone, one torch thread on CPU); the proxy's measured seconds are the cost.
 
-    The model's weights come from ``seed`` alone (the global RNG state is left untouched). ``batch`` is an
-    ``(x, y)`` pair; ``None`` loads a fixed CIFAR-10 batch of ``batch_size`` from the shared data when present,
-    else a synthetic one. ``score_fn`` replaces ``archrank.proxies.score`` (same signature).
+    ``batch`` is an ``(x, y)`` pair; ``None`` loads a fixed CIFAR-10 batch of ``batch_size`` (seed ``seed``) from the
+    shared data when present, else a synthetic one — the batch ``archrank score --data auto`` uses. With a results
+    ``store`` (a ``Store`` or a path) every result is a measurement under the key ``archrank score`` writes (space,
+    architecture, proxy, its config hash, seed, batch hash, device): results already there are reused, charged
+    the seconds stored with them, and new ones are stored, so later seeds, runs and scoring share them.
+    ``score_fn`` replaces the engine (``score_fn(model, [proxy], batch=, seed=) -> {proxy: value}``; the wall time
+    of build and call is the cost).
     """
 
     def __init__(
@@ -199,6 +235,8 @@ class LiveScorer(ProxyScorer):
         batch_size: int = 64,
         build_kwargs: dict[str, Any] | None = None,
         score_fn: Callable[..., Mapping[str, float]] | None = None,
+        store: Any = None,
+        device: str = "cpu",
     ) -> None:
         super().__init__(space, proxy)
         self.batch = batch
@@ -207,18 +245,9 @@ class LiveScorer(ProxyScorer):
         self.batch_size = batch_size
         self.build_kwargs = dict(build_kwargs or {})
         self.score_fn = score_fn
-
-    def _engine(self) -> Callable[..., Mapping[str, float]]:
-        if self.score_fn is None:
-            try:
-                from archrank.proxies import score  # lazy: the engine is optional for table-driven searches
-            except ImportError as exc:
-                raise RuntimeError(
-                    f"proxy {self.name!r} is neither a table column nor in the results store, and the proxy engine"
-                    f" cannot compute it: {exc}"
-                ) from exc
-            self.score_fn = score
-        return self.score_fn
+        self.store = store
+        self.device = device
+        self.computed = 0  # architectures this scorer really computed (not read back from the store)
 
     def _batch(self) -> tuple[Any, Any]:
         if self.batch is None:
@@ -231,21 +260,93 @@ class LiveScorer(ProxyScorer):
             self.batch = (loaded.x, loaded.y)
         return self.batch
 
-    def _score(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:
-        import torch
+    def batch_hash(self) -> str:
+        """The content hash of the batch (``"none"`` without inputs), as ``archrank score`` records it."""
+        from archrank.data.batch import batch_hash
+        from archrank.runner import NO_BATCH
 
-        engine, batch = self._engine(), self._batch()
-        scores, seconds = [], []
-        for arch in archs:
-            start = time.perf_counter()
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.seed)
-                model = self.space.build(arch, num_classes=self.num_classes, **self.build_kwargs)
-            result = engine(model, [self.name], batch=batch, seed=self.seed)
-            seconds.append(time.perf_counter() - start)
-            value = float(result[self.name])
-            scores.append(value if math.isfinite(value) else math.nan)
-        return np.array(scores), np.array(seconds)
+        x, y = self._batch()
+        return NO_BATCH if x is None else batch_hash(x, y)
+
+    def config_hash(self) -> str:
+        """The proxy's configuration hash for this model setting, as ``archrank score`` records it."""
+        from archrank.runner import config_hashes, model_config
+
+        return config_hashes([self.name], model_config(self.space, self.num_classes, self.build_kwargs))[self.name]
+
+    def _open_store(self) -> Any:
+        from archrank.store import Store
+
+        if self.store is not None and not isinstance(self.store, Store):
+            self.store = Store(self.store)
+        return self.store
+
+    def _score(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:
+        keys = [self.space.key(a) for a in archs]
+        scores, seconds = np.full(len(archs), np.nan), np.zeros(len(archs))
+        store = self._open_store()
+        todo = list(range(len(archs)))
+        if store is not None:
+            stored = self._stored(store, keys)
+            todo = [i for i, k in enumerate(keys) if k not in stored]
+            for i, key in enumerate(keys):
+                if key in stored:
+                    scores[i], seconds[i] = stored[key]
+        rows = []
+        for i in todo:
+            value, took, status, reason = self._compute(archs[i])
+            scores[i], seconds[i] = value, took
+            rows.append((keys[i], value, took, status, reason))
+        self.computed += len(todo)
+        if store is not None and rows:
+            self._write(store, rows)
+        return scores, seconds
+
+    def _key(self) -> tuple[str, str, int, str, str]:
+        return self.space.name, self.config_hash(), int(self.seed), self.batch_hash(), self.device
+
+    def _stored(self, store: Any, keys: Sequence[str]) -> dict[str, tuple[float, float]]:
+        """Stored (value, seconds) of ``keys`` under this scorer's key (status ok or nan; failures are redone)."""
+        space, config_hash, seed, batch, device = self._key()
+        frame = store.scores(space=space, proxies=[self.name])
+        wanted = set(keys)
+        frame = frame[(frame["config_hash"] == config_hash) & (frame["seed"] == seed) & (frame["batch_hash"] == batch)
+                      & (frame["device"] == device) & (frame["status"] != "failed") & frame["arch_key"].isin(wanted)]
+        return {k: (float(v), 0.0 if pd.isna(t) else float(t))
+                for k, v, t in zip(frame["arch_key"], frame["score"], frame["seconds"], strict=True)}
+
+    def _write(self, store: Any, rows: Sequence[tuple[str, float, float, str, str | None]]) -> None:
+        from archrank.runner import model_config
+        from archrank.store import ScoreRow
+
+        space, config_hash, seed, batch, device = self._key()
+        store.put_config(config_hash, self.name,
+                         {"proxy": self.name, **model_config(self.space, self.num_classes, self.build_kwargs)})
+        store.put_scores([
+            ScoreRow(space=space, arch_key=key, proxy=self.name, config_hash=config_hash, seed=seed, batch_hash=batch,
+                     device=device, score=value if status == "ok" else None, seconds=took, status=status,
+                     error=reason)
+            for key, value, took, status, reason in rows
+        ])
+
+    def _compute(self, arch: Arch) -> tuple[float, float, str, str | None]:
+        """(value, seconds, status, reason) of one architecture; NaN values have status ``nan`` (or ``failed``)."""
+        from archrank.runner import build_seeded, score_arch
+
+        batch = self._batch()
+        if self.score_fn is None:
+            result = score_arch(self.space, arch, [self.name], batch, self.seed, self.device, self.num_classes,
+                                self.build_kwargs)[self.name]
+            value = float(result.value)
+            ok = result.status == "ok" and math.isfinite(value)
+            return (value if ok else math.nan), float(result.seconds), ("ok" if ok else result.status), result.reason
+        start = time.perf_counter()
+        model = build_seeded(self.space, arch, self.seed, self.num_classes, **self.build_kwargs)
+        value = float(self.score_fn(model, [self.name], batch=batch, seed=self.seed)[self.name])
+        took = time.perf_counter() - start
+        if math.isfinite(value):
+            return value, took, "ok", None
+        return math.nan, took, "nan", "the proxy's value is not a finite number"
 
 
 class MeanRankScorer(ProxyScorer):
@@ -286,7 +387,7 @@ def resolve_scorer(
     table_seconds: float = 0.0,
     **live_kwargs: Any,
 ) -> ProxyScorer:
-    """A scorer for proxy ``name``: table column, then results store, then live engine (see module doc).
+    """A scorer for proxy ``name``: table column, then engine proxy (store-backed), then stored scores (module doc).
 
     ``table_seconds`` is the cost charged per architecture for a table column (a benchmark's params/FLOPs
     columns carry no timing); ``live_kwargs`` go to :class:`LiveScorer`.
@@ -302,10 +403,19 @@ def resolve_scorer(
         column = name if name in frame.columns else COLUMN_ALIASES.get(name)
         if column is not None and column in frame.columns:
             return TableScorer(space, frame[column], name=name, seconds=table_seconds)
+    has_store = store is not None and (not isinstance(store, (str, Path)) or Path(store).is_file())
+    if _is_engine_proxy(name) or not has_store:
+        return LiveScorer(space, name, store=store if has_store else None, **live_kwargs)
     live = LiveScorer(space, name, **live_kwargs)
-    if store is not None and (not isinstance(store, (str, Path)) or Path(store).is_file()):
-        try:
-            return TableScorer.from_store(store, space, name, fallback=live)
-        except KeyError:
-            pass
-    return live
+    try:
+        return TableScorer.from_store(store, space, name, fallback=live)
+    except KeyError:
+        return live
+
+
+def _is_engine_proxy(name: str) -> bool:
+    try:
+        from archrank.proxies import list_proxies
+    except ImportError:  # pragma: no cover - the engine is part of the package
+        return False
+    return name in list_proxies()

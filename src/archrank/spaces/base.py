@@ -52,7 +52,7 @@ class InvalidArchitectureError(ValueError):
 class TruthSource:
     """A ground-truth file of a benchmark, read by ``archrank.bench.truth_spaces``.
 
-    ``path`` is relative to the data root (``ARCHRANK_DATA``); ``reader`` names the function that reads it as
+    ``path`` is relative to the data root (``ARCHRANK_DATA``), or one absolute path (a user's own file); ``reader`` names the function that reads it as
     ``"module:function"`` (called as ``reader(path, space, source)``, returning a DataFrame indexed by
     ``arch_key``); ``metric`` is the column used as accuracy; ``description`` is the sentence every report
     prints beside a number measured against it (say there when the accuracy is a surrogate's prediction).
@@ -162,7 +162,8 @@ class SearchSpace(ABC):
         return ()
 
     def describe(self, arch: Arch) -> list[tuple[str, Any]]:
-        """Rows (label, value) that name ``arch``: index, string, NASLib code, canonical key, validity."""
+        """Rows (label, value) that name ``arch`` for ``archrank describe``: benchmark index, string, NASLib
+        code, canonical key; spaces append their own rows (genotype, pruned spec, ...)."""
         rows: list[tuple[str, Any]] = []
         if self.has_index:
             rows.append(("index", self.index(arch)))

@@ -84,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "proxies_fused_vs_separate.md"
     )
     parser.add_argument("--exclude", default="", help="comma-separated proxies to leave out (e.g. grasp)")
+    parser.add_argument(
+        "--proxies",
+        default="",
+        help="comma-separated subset of the Suite-Zero proxies to compare (default: all 13), e.g. the zero-cost "
+        "paper's seven: grad_norm,snip,grasp,fisher,jacov,synflow,plain",
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -92,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     indices = sorted(random.Random(args.seed).sample(range(len(space)), args.n))
     x, y = load_batch("cifar10", root, batch_size=args.batch_size, seed=0)
     excluded = [p for p in args.exclude.split(",") if p]
+    chosen = [p for p in args.proxies.split(",") if p]
+    unknown = [p for p in chosen if p not in SUITE_ZERO_PROXIES]
+    if unknown:
+        parser.error(f"not Suite-Zero proxies: {', '.join(unknown)}")
+    excluded += [p for p in SUITE_ZERO_PROXIES if chosen and p not in chosen]
     proxies = tuple(p for p in SUITE_ZERO_PROXIES if p not in excluded)
     load_before = os.getloadavg()
     print(f"{len(proxies)} proxies, {args.n} NB201 archs {indices}, batch {args.batch_size}, {args.threads} threads")
@@ -150,10 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         lines = [
             f"# Fused vs one-at-a-time: {len(proxies)} NAS-Bench-Suite-Zero proxies"
-            + (f" (without {', '.join(excluded)})" if excluded else ""),
+            + (f" ({', '.join(proxies)})" if chosen else f" (without {', '.join(excluded)})" if excluded else ""),
             "",
             f"`.venv/bin/python benchmarks/proxies_fused_vs_separate.py --n {args.n} --batch-size {args.batch_size} "
-            f"--threads {args.threads}{' --exclude ' + args.exclude if excluded else ''}` — NB201 architectures "
+            f"--threads {args.threads}{' --proxies ' + args.proxies if chosen else ''}"
+            f"{' --exclude ' + args.exclude if args.exclude else ''}` — NB201 architectures "
             f"{indices} (seeded sample {args.seed}), CIFAR-10 batch of {args.batch_size}, torch {torch.__version__}, "
             f"{args.threads} threads, `OMP_WAIT_POLICY=PASSIVE`. "
             f"Shared 2-core machine: load average {load_before[0]:.1f} before, {load_after[0]:.1f} after, so wall "

@@ -115,3 +115,47 @@ def test_configured_az_data_inputs_still_shared(nb201):
     res = score(_cell(nb201), cfg, batch=(x, y), detailed=True)
     assert all(r.ok for r in res.values())
     assert res["az_expressivity"].seconds > 0 and res["az_trainability"].seconds > 0
+
+
+class _Tied(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.b = nn.Linear(4, 4)
+        self.b.weight = self.a.weight  # tied
+        self.register_buffer("scale", torch.tensor(2.0))
+        self.sizes = [4, 4]
+        self.blocks = nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(self.a(x)) * self.scale
+
+
+class _CustomCopy(nn.Linear):
+    def __deepcopy__(self, memo):  # a class that copies itself its own way is copied by deepcopy
+        new = nn.Linear.__new__(_CustomCopy)
+        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        new.copied_by_deepcopy = True
+        return new
+
+
+def test_clone_module_is_a_deep_copy(nb201):
+    from archrank.proxies.torchutil import clone_module
+
+    calls = []
+    model = _Tied()
+    model.a.register_forward_hook(lambda m, i, o: calls.append(1))
+    model.custom = _CustomCopy(2, 2)
+    model.a.weight.requires_grad_(False)
+    twin = clone_module(model)
+    assert repr(twin) == repr(model) and type(twin.custom) is _CustomCopy and twin.custom.copied_by_deepcopy
+    assert twin.b.weight is twin.a.weight and twin.a.weight is not model.a.weight  # tied, and new
+    assert not twin.a.weight.requires_grad and isinstance(twin.a.weight, nn.Parameter)
+    assert twin.sizes == model.sizes and twin.sizes is not model.sizes
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), twin.state_dict().items(), strict=True):
+        assert k == k2 and torch.equal(v, v2) and v.data_ptr() != v2.data_ptr()
+    twin(torch.randn(3, 4))
+    assert calls == [1]  # hooks are copied as deepcopy copies them
+    cell = _cell(nb201)
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(clone_module(cell).eval()(x), copy.deepcopy(cell).eval()(x))

@@ -1,11 +1,14 @@
 """The four AZ-NAS components (Lee & Ham, "AZ-NAS: Assembling Zero-Cost Proxies for Network Architecture Search",
 CVPR 2024), each registered as its own proxy; AZ-NAS itself ranks architectures by Σ_i log(rank_i / m) over them.
 
-One shared ``az`` pass, as in the official code: a private copy re-initialised with Kaiming-normal (fan-in, ReLU
-gain; biases 0; BatchNorm γ=1, β=0), one train-mode forward, and the feature map after the stem and after every
-block. Blocks default to the model's top-level children with containers of composite modules expanded and the
-head after the last block removed — for NAS-Bench-201: the stem, the 15 cells and the two residual blocks (18
-features, the official ``extract_cell_features``); a ``blocks`` config names them explicitly.
+One shared ``az`` pass (:mod:`archrank.proxies.passes.az`), as in the official code: the network with
+Kaiming-normal parameters (fan-in, ReLU gain; biases 0; BatchNorm γ=1, β=0), one train-mode forward, and the
+feature map after the stem and after every block. Expressivity and progressivity read the features' channel
+covariances (a forward without gradients suffices when they are asked alone); trainability reads the block-wise
+vector-Jacobian cross-moments; requested together they share one run. Blocks default to the model's top-level
+children with containers of composite modules expanded and the head after the last block removed — for
+NAS-Bench-201: the stem, the 15 cells and the two residual blocks (18 features, the official
+``extract_cell_features``); a ``blocks`` config names them explicitly.
 
 Inputs: standard Gaussian noise of the batch's shape (``inputs="gaussian"``, the default), as in the official
 NAS-Bench-201 code, which scores AZ-NAS with ``trainloader=None`` and hence ``torch.randn`` inputs (batch 64);

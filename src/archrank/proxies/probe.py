@@ -7,14 +7,14 @@ declare, once each, and hands every proxy the products it asked for. The passes 
 train-mode forward + the backward passes its products need; ``synflow``, ``zen``, ``zico``, ``az``: where the
 computation truly differs). The hook machinery is in :mod:`archrank.proxies.hooks`.
 
-Nothing here touches the caller's model: the probe deep-copies it once; hooks live on the copy and are removed
+Nothing here touches the caller's model: the probe deep-copies it once
+(:func:`~archrank.proxies.torchutil.clone_module`); hooks live on the copy and are removed
 after each pass; weights are never written. Passes that change weights work on a further copy. New analyses (e.g.
 statistics extraction for EZNAS or Eproxy) can reuse the probe through :meth:`Probe.get` and :meth:`Probe.cached`.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
@@ -32,6 +32,7 @@ from archrank.proxies.passes.main import ActGrad
 from archrank.proxies.torchutil import (
     RELU_TYPES,
     WEIGHTED_TYPES,
+    clone_module,
     freeze,
     is_oom,
     remove_batchnorm,
@@ -83,7 +84,7 @@ class Probe:
         self.seed = int(seed)
         self.loss_fn = loss_fn if loss_fn is not None else F.cross_entropy
         self.num_classes = num_classes
-        model_copy = copy.deepcopy(model).to(self.device)
+        model_copy = clone_module(model).to(self.device)
         model_copy.train()
         for param in model_copy.parameters():
             param.requires_grad_(True)
@@ -143,7 +144,7 @@ class Probe:
     def fresh_copy(self) -> nn.Module:
         """A further deep copy of the private model, in the probe's layout, for passes that change weights."""
         self.set_layout(self.channels_last)
-        return copy.deepcopy(self.model)
+        return clone_module(self.model)
 
     def generator(self, tag: str) -> torch.Generator:
         """A fresh generator on the probe's device, seeded from (seed, tag): independent of other passes."""

@@ -52,10 +52,11 @@ class InvalidArchitectureError(ValueError):
 class TruthSource:
     """A ground-truth file of a benchmark, read by ``archrank.bench.truth_spaces``.
 
-    ``path`` is relative to the data root (``ARCHRANK_DATA``), or one absolute path (a user's own file); ``reader`` names the function that reads it as
-    ``"module:function"`` (called as ``reader(path, space, source)``, returning a DataFrame indexed by
-    ``arch_key``); ``metric`` is the column used as accuracy; ``description`` is the sentence every report
-    prints beside a number measured against it (say there when the accuracy is a surrogate's prediction).
+    ``path`` is relative to the data root (``ARCHRANK_DATA``), or one absolute path (a user's own file);
+    ``reader`` names the function that reads it as ``"module:function"`` (called as ``reader(path, space,
+    source)``, returning a DataFrame indexed by ``arch_key``); ``metric`` is the column used as accuracy;
+    ``description`` is the sentence every report prints beside a number measured against it (say there when
+    the accuracy is a surrogate's prediction).
     ``options`` are reader settings, e.g. ``(("task", "class_scene"),)``.
     """
 

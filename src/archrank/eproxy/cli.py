@@ -12,6 +12,8 @@ from typing import Any
 import click
 import torch
 
+from archrank.cli_options import workers_option
+from archrank.executors import Executor, executor_options, optional_executor
 from archrank.spaces import SearchSpace, get_space
 
 _LABELLED_SEED = 2210
@@ -76,7 +78,16 @@ common = [
     click.option("--device", default="cpu", show_default=True),
     click.option("--threads", type=int, default=None, help="torch threads (1 is fastest on a shared machine)."),
     click.option("--quiet", is_flag=True, help="No progress bar."),
+    workers_option,
+    executor_options,
 ]
+
+
+def _executor(opts: dict[str, Any], workers: int, device: str) -> Executor | None:
+    try:
+        return optional_executor(opts, workers=workers, spawn=device.startswith("cuda"))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _with_common(func: Any) -> Any:
@@ -120,6 +131,8 @@ def eproxy_cmd(
     device: str,
     threads: int | None,
     quiet: bool,
+    workers: int,
+    **executor_opts: Any,
 ) -> None:
     """Score a seeded sample of a space with one Eproxy config (resumable) and report Spearman/Kendall against
     the ground truth and the seconds per architecture."""
@@ -154,6 +167,7 @@ def eproxy_cmd(
             device=device,
             store=store,
             progress=lambda i, rec: bar.update(1),
+            executor=_executor(executor_opts, workers, device),
         )
         bar.close()
     keys = [space.key(a) for a in archs]
@@ -243,6 +257,8 @@ def dps_cmd(
     device: str,
     threads: int | None,
     quiet: bool,
+    workers: int,
+    **executor_opts: Any,
 ) -> None:
     """Discrete Proxy Search: evolve Eproxy's configuration to maximise the Spearman correlation on a few labelled
     architectures, starting from --start-from and keeping it unless a proposal beats it confidently (--select).
@@ -278,6 +294,7 @@ def dps_cmd(
             start_from=None if start_from == "none" else start_from,
             select=selection,
             confidence=confidence,
+            executor=_executor(executor_opts, workers, device),
             progress=not quiet,
             out=out_path,
         )

@@ -41,6 +41,7 @@ from archrank.eproxy.dps_space import DPSSpace, Genotype
 from archrank.eproxy.evaluate import input_hash, rank_metrics, score_archs
 from archrank.eproxy.presets import resolve_config
 from archrank.eproxy.store import EproxyStore
+from archrank.executors import Executor
 from archrank.search.history import History
 from archrank.search.oracles import Oracle, OracleResult
 from archrank.spaces import Arch, SearchSpace
@@ -95,8 +96,10 @@ class DPSFitness(Oracle):
         seed: int = 0,
         device: str = "cpu",
         store: EproxyStore | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.space, self.dps_space = space, dps_space
+        self.executor = executor
         self.archs = [space.parse(a) for a, _ in labelled]
         self.accuracies = [float(acc) for _, acc in labelled]
         self.keys = [space.key(a) for a in self.archs]
@@ -114,7 +117,7 @@ class DPSFitness(Oracle):
         if self.store is not None:
             self.store.put_config(config)
         scores = score_archs(self.space, self.archs, config, self.batch, seed=self.seed, device=self.device,
-                             store=self.store)
+                             store=self.store, executor=self.executor)
         return [scores[k] for k in self.keys]
 
     def query(self, arch: Arch, fidelity: int | str | None = None) -> OracleResult:
@@ -247,6 +250,7 @@ def run_dps(
     confidence: float = DEFAULT_CONFIDENCE,
     progress: bool = True,
     out: str | Path | None = None,
+    executor: Executor | None = None,
 ) -> DPSResult:
     """Discrete Proxy Search on ``space`` with ``labelled`` (architecture, accuracy) pairs; resumable.
 
@@ -255,7 +259,8 @@ def run_dps(
     the run's identity: rerunning with a larger budget continues the search. ``start_from``: the first proposal
     (``"base"``: the DPS space's base config; a preset name, a config or a JSON path; ``None``: none, as in the
     paper). ``select``: ``"confident"`` or ``"fittest"`` (module doc). ``out``: write the chosen config as JSON
-    there (usable as ``create_proxy("eproxy", config=out)``).
+    there (usable as ``create_proxy("eproxy", config=out)``). ``executor``: where each proposal's labelled
+    architectures are scored (worker processes or a Ray cluster; default here, one after the other).
     """
     from archrank import search
 
@@ -274,7 +279,8 @@ def run_dps(
     settings = {"space": space.name, "dps_space": dps_space.to_dict(), "eval_seed": eval_seed,
                 "select": select, "confidence": confidence if select == "confident" else None}
     with EproxyStore(store_path) as store:
-        oracle = DPSFitness(space, dps_space, labelled, batch, seed=eval_seed, device=device, store=store)
+        oracle = DPSFitness(space, dps_space, labelled, batch, seed=eval_seed, device=device, store=store,
+                            executor=executor)
         settings["batch_hash"] = oracle.batch_hash
         recorder = _DPSRecorder(store, dps_space, oracle, settings)
         hist = search.run(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -16,7 +18,9 @@ from archrank.eproxy.config import EproxyConfig
 from archrank.eproxy.presets import resolve_config
 from archrank.eproxy.store import EproxyStore, ScoreRecord
 from archrank.eproxy.train import eproxy_score
+from archrank.executors import Executor
 from archrank.proxies.probe import unpack_batch
+from archrank.runner import portable_space, torch_threads
 from archrank.spaces import SearchSpace
 
 __all__ = [
@@ -83,10 +87,14 @@ def score_archs(
     device: str = "cpu",
     store: EproxyStore | None = None,
     progress: Callable[[int, ScoreRecord], None] | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, ScoreRecord]:
     """Eproxy value of each architecture (keyed by ``space.key``), read from ``store`` when already there and
     written to it one architecture at a time otherwise. A failure is recorded with status ``failed`` (retried on
-    the next run) and does not stop the others. ``progress(i, record)`` is called after each architecture."""
+    the next run) and does not stop the others. ``progress(i, record)`` is called after each architecture.
+
+    ``executor`` scores what the store lacks on worker processes or a Ray cluster (one torch thread per
+    architecture on CPU); the results come back here, and only this process writes the store."""
     cfg = resolve_config(config)
     digest = input_hash(cfg, batch)
     keys = [space.key(a) for a in archs]
@@ -96,50 +104,74 @@ def score_archs(
         done = {
             k: r for k, r in store.scores(space.name, cfg.key, seed, digest, keys).items() if r["status"] != "failed"
         }
-    out: dict[str, ScoreRecord] = {}
-    for i, (arch, key) in enumerate(zip(archs, keys, strict=True)):
-        if key in done:
-            out[key] = done[key]
-        else:
-            start = time.perf_counter()
-            try:
-                res = eproxy_score(build_seeded(space, arch, seed), cfg, batch, seed=seed, device=device)
-                status = "ok" if res.ok else "nan"
-                record: ScoreRecord = {
-                    "value": res.value,
-                    "score": res.score,
-                    "loss": res.loss,
-                    "macs": res.macs,
-                    "seconds": res.seconds,
-                    "status": status,
-                    "error": None if status == "ok" else res.reason,
-                }
-            except Exception as exc:  # recorded and retried on the next run; the other architectures still run
-                record = {
-                    "value": math.nan,
-                    "score": math.nan,
-                    "loss": math.nan,
-                    "macs": None,
-                    "seconds": time.perf_counter() - start,
-                    "status": "failed",
-                    "error": f"{type(exc).__name__}: {exc}",
-                }
-            if store is not None:
-                store.put_score(
-                    {
-                        **record,
-                        "space": space.name,
-                        "arch_key": key,
-                        "config_key": cfg.key,
-                        "seed": seed,
-                        "batch_hash": digest,
-                        "device": str(device),
-                    }
-                )
-            out[key] = record
-        if progress is not None:
+    out: dict[str, ScoreRecord] = dict(done)
+
+    def keep(key: str, record: ScoreRecord) -> None:
+        if store is not None:
+            store.put_score({**record, "space": space.name, "arch_key": key, "config_key": cfg.key, "seed": seed,
+                             "batch_hash": digest, "device": str(device)})
+        out[key] = record
+
+    if executor is None:
+        for i, (arch, key) in enumerate(zip(archs, keys, strict=True)):
+            if key not in out:
+                keep(key, _score_one(space, arch, cfg, batch, seed, device))
+            if progress is not None:
+                progress(i, out[key])
+        return out
+    missing = [k for k in dict.fromkeys(keys) if k not in out]
+    job = _EproxyJob(portable_space(space), cfg, batch, seed, str(device))
+    for outcome in executor.map(score_chunk, job, missing):
+        records = outcome.value if outcome.ok else [_failed(f"task failed: {outcome.error}") for _ in outcome.items]
+        for key, record in zip(outcome.items, records, strict=True):
+            keep(key, record)
+    if progress is not None:
+        for i, key in enumerate(keys):
             progress(i, out[key])
-    return out
+    return {k: out[k] for k in keys}
+
+
+def _score_one(space: SearchSpace, arch: Any, cfg: EproxyConfig, batch: Any, seed: int, device: str) -> ScoreRecord:
+    """One architecture's Eproxy record; a failure becomes a ``failed`` record with its reason."""
+    start = time.perf_counter()
+    try:
+        res = eproxy_score(build_seeded(space, arch, seed), cfg, batch, seed=seed, device=device)
+    except Exception as exc:  # recorded and retried on the next run; the other architectures still run
+        return {**_failed(f"{type(exc).__name__}: {exc}"), "seconds": time.perf_counter() - start}
+    status = "ok" if res.ok else "nan"
+    return {
+        "value": res.value,
+        "score": res.score,
+        "loss": res.loss,
+        "macs": res.macs,
+        "seconds": res.seconds,
+        "status": status,
+        "error": None if status == "ok" else res.reason,
+    }
+
+
+def _failed(reason: str) -> ScoreRecord:
+    return {"value": math.nan, "score": math.nan, "loss": math.nan, "macs": None, "seconds": None,
+            "status": "failed", "error": reason}
+
+
+@dataclass(frozen=True)
+class _EproxyJob:
+    """What every Eproxy scoring task shares."""
+
+    space: SearchSpace
+    config: EproxyConfig
+    batch: Any
+    seed: int
+    device: str
+
+
+def score_chunk(job: _EproxyJob, keys: list[str]) -> list[ScoreRecord]:
+    """A task: the Eproxy record of each architecture key (one torch thread on CPU)."""
+    threads = torch_threads(1) if torch.device(job.device).type == "cpu" else nullcontext()
+    with threads:
+        return [_score_one(job.space, job.space.from_key(k), job.config, job.batch, job.seed, job.device)
+                for k in keys]
 
 
 def undefined_last(values: Sequence[float]) -> list[float]:

@@ -178,7 +178,7 @@ def search_cmd(space_name: str, algorithm: str, budget: int, warmup: str | None,
     except (KeyError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
     seed_list = parse_seeds(seeds)
-    name = run_name or default_run_name(space, algorithm, warm, move)
+    name = run_name or default_run_name(space, algorithm, warm, move) + (f"@{fidelity}" if fidelity else "")
     if plot and out_dir is None:
         out_dir = Path("runs") / name.replace(":", "_")
     # one scorer per proxy for all seeds: each seed charges its own proxy seconds, but nothing is computed twice

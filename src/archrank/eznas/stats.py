@@ -46,6 +46,7 @@ from torch import nn
 __all__ = [
     "KINDS",
     "PASSES",
+    "STATS_FORMAT_VERSION",
     "TERMINALS",
     "NetworkStats",
     "RCBBlock",
@@ -67,7 +68,10 @@ TERMINALS: tuple[str, ...] = (
     *(f"{kind}_{p}" for kind in KINDS[1:] for p in PASSES),
 )
 """The 22 program inputs, in the reference's static-address order (weight, weight grads, input, input grads, ...)."""
-_FORMAT_VERSION = 2  # 2: input_grad is the gradient through the block only (issue 17)
+STATS_FORMAT_VERSION = 2
+"""Version of what the statistics mean and how they are stored (2: ``input_grad`` through the block only, issue 17);
+part of every cache key and of the GP's fitness spec, so statistics or fitness values of another version are never
+reused."""
 
 
 @dataclass(frozen=True)
@@ -170,14 +174,14 @@ class NetworkStats:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-        payload = {"version": _FORMAT_VERSION, "layers": self.layers, "names": self.layer_names, "meta": self.meta}
+        payload = {"version": STATS_FORMAT_VERSION, "layers": self.layers, "names": self.layer_names, "meta": self.meta}
         torch.save(payload, tmp)
         os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> NetworkStats:
         payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-        if payload.get("version") != _FORMAT_VERSION:
+        if payload.get("version") != STATS_FORMAT_VERSION:
             raise ValueError(f"{path}: unsupported statistics format {payload.get('version')!r}")
         return cls(list(payload["layers"]), list(payload["names"]), dict(payload["meta"]))
 
@@ -391,7 +395,7 @@ class StatsCache:
             "batch": batch_hash,
             "config": asdict(config),
             "summary": asdict(summary),
-            "version": _FORMAT_VERSION,
+            "version": STATS_FORMAT_VERSION,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 

@@ -26,7 +26,7 @@ from archrank.data import Batch, load_batch
 from archrank.executors import Executor
 from archrank.eznas.gp import Task
 from archrank.eznas.program import StatsBatch
-from archrank.eznas.stats import NetworkStats, StatsCache, StatsConfig, Summary, extract_stats
+from archrank.eznas.stats import STATS_FORMAT_VERSION, NetworkStats, StatsCache, StatsConfig, Summary, extract_stats
 from archrank.runner import portable_space, torch_threads
 from archrank.spaces import Arch, SearchSpace
 
@@ -84,6 +84,7 @@ class StatsSource:
             "batch_size": self.batch_size,
             "config": asdict(self.config),
             "summary": asdict(self.summary),
+            "stats_version": STATS_FORMAT_VERSION,
         }
 
     def network_stats(

@@ -76,10 +76,16 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = [s.strip() for s in args.spaces.split(",") if s.strip()]
-    rows = []
+    rows: list[dict[str, object]] = []
     for name in names:
         large = tuple(get_space(name).input_shape)[1] > 32
         rows.append(time_space(name, args.n, args.large_batch_size if large else args.batch_size))
+        out = write_report(rows, args, complete=len(rows) == len(names))
+    print(out.read_text())
+
+
+def write_report(rows: list[dict[str, object]], args: argparse.Namespace, complete: bool) -> Path:
+    """``cost.md`` from the spaces timed so far (rewritten after each space, so a long run keeps its part)."""
     reference = next((r["median"] for r in rows if r["space"] == "nb201"), None)
     lines = [
         "# Seconds per architecture for the default ensemble, per search space (CPU)",
@@ -103,10 +109,12 @@ def main() -> None:
     for r in rows:
         for proxy, reason in r["reasons"].items():
             lines.append(f"\n- {r['space']} {proxy}: {reason}")
+    if not complete:
+        lines.append("\n(partial: the run was still going when this was written)")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "cost.md"
     out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return out
 
 
 if __name__ == "__main__":

@@ -102,3 +102,35 @@ def test_eznas_a_of_a_block_outside_the_graph_is_zero() -> None:
     stats = extract_stats(DeadBranch(), torch.randn(2, 1, 3, 3), terminals=("input_grad_data",))
     assert torch.equal(stats.layers[0]["input_grad_data"], torch.zeros(2, 2, 3, 3))
     assert float(evaluate(EZNAS_A, StatsBatch([stats], ("input_grad_data",)))[0]) == 0.0
+
+
+def test_logdet_in_the_statistics_precision_as_the_reference() -> None:
+    """On matrices that are singular in exact arithmetic (last row = mean of three sign rows, not representable) the
+    determinant's sign is rounding noise; op_logdet follows the reference's float32 ``torch.logdet`` (NaN -> 0,
+    -inf -> LOG_FLOOR)."""
+    from archrank.eznas.primitives import LOG_FLOOR, PRIMITIVES
+
+    op_logdet = next(p.fn for p in PRIMITIVES if p.name == "logdet")
+    gen = torch.Generator().manual_seed(0)
+    m = torch.sign(torch.randn(400, 12, 12, generator=gen))
+    m[:, -1] = (m[:, 0] + m[:, 1] + m[:, 2]) / 3  # rank <= 11: det = 0 exactly, not in floating point
+    ours = op_logdet(m.unsqueeze(0))[0]
+    ref = torch.logdet(m)  # the authors' OP20 before its NaN -> 0 rule
+    expected = torch.where(torch.isnan(ref), torch.zeros_like(ref), ref.clamp(min=LOG_FLOOR))
+    assert torch.equal(ours, expected)
+    # the case the rule is about: some of these exactly singular matrices get a finite (rounding) log-determinant
+    # and different signs in float64, so the precision decides the value
+    f64 = torch.linalg.slogdet(m.double())
+    assert (torch.isfinite(ref) | torch.isnan(ref)).any()
+    assert (torch.sign(torch.nan_to_num(ref, nan=-1.0, neginf=0.0)) != f64.sign.float()).any()
+
+
+def test_eznas_a_value_of_one_block_by_hand() -> None:
+    """frobenius_norm(sigmoid(logdet(sign(g)))) on one block with two 2x2 maps: det(sign) = +2 and -2."""
+    from archrank.eznas import NetworkStats
+
+    g = torch.tensor([[[[0.3, -0.1], [0.2, 0.5]], [[0.1, 0.4], [0.7, -0.2]]]])  # (B=1, C=2, 2, 2)
+    stats = NetworkStats([{"input_grad_data": g}], ["block"])
+    value = float(evaluate(EZNAS_A, StatsBatch([stats], ("input_grad_data",)))[0])
+    # sign maps [[1,-1],[1,1]] (det 2 -> sigmoid(log 2) = 2/3) and [[1,1],[1,-1]] (det -2 -> NaN -> 0 -> 1/2)
+    assert value == pytest.approx(((2 / 3) ** 2 + (1 / 2) ** 2) ** 0.5, rel=1e-6)

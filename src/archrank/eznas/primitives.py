@@ -165,11 +165,17 @@ def op_logdet(a: torch.Tensor) -> torch.Tensor:
     Non-square matrices use their leading square block; a value with fewer than two dimensions per layer is a
     1×1 matrix per entry. Reference conventions: a negative determinant (NaN in ``torch.logdet``) gives 0; a
     singular matrix gives :data:`LOG_FLOOR` instead of ``-inf``.
+
+    Computed in the tensor's own precision (float32 for network statistics), as the reference's ``torch.logdet``.
+    This matters for matrices that are singular in exact arithmetic but whose LU factorisation leaves a
+    rounding-size pivot (e.g. the rank-deficient sign matrices EZNAS-A meets in NB201's deeper stages): their
+    determinant's sign is rounding noise, so a different precision gives different values; in the input precision
+    the values are the reference's (issue 17: bit-identical EZNAS-A scores on the same statistics).
     """
     x = a if a.dim() >= 3 else a.unsqueeze(-1).unsqueeze(-1)
     n = min(x.shape[-1], x.shape[-2])
     x = x[..., :n, :n]
-    sign, logabs = torch.linalg.slogdet(x.to(torch.float64))
+    sign, logabs = torch.linalg.slogdet(x if x.is_floating_point() else x.float())
     logabs = logabs.clamp(min=LOG_FLOOR, max=-LOG_FLOOR)
     negative_or_singular = torch.where(sign < 0, torch.zeros_like(logabs), torch.full_like(logabs, LOG_FLOOR))
     out = torch.where(sign > 0, logabs, negative_or_singular)

@@ -13,7 +13,10 @@ README reports NB201 CIFAR-10 Kendall τ 0.620 / Spearman ρ 0.808 at batch size
 ``OP18(OP29(OP20(OP14(ARG8))))`` = Frobenius norm ∘ sigmoid ∘ log-determinant ∘ sign, and the argument ``ARG8``
 resolves — through ``populate()``'s ``fixed_ordering[i - 1]`` lookup and the key order of the statistics
 dictionaries the code builds — to ``inpactgraddata``: the gradient of Σ(pooled features) with respect to the RCB
-block's input (the ReLU input) for the data batch, our ``input_grad_data``. The same code's plotting helper labels
+block's input (the ReLU input) *through that block* (their backward hook on the ReLU), for the data batch, our
+``input_grad_data``. Run side by side with the authors' code on the same networks, weights and inputs
+(``benchmarks/eznas_vs_authors.py``, ``docs/results/eznas/agreement.md``) all 22 statistics agree exactly.
+The same code's plotting helper labels
 that argument ``dataset_order[8]`` = ``wtgradnoise`` (the conv-weight gradient under noise), and secondary summaries
 of the paper describe EZNAS-A's input that way; that reading is available as :data:`EZNAS_A_WEIGHT_GRAD_NOISE`.
 On NB201 CIFAR-10 only ``input_grad_data`` reproduces the published correlation (see ``docs/results/eznas``), so it

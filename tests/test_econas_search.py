@@ -154,8 +154,8 @@ def test_training_oracle_drives_the_hierarchy_with_real_trainings(nb201, tmp_pat
     assert 0.0 <= result.valid <= 100.0 and result.cost_s > 0 and result.test == 94.0
     assert np.isnan(oracle.query(nb201.from_index(0), 0).test)  # not in the truth table: NaN, never made up
     config = HierarchicalConfig(initial=2, tier_capacity=(4, 2), promote_every=1, promote_top=1)
-    hist = hierarchical_search(nb201, oracle, max_cost=6 * result.cost_s, config=config, seed=0)
-    assert 1 in hist.levels and np.all(np.diff([q.cumulative_cost_s for q in hist.queries]) > 0)
+    hist = search.run(nb201, search.HierarchicalEvolution, oracle, budget=4, seed=0, **config.kwargs())
+    assert hist.levels == [0, 0, 0, 1] and np.all(np.diff([q.cumulative_cost_s for q in hist.queries]) > 0)
     again = oracle.query(nb201.parse(PLANTED), 1)  # cached in the store: same result, charged its seconds
     assert again == result
 

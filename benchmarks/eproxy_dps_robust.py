@@ -74,7 +74,8 @@ def main() -> None:
         for d, archs in enumerate(draws):  # first every search (the CPU-heavy part), then the held-out scoring
             labelled = [(a, float(truth[space.key(a)])) for a in archs]
             results.append(run_dps(
-                space, labelled, store_path=store.store, run_name=f"robust-d{d}", batch=batch,
+                space, labelled, store_path=store.store, batch=batch,
+                run_name=f"robust-p{args.population}t{args.tournament}-d{d}",
                 dps_space=DPSSpace(base=default), budget=args.budget, population=args.population,
                 tournament=args.tournament, seed=0, start_from="base", select="confident",
                 confidence=args.confidence, progress=False,

@@ -14,8 +14,8 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from archrank.eproxy import EproxyConfig, load_config
 from archrank import search
+from archrank.eproxy import EproxyConfig, load_config
 from archrank.eproxy.dps import DPSFitness, dps_fitness, run_dps, select_confident
 from archrank.eproxy.dps_space import DPSSpace
 from archrank.eproxy.evaluate import build_seeded, sample_eval_archs, score_archs

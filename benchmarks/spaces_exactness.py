@@ -31,6 +31,7 @@ from archrank.proxies.cost import count_flops, count_params
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results" / "spaces"
 FLOP_TOLERANCE = 0.01
+CPU_CROSS_CHECKS = 3  # with --meta, the first records of each file are also counted on real CPU tensors
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,21 @@ RECORD_SOURCES: dict[str, tuple[RecordSource, ...]] = {
 # --- checking ------------------------------------------------------------------------------------------------
 
 
-def check_space(name: str, root: Path, limit: int | None) -> dict[str, Any]:
+def _build(space: Any, arch: Any, record: Record, meta: bool) -> torch.nn.Module:
+    """The model at the space's defaults; on the meta device no weights are allocated or initialised, and a
+    forward pass only propagates shapes, which is all that parameter and FLOP counting read."""
+    if not meta:
+        return space.build(arch, **dict(record.build_kwargs))
+    with torch.device("meta"):
+        return space.build(arch, **dict(record.build_kwargs))
+
+
+def _counts(space: Any, model: torch.nn.Module, record: Record) -> tuple[int, int | None]:
+    flops = None if record.flops is None else count_flops(model, space.input_shape, record.flop_convention)
+    return count_params(model), flops
+
+
+def check_space(name: str, root: Path, limit: int | None, meta: bool = True) -> dict[str, Any]:
     """Figures of one space: per file, records / parse failures / params and FLOP mismatches, with examples."""
     space = get_space(name)
     files: dict[str, dict[str, Any]] = {}
@@ -131,7 +146,8 @@ def check_space(name: str, root: Path, limit: int | None) -> dict[str, Any]:
         for record in source(root):
             stats = files.setdefault(record.file, {
                 "records": 0, "parse_failures": 0, "params_checked": 0, "params_mismatches": 0,
-                "flops_checked": 0, "flops_mismatches": 0, "max_flops_rel_err": 0.0, "examples": [],
+                "flops_checked": 0, "flops_mismatches": 0, "max_flops_rel_err": 0.0, "meta_vs_cpu_mismatches": 0,
+                "examples": [],
             })
             if limit is not None and stats["records"] >= limit:
                 continue
@@ -144,7 +160,13 @@ def check_space(name: str, root: Path, limit: int | None) -> dict[str, Any]:
                 continue
             if record.params is None and record.flops is None:
                 continue
-            model = space.build(arch, **dict(record.build_kwargs))
+            model = _build(space, arch, record, meta)
+            cross_check = meta and stats["records"] <= CPU_CROSS_CHECKS
+            if cross_check and _counts(space, _build(space, arch, record, False), record) != _counts(
+                space, model, record
+            ):
+                stats["meta_vs_cpu_mismatches"] += 1
+                stats["examples"].append(f"meta vs cpu counts differ for {record.ref!r}")
             if record.params is not None:
                 stats["params_checked"] += 1
                 got = count_params(model)
@@ -161,7 +183,7 @@ def check_space(name: str, root: Path, limit: int | None) -> dict[str, Any]:
                     stats["examples"].append(f"flops {record.ref!r}: {got} vs {record.flops:.0f}")
     for stats in files.values():
         stats["examples"] = stats["examples"][:5]
-    return {"space": name, "seconds": time.perf_counter() - start, "limit": limit, "files": files}
+    return {"space": name, "seconds": time.perf_counter() - start, "limit": limit, "meta": meta, "files": files}
 
 
 def write_summary() -> Path:
@@ -174,20 +196,23 @@ def write_summary() -> Path:
         f"{FLOP_TOLERANCE:.0%} of the file's figure, where the file has FLOPs (Suite-Zero files: NASLib's "
         "convention; NAS-Bench-Macro: multiply-adds of conv and linear layers). Targets: 0 in every mismatch "
         "column. TransNAS-Bench-101's `class_object` rows are built with its 100-class decoder; its all-task CSV "
-        "has no params, so only its keys are checked.",
+        "has no params, so only its keys are checked. Models are built on PyTorch's meta device (shapes only: "
+        "counting reads nothing else); the first records of each file are counted on real CPU tensors too, and "
+        "the last column counts any disagreement (target 0).",
         "",
         "| space | file | records | parse failures | params checked | params mismatches | FLOPs checked "
-        "| FLOP mismatches > 1 % | max FLOP rel. error | seconds (space) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| FLOP mismatches > 1 % | max FLOP rel. error | seconds (space) | meta vs CPU mismatches |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for path in sorted((RESULTS / "exactness").glob("*.json")):
         result = json.loads(path.read_text())
         limit = "" if result["limit"] is None else f" (first {result['limit']} per file)"
         for file, s in result["files"].items():
+            cross = s["meta_vs_cpu_mismatches"] if result.get("meta") else "all on CPU"
             lines.append(
                 f"| {result['space']} | {file}{limit} | {s['records']} | {s['parse_failures']} | {s['params_checked']} "
                 f"| {s['params_mismatches']} | {s['flops_checked']} | {s['flops_mismatches']} "
-                f"| {s['max_flops_rel_err']:.2e} | {result['seconds']:.0f} |"
+                f"| {s['max_flops_rel_err']:.2e} | {result['seconds']:.0f} | {cross} |"
             )
         for file, s in result["files"].items():
             for example in s["examples"]:
@@ -201,6 +226,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spaces", default=",".join(RECORD_SOURCES), help="Comma-separated space names.")
     parser.add_argument("--limit", type=int, default=None, help="Check only the first N records of each file.")
+    parser.add_argument("--cpu", action="store_true",
+                        help="Build every model on the CPU (default: on the meta device, shapes only, with the first "
+                             f"{CPU_CROSS_CHECKS} records of each file cross-checked on the CPU).")
     args = parser.parse_args()
     torch.set_num_threads(1)
     root = config.data_root(required=True)
@@ -210,10 +238,10 @@ def main() -> None:
     for name in [s.strip() for s in args.spaces.split(",") if s.strip()]:
         if name not in RECORD_SOURCES:
             raise SystemExit(f"no record source for space {name!r}; known: {', '.join(RECORD_SOURCES)}")
-        result = check_space(name, root, args.limit)
+        result = check_space(name, root, args.limit, meta=not args.cpu)
         (RESULTS / "exactness" / f"{name}.json").write_text(json.dumps(result, indent=1))
         for file, s in result["files"].items():
-            bad = s["parse_failures"] + s["params_mismatches"] + s["flops_mismatches"]
+            bad = s["parse_failures"] + s["params_mismatches"] + s["flops_mismatches"] + s["meta_vs_cpu_mismatches"]
             failed |= bad > 0
             print(f"{name:14s} {file}: {s['records']} records, parse failures {s['parse_failures']}, "
                   f"params mismatches {s['params_mismatches']}/{s['params_checked']}, "

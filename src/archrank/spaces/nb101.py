@@ -6,8 +6,9 @@ Names of a cell (all parsed by :meth:`NB101Space.parse`):
   unused vertices padded in before the output exactly as the benchmark files do;
 - a spec ``{"matrix": [[…]], "ops": ["input", "conv3x3-bn-relu", …, "output"]}`` (dict or JSON text), any
   size up to 7 vertices;
-- :meth:`canonical` gives the benchmark's own graph hash of the pruned cell, equal for isomorphic cells, so
-  records from any NB101 file match whatever vertex order they were written in (:meth:`hash_table`).
+- :meth:`canonical` gives the benchmark's own graph hash of the pruned cell, equal for isomorphic cells: the
+  key of the original benchmark's records, so records from any NB101 file match whatever vertex order they
+  were written in (join on ``space.canonical(arch)``; ``archrank describe`` falls back to it).
 
 An architecture keeps the spec as written (padded to 7 vertices), so a benchmark key prints back unchanged;
 the network and the hash use the pruned cell (:attr:`NB101Arch.pruned`), and sampling and mutation return

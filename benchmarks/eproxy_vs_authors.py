@@ -47,6 +47,7 @@ from torch import nn
 from archrank.bench.tables import load_nb201_cifar10
 from archrank.data import load_batch
 from archrank.eproxy import EproxyConfig, resolve_config, run_eproxy
+from archrank.eproxy.evaluate import build_seeded
 from archrank.eproxy.train import eproxy_inputs
 from archrank.eznas.tasks import evaluation_sample
 from archrank.spaces import get_space
@@ -269,7 +270,7 @@ def run_reference(
 
 def run_ours(space, arch, cfg: EproxyConfig, batch, seed: int):
     """Our Eproxy, its initial weights (backbone and head) and its barrier outputs at the first and last forward."""
-    net = space.build(arch, num_classes=10)
+    net = build_seeded(space, arch, seed)  # the weights of benchmarks/eproxy_nb201.py for this seed
     run = run_eproxy(net, cfg, batch, seed=seed)
     initial = copy.deepcopy(net)  # eproxy re-initialises only with a non-default init_backbone
     from archrank.eproxy.head import EproxyHead
@@ -370,9 +371,7 @@ def main() -> None:
                     rerun_score = math.nan
                     if i < args.noise_cells and inputs == "batch" and backbone == "ArchrankWeightsNB201":
                         torch.set_num_threads(2)  # the float noise floor: the same run, another reduction order
-                        rerun_score = run_eproxy(
-                            space.build(arch, num_classes=10), cfg, batch, seed=args.seed
-                        ).result.score
+                        rerun_score = run_eproxy(initial, cfg, batch, seed=args.seed).result.score
                         torch.set_num_threads(args.threads)
                     x = eproxy_inputs(cfg, batch)
                     theirs = run_reference(ref, initial, head0, cfg, x, targets, space.to_str(arch), backbone)

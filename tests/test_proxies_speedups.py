@@ -159,3 +159,12 @@ def test_clone_module_is_a_deep_copy(nb201):
     cell = _cell(nb201)
     x = torch.randn(2, 3, 16, 16)
     assert torch.equal(clone_module(cell).eval()(x), copy.deepcopy(cell).eval()(x))
+
+
+@pytest.mark.parametrize(("n", "units"), [(3, 5), (16, 300), (64, 4096)])
+def test_code_gram_integer_product_is_exact(n, units):
+    from archrank.proxies.hooks import code_gram
+
+    codes = torch.rand(n, units, generator=torch.Generator().manual_seed(n)) > 0.5
+    c = codes.to(torch.float64)
+    assert torch.equal(code_gram(codes), c @ c.T)

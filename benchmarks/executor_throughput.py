@@ -98,16 +98,46 @@ def driver_cost(folder: Path, proxies: list[str], chunk: int, rounds: int) -> fl
     return statistics.median(times)
 
 
-def per_arch_cost(proxies: list[str], archs: list, batch: tuple) -> float:
-    """Median seconds of one architecture scored in this process (one thread, as every scoring call)."""
+def per_arch_cost(proxies: list[str], archs: list, batch: tuple) -> tuple[float, float]:
+    """Median wall and process-CPU seconds of one architecture scored in this process (one thread, as every
+    scoring call). On a loaded machine the wall time includes waiting for a core; the CPU time is what one
+    dedicated core would take."""
     space = archrank.get_space("nb201")
-    times = []
+    walls, cpus = [], []
     with Store(":memory:") as store:
         for arch in archs:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             score_space(space, [arch], proxies, store, batch[0], batch_hash=batch[1], progress=False)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+            walls.append(time.perf_counter() - start)
+            cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def part1(args: argparse.Namespace, archs: list, batch: tuple, folder: Path, ray_executor: RayExecutor) -> float:
+    """Ray against local, side by side; returns Ray's start-up seconds."""
+    print(f"\nPart 1: {args.archs} NB201 archs, {args.workers} workers each; two halves in the order local, ray,"
+          " ray, local so that a drift of the machine's load weighs on both alike")
+    halves = [archs[: len(archs) // 2], archs[len(archs) // 2 :]]
+    local = LocalExecutor(args.workers)
+    start = time.perf_counter()
+    ray_executor.connect()
+    startup = time.perf_counter() - start
+    walls: dict[str, float] = {"local": 0.0, "ray": 0.0}
+    tables: dict[str, list[pd.DataFrame]] = {"local": [], "ray": []}
+    for half, order in zip(halves, (("local", "ray"), ("ray", "local")), strict=True):
+        for name in order:
+            executor = local if name == "local" else ray_executor
+            label = f"{name}-{len(tables[name]) + 1}"
+            wall, table = time_scoring(label, executor, args, half, batch, folder)
+            walls[name] += wall
+            tables[name].append(table)
+    local_wall, ray_wall = walls["local"], walls["ray"]
+    identical = pd.concat(tables["local"]).sort_index().equals(pd.concat(tables["ray"]).sort_index())
+    print(f"  local {local_wall:.1f} s ({args.archs / local_wall:.2f} archs/s), ray {ray_wall:.1f} s "
+          f"({args.archs / ray_wall:.2f} archs/s) + Ray start-up {startup:.1f} s; values identical: {identical}")
+    print(f"  ray / local wall: {ray_wall / local_wall:.3f} without start-up (workers' first imports included), "
+          f"{(ray_wall + startup) / local_wall:.3f} with it (target <= 1.15)")
+    return startup
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noop-tasks", type=int, default=400)
     parser.add_argument("--study-probe", type=int, default=3,
                         help="archs scored with every registered proxy to price the study's proxy set")
+    parser.add_argument("--skip-part1", action="store_true", help="only the scaling costs and the projection")
     parser.add_argument("--space-factor", type=float, default=1.0,
                         help="cost of an average study model relative to an NB201 cell (assumption)")
     args = parser.parse_args(argv)
@@ -134,30 +165,13 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        print(f"\nPart 1: {args.archs} NB201 archs, {args.workers} workers each; two halves in the order local, ray,"
-              " ray, local so that a drift of the machine's load weighs on both alike")
-        halves = [archs[: len(archs) // 2], archs[len(archs) // 2 :]]
-        local = LocalExecutor(args.workers)
         ray_executor = RayExecutor(num_cpus=args.workers)
-        start = time.perf_counter()
-        ray_executor.connect()
-        startup = time.perf_counter() - start
-        walls: dict[str, float] = {"local": 0.0, "ray": 0.0}
-        tables: dict[str, list[pd.DataFrame]] = {"local": [], "ray": []}
-        for half, order in zip(halves, (("local", "ray"), ("ray", "local")), strict=True):
-            for name in order:
-                executor = local if name == "local" else ray_executor
-                label = f"{name}-{len(tables[name]) + 1}"
-                wall, table = time_scoring(label, executor, args, half, batch, folder)
-                walls[name] += wall
-                tables[name].append(table)
-        local_wall, ray_wall = walls["local"], walls["ray"]
-        identical = pd.concat(tables["local"]).sort_index().equals(pd.concat(tables["ray"]).sort_index())
-        print(f"  local {local_wall:.1f} s ({args.archs / local_wall:.2f} archs/s), ray {ray_wall:.1f} s "
-              f"({args.archs / ray_wall:.2f} archs/s) + Ray start-up {startup:.1f} s; values identical: {identical}")
-        print(f"  ray / local wall: {ray_wall / local_wall:.3f} without start-up (workers' first imports included), "
-              f"{(ray_wall + startup) / local_wall:.3f} with it (target <= 1.15)")
-
+        if args.skip_part1:
+            start = time.perf_counter()
+            ray_executor.connect()
+            startup = time.perf_counter() - start
+        else:
+            startup = part1(args, archs, batch, folder, ray_executor)
         print("\nPart 2: costs that decide scaling")
         ray_task, ray_slots = task_overhead(ray_executor, args.noop_tasks)
         local_task, local_slots = task_overhead(LocalExecutor(args.workers), args.noop_tasks)
@@ -166,20 +180,22 @@ def main(argv: list[str] | None = None) -> int:
         all_proxies = list_proxies()
         driver = driver_cost(folder, all_proxies, chunk, 40)
         probe = archs[: args.study_probe]
-        cost_default = per_arch_cost(args.proxies, probe, batch)
-        cost_all = per_arch_cost(all_proxies, probe, batch)
+        wall_default, cpu_default = per_arch_cost(args.proxies, probe, batch)
+        wall_all, cpu_all = per_arch_cost(all_proxies, probe, batch)
         print(f"  no-op task round trip per slot: ray {ray_task * 1e3:.1f} ms ({ray_slots} slots), "
               f"local pool {local_task * 1e3:.1f} ms ({local_slots} slots)")
         print(f"  driver per finished task of {chunk} archs x {len(all_proxies)} proxies "
               f"(claim + 1 transaction + release): {driver * 1e3:.1f} ms")
-        print(f"  per NB201 arch, one thread: {cost_default:.2f} s with the proxies above, "
-              f"{cost_all:.2f} s with all {len(all_proxies)} registered proxies (median of {len(probe)})")
-        per_arch = cost_all * args.space_factor
+        print(f"  per NB201 arch, one thread (median of {len(probe)}): the proxies above {wall_default:.2f} s wall, "
+              f"{cpu_default:.2f} s CPU; all {len(all_proxies)} registered proxies {wall_all:.2f} s wall, "
+              f"{cpu_all:.2f} s CPU")
+        per_arch = cpu_all * args.space_factor
         n = sum(STUDY.values())
         tasks = n / chunk
         print(f"\nProjection: the cross-space study = all {len(all_proxies)} registered proxies on {n} archs "
               f"({', '.join(f'{k} {v}' for k, v in STUDY.items())}); {per_arch:.2f} s per arch per worker "
-              f"(NB201-sized models x space factor {args.space_factor}); tasks of {chunk} archs; Ray start-up "
+              f"(the CPU time above: one dedicated core per worker; NB201-sized models x space factor "
+              f"{args.space_factor}); tasks of {chunk} archs; Ray start-up "
               f"and per-task round trip as measured here; the driver writes serially.")
         print(f"  {'workers':>8s} {'compute':>10s} {'task overhead':>14s} {'driver bound':>13s} {'wall':>10s}")
         for workers in (args.workers, 8, 64):

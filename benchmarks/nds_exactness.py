@@ -1,0 +1,129 @@
+"""Exactness of the nine NDS spaces against every record of every shared NDS file (structure-only included).
+
+Per file: records, parse failures (``space.parse`` of the record, plus the ``to_str``/``parse`` round trip),
+params mismatches (our model at 224x224 / 1000 classes vs the record's ``params``; target 0) and FLOP
+mismatches beyond 1 % under two conventions: ``macs`` (conv + linear multiply-adds) and ``nds`` (``macs`` +
+linear bias + 5 per BatchNorm element, :func:`archrank.spaces.nds_flops.count_nds_flops`). Models are built on
+PyTorch's ``meta`` device: shapes only, no memory or arithmetic, so every record is checked in minutes.
+Figures go to ``docs/results/spaces/nds_exactness.json`` and the table in ``docs/results/spaces/nds.md``
+between the markers ``<!-- exactness:begin -->`` / ``<!-- exactness:end -->``.
+
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/nds_exactness.py [--spaces nds-darts,...] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from archrank import config
+from archrank.bench.truth_nds import iter_space_records
+from archrank.proxies.cost import count_flops, count_params
+from archrank.spaces import get_space
+from archrank.spaces.nds import NDS_SPACES
+from archrank.spaces.nds_flops import count_nds_flops
+
+RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results" / "spaces"
+TOLERANCE = 0.01
+BEGIN, END = "<!-- exactness:begin -->", "<!-- exactness:end -->"
+
+
+def check(name: str, root: Path, limit: int | None) -> dict[str, dict[str, Any]]:
+    """Per-file figures of one space."""
+    space = get_space(name)
+    files: dict[str, dict[str, Any]] = {}
+    errors: dict[str, dict[str, list[float]]] = {}
+    for file, record in iter_space_records(space, root):
+        stats = files.setdefault(file, {"space": name, "records": 0, "parse_failures": 0, "params_mismatches": 0,
+                                        "examples": []})
+        rel = errors.setdefault(file, {"macs": [], "nds": []})
+        if limit is not None and stats["records"] >= limit:
+            continue
+        stats["records"] += 1
+        try:
+            arch = space.parse(record)
+            if space.parse(space.to_str(arch)) != arch:
+                raise ValueError("to_str/parse round trip changed the architecture")
+        except ValueError as exc:
+            stats["parse_failures"] += 1
+            stats["examples"].append(f"parse: {exc}")
+            continue
+        with torch.device("meta"):
+            model = space.build(arch)
+        params = count_params(model)
+        if params != record["params"]:
+            stats["params_mismatches"] += 1
+            stats["examples"].append(f"params {params} vs {record['params']}: {space.to_str(arch)}")
+        rel["macs"].append(count_flops(model, space.input_shape, "macs") / record["flops"] - 1.0)
+        rel["nds"].append(count_nds_flops(model, space.input_shape) / record["flops"] - 1.0)
+    for file, stats in files.items():
+        for convention, values in errors[file].items():
+            v = np.asarray(values)
+            stats[f"flops_{convention}_mismatches"] = int((np.abs(v) > TOLERANCE).sum())
+            stats[f"flops_{convention}_min_rel"] = float(v.min()) if v.size else 0.0
+            stats[f"flops_{convention}_max_rel"] = float(v.max()) if v.size else 0.0
+        stats["examples"] = stats["examples"][:3]
+    return files
+
+
+def table(results: dict[str, dict[str, Any]], seconds: float, limit: int | None) -> str:
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d')} in {seconds:.0f} s (meta-device builds, shared 2-core machine)"
+        + ("" if limit is None else f", first {limit} records per file") + ".",
+        "",
+        "| space | file | records | parse failures | params mismatches | FLOPs `macs` > 1 % (min / max rel.) "
+        "| FLOPs `nds` > 1 % (min / max rel.) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for file, s in results.items():
+        lines.append(
+            f"| {s['space']} | {file} | {s['records']} | {s['parse_failures']} | {s['params_mismatches']} "
+            f"| {s['flops_macs_mismatches']} ({s['flops_macs_min_rel']:+.2%} / {s['flops_macs_max_rel']:+.2%}) "
+            f"| {s['flops_nds_mismatches']} ({s['flops_nds_min_rel']:+.2%} / {s['flops_nds_max_rel']:+.2%}) |"
+        )
+    for file, s in results.items():
+        lines.extend(f"- {file}: {example}" for example in s["examples"])
+    return "\n".join(lines)
+
+
+def write_doc(text: str) -> Path:
+    """Replace the table between the markers of ``nds.md`` (the rest of the page is hand-written)."""
+    doc = RESULTS / "nds.md"
+    page = doc.read_text() if doc.is_file() else f"# NDS spaces\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in page or END not in page:
+        page += f"\n{BEGIN}\n{END}\n"
+    head, rest = page.split(BEGIN, 1)
+    doc.write_text(f"{head}{BEGIN}\n{text}\n{END}{rest.split(END, 1)[1]}")
+    return doc
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spaces", default=",".join(NDS_SPACES), help="Comma-separated NDS space names.")
+    parser.add_argument("--limit", type=int, default=None, help="Check only the first N records of each file.")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    root = config.data_root(required=True)
+    assert root is not None
+    start = time.perf_counter()
+    results: dict[str, dict[str, Any]] = {}
+    for name in [s.strip() for s in args.spaces.split(",") if s.strip()]:
+        for file, stats in check(name, root, args.limit).items():
+            results[file] = stats
+            print(f"{name:14s} {file}: {json.dumps({k: v for k, v in stats.items() if k != 'examples'})}",
+                  flush=True)
+    seconds = time.perf_counter() - start
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "nds_exactness.json").write_text(json.dumps({"seconds": seconds, "limit": args.limit,
+                                                            "files": results}, indent=1))
+    print(f"table: {write_doc(table(results, seconds, args.limit))}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""The nine NDS spaces: parsing real records, exact params, invalid input, sampling/mutation, ground truth."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from archrank import get_space
+from archrank.bench.truth_nds import epoch_curve, load_records, read_nds, record_at
+from archrank.bench.truth_spaces import load_space_truth
+from archrank.proxies.cost import count_params
+from archrank.spaces.nds import CELL_FAMILIES, NDS_SPACES, STAGE_FAMILIES, NDSCellArch
+from archrank.spaces.nds_flops import count_nds_flops
+
+SAMPLE = 3  # records per file checked in the fast tests (the benchmark checks all of them)
+
+
+def _records(data_root: Path, name: str) -> list[tuple[str, dict[str, Any]]]:
+    family = (CELL_FAMILIES | STAGE_FAMILIES)[name]
+    out = []
+    for parts in family.files:
+        path = data_root.joinpath(*parts)
+        if not path.is_file():
+            pytest.skip(f"{path} is missing")
+        records = load_records(path)
+        step = max(1, len(records) // SAMPLE)
+        out.extend(("/".join(parts), r) for r in records[::step][:SAMPLE])
+    return out
+
+
+@pytest.mark.parametrize("name", NDS_SPACES)
+def test_records_round_trip_and_params_exact(data_root: Path, name: str) -> None:
+    space = get_space(name)
+    for file, record in _records(data_root, name):
+        arch = space.parse(record)
+        assert space.parse(record["net"]) == arch
+        text = space.to_str(arch)
+        assert space.from_str(text) == arch
+        assert json.loads(text) == record["net"], f"{file}: to_str is not the record's net"
+        assert space.from_decisions(space.to_decisions(arch)) == arch
+        with torch.device("meta"):  # shapes only: real-size ImageNet models at no memory cost
+            model = space.build(arch)
+        assert count_params(model) == record["params"], f"{file}: {text}"
+
+
+@pytest.mark.parametrize("name", list(STAGE_FAMILIES))
+def test_stage_flops_match_records(data_root: Path, name: str) -> None:
+    space = get_space(name)
+    for _, record in _records(data_root, name)[:2]:
+        with torch.device("meta"):
+            model = space.build(space.parse(record))
+        assert count_nds_flops(model, space.input_shape) == record["flops"]
+
+
+def test_defaults_are_imagenet() -> None:
+    for name in NDS_SPACES:
+        space = get_space(name)
+        assert space.input_shape == (3, 224, 224) and space.num_classes == 1000
+
+
+def _darts_net() -> dict[str, Any]:
+    return {
+        "aux": False, "depth": 6, "drop_prob": 0.0, "width": 32,
+        "genotype": {
+            "normal": [["sep_conv_3x3", 0], ["skip_connect", 1], ["max_pool_3x3", 2], ["none", 0],
+                       ["dil_conv_5x5", 3], ["avg_pool_3x3", 1], ["sep_conv_5x5", 4], ["dil_conv_3x3", 2]],
+            "normal_concat": [2, 3, 4, 5],
+            "reduce": [["max_pool_3x3", 0], ["skip_connect", 1], ["sep_conv_3x3", 2], ["none", 1],
+                       ["avg_pool_3x3", 0], ["dil_conv_3x3", 3], ["sep_conv_5x5", 4], ["skip_connect", 0]],
+            "reduce_concat": [2, 3, 4, 5],
+        },
+    }
+
+
+def _resnext_net() -> dict[str, Any]:
+    return {"block_type": "res_bottleneck_block", "bot_muls": [1.0, 0.25, 0.5, 1.0], "ds": [1, 2, 1, 1],
+            "num_gs": [1, 2, 4, 1], "ss": [8, 1, 2, 2], "ws": [64, 16, 32, 64]}
+
+
+def _mutated(net: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    out = copy.deepcopy(net)
+    target = out
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "net", "message"),
+    [
+        ("nds-darts", _mutated(_darts_net(), ("genotype", "normal", 0, 0), "conv_9x9"), "unknown op"),
+        ("nds-darts", _mutated(_darts_net(), ("genotype", "normal", 2, 1), 4), "cannot read state"),
+        ("nds-darts", _mutated(_darts_net(), ("genotype", "normal_concat"), [5]), "breaks the family's rule"),
+        ("nds-darts", _mutated(_darts_net(), ("width",), 40), "width 40 is not in this space"),
+        ("nds-darts", _mutated(_darts_net(), ("genotype", "reduce"), [["none", 0]]), r"needs 8 \[op, input\] pairs"),
+        ("nds-enas", _darts_net(), "needs 10"),
+        ("nds-darts", _resnext_net(), "needs a 'genotype'"),
+        ("nds-resnext-a", _mutated(_resnext_net(), ("num_gs", 1), 3), "num_gs 3 is not in this space"),
+        ("nds-resnext-a", _mutated(_resnext_net(), ("ss",), [4, 1, 2, 2]), r"ss = \[8, 1, 2, 2\]"),
+        ("nds-resnext-a", _mutated(_resnext_net(), ("block_type",), "res_basic_block"), "block_type must be"),
+        ("nds-resnet", _resnext_net(), "block_type must be"),
+        ("nds-resnext-a", _darts_net(), "got a cell genotype"),
+    ],
+)
+def test_invalid_input_rejected_with_one_line(name: str, net: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message) as info:
+        get_space(name).parse(net)
+    assert "\n" not in str(info.value)
+
+
+def test_malformed_json_rejected() -> None:
+    with pytest.raises(ValueError, match="not JSON"):
+        get_space("nds-darts").parse('{"width": 32,')
+    with pytest.raises(ValueError, match="must be a record"):
+        get_space("nds-resnet").parse(42)
+
+
+def test_canonical_merges_swapped_node_inputs() -> None:
+    space = get_space("nds-darts")
+    arch = space.parse(_darts_net())
+    swapped = _mutated(_darts_net(), ("genotype", "normal", 0), ["skip_connect", 1])
+    swapped["genotype"]["normal"][1] = ["sep_conv_3x3", 0]
+    other = space.parse(swapped)
+    assert other != arch and space.canonical(other) == space.canonical(arch)
+
+
+@pytest.mark.parametrize("name", NDS_SPACES)
+def test_sampling_and_mutation_stay_valid_and_buildable(name: str) -> None:
+    space = get_space(name)
+    archs = space.sample_many(3, seed=0)
+    assert len({space.key(a) for a in archs}) == 3
+    for seed, arch in enumerate(archs):
+        assert space.parse(space.to_str(arch)) == arch  # valid under the space's own checks
+        child = space.mutate(arch, seed=seed)
+        assert child != arch and space.parse(space.to_str(child)) == child
+        assert sum(a != b for a, b in zip(space.to_decisions(arch), space.to_decisions(child), strict=True)) == 1
+        assert space.encode(child).sum() == len(space.decisions())
+    # one real forward pass at a small input, narrowed where the space allows it, to keep the test fast
+    kwargs = {"width": 8, "depth": 3} if name in CELL_FAMILIES else {}
+    arch = min(archs, key=lambda a: sum(getattr(a, "ds", (0,))))
+    model = space.build(arch, num_classes=10, **kwargs)
+    out = model(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 10) and torch.isfinite(out).all()
+
+
+def test_aux_and_drop_path_are_carried_and_built() -> None:
+    space = get_space("nds-darts")
+    net = {**_darts_net(), "aux": True, "drop_prob": 0.2}
+    arch = space.parse(net)
+    assert isinstance(arch, NDSCellArch) and arch.aux and arch.drop_prob == 0.2
+    assert all(n.aux and n.drop_prob == 0.2 for n in space.neighbours(arch))
+    plain = space.parse(_darts_net())
+    with torch.device("meta"):
+        extra = count_params(space.build(arch)) - count_params(space.build(plain))
+    assert extra == 32 * 4 * 4 * 128 + 2 * 128 + 128 * 768 * 4 + 768 * 1000 + 1000  # the auxiliary head
+    model = space.build(arch, num_classes=10, width=8, depth=3).train()
+    logits, aux_logits = model.forward_with_aux(torch.randn(2, 3, 224, 224))
+    assert logits.shape == (2, 10) and aux_logits is not None and aux_logits.shape == (2, 10)
+    assert model(torch.randn(2, 3, 224, 224)).shape == (2, 10)  # forward: logits only, in every mode
+
+
+def test_ground_truth_accuracy_and_curve(data_root: Path) -> None:
+    path = data_root / "nds" / "ResNeXt-A_in.json"
+    if not path.is_file():
+        pytest.skip(f"{path} is missing")
+    space = get_space("nds-resnext-a")
+    records = load_records(path)
+    frame = read_nds(path, space, space.truth_sources()[0])
+    assert len(frame) == len(records)
+    first = records[0]
+    row = frame.loc[space.key(space.parse(first))]
+    assert row["accuracy"] == pytest.approx(100.0 - first["test_ep_top1"][-1])
+    curve = epoch_curve(frame)
+    assert list(curve.columns) == list(range(1, len(first["test_ep_top1"]) + 1))
+    assert np.allclose(curve.loc[row.name].to_numpy(), first["test_ep_top1"])
+    truth = load_space_truth(space)
+    assert truth.values.notna().all() and "100 - final" in truth.source
+    assert record_at(path, -1) == records[-1]
+    with pytest.raises(ValueError, match="out of range"):
+        record_at(path, len(records))
+
+
+def test_structure_only_spaces_declare_no_accuracy() -> None:
+    for name in ("nds-pnas", "nds-nasnet", "nds-amoeba", "nds-resnext-b"):
+        assert get_space(name).truth_sources() == ()

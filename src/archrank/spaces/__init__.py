@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable
+from functools import partial
 
 from archrank.spaces.base import (
     Arch,
@@ -18,6 +19,7 @@ from archrank.spaces.macro import MacroSpace
 from archrank.spaces.nb101 import NB101Arch, NB101Space
 from archrank.spaces.nb201 import NB201Arch, NB201Space
 from archrank.spaces.nb301 import NB301Arch, NB301Space
+from archrank.spaces.nds import NDS_SPACES, NDSCellArch, NDSCellSpace, NDSStageArch, NDSStageSpace, nds_space
 from archrank.spaces.tnb101 import TNB101MicroSpace
 from archrank.spaces.tnb101_macro import TNB101MacroSpace
 
@@ -50,6 +52,8 @@ register_space("nb101", NB101Space)
 register_space("nb301", NB301Space)
 register_space("macro", MacroSpace)
 register_space("tnb101-micro", TNB101MicroSpace)
+for _nds_name in NDS_SPACES:
+    register_space(_nds_name, partial(nds_space, _nds_name))
 register_space("tnb101-macro", TNB101MacroSpace)
 
 __all__ = [
@@ -64,6 +68,10 @@ __all__ = [
     "NB201Space",
     "NB301Arch",
     "NB301Space",
+    "NDSCellArch",
+    "NDSCellSpace",
+    "NDSStageArch",
+    "NDSStageSpace",
     "SearchSpace",
     "TNB101MacroSpace",
     "TNB101MicroSpace",

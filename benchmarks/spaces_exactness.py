@@ -27,7 +27,9 @@ import pandas as pd
 import torch
 
 from archrank import config, get_space
+from archrank.bench.truth_nds import iter_space_records
 from archrank.proxies.cost import count_flops, count_params
+from archrank.spaces.nds import NDS_SPACES
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results" / "spaces"
 FLOP_TOLERANCE = 0.01
@@ -103,6 +105,17 @@ def tnb101_csv_records(parts: tuple[str, ...]) -> RecordSource:
     return records
 
 
+def nds_records(name: str) -> RecordSource:
+    """Every record of every NDS file of space ``name`` (structure-only included): exact ``params``; ``flops``
+    as conv + linear multiply-adds (the records add BN terms; ``benchmarks/nds_exactness.py`` checks both)."""
+
+    def records(root: Path) -> Iterator[Record]:
+        for file, record in iter_space_records(get_space(name), root):
+            yield Record(file, record["net"], int(record["params"]), float(record["flops"]), "macs")
+
+    return records
+
+
 RECORD_SOURCES: dict[str, tuple[RecordSource, ...]] = {
     "nb101": (suite_zero_records(("nb101", "suite_zero_nb101_cifar10.json")),),
     "nb301": (suite_zero_records(("nb301", "suite_zero_nb301_cifar10.json")),),
@@ -117,6 +130,7 @@ RECORD_SOURCES: dict[str, tuple[RecordSource, ...]] = {
         suite_zero_records(("transnas", "suite_zero_tnb101_macro.json"), "class_object", num_classes=100),
         tnb101_csv_records(("transnas", "tnb101_macro_all.csv")),
     ),
+    **{name: (nds_records(name),) for name in NDS_SPACES},
 }
 
 

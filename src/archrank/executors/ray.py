@@ -1,9 +1,10 @@
 """The ``ray`` executor: tasks on a Ray cluster (an existing one, or a local one started on demand).
 
-``address=None`` starts a local Ray instance in this process (``num_cpus`` of this machine, default all);
-``"auto"`` joins the cluster that ``ray start --head`` started on this node; ``"HOST:PORT"`` or
-``"ray://HOST:PORT"`` joins a remote one. A connection this executor opened is closed by :meth:`close` (or at
-the end of a ``with`` block); one that already existed (``ray.init`` called by the user) is left alone.
+``address=None`` starts a new local Ray instance for this process (``num_cpus`` of this machine, default all),
+even when a cluster runs here; ``"auto"`` joins the cluster that ``ray start --head`` started on this node (or the
+one ``RAY_ADDRESS`` names); ``"HOST:PORT"`` or ``"ray://HOST:PORT"`` joins a remote one. A connection this
+executor opened is closed by :meth:`close` (or at the end of a ``with`` block); one that already existed
+(``ray.init`` called by the user) is left alone.
 
 Each map puts the shared payload in Ray's object store once (``ray.put``) and passes its reference to every
 task, which resolves it on its node. Each task asks for ``cpus_per_task`` CPUs and ``gpus_per_task`` GPUs;
@@ -82,8 +83,8 @@ class RayExecutor(Executor):
             kwargs: dict[str, Any] = {"include_dashboard": False, **self.init_kwargs}
             if self.num_cpus is not None:
                 kwargs["num_cpus"] = self.num_cpus
-            try:
-                ray.init(address=self.address, **kwargs)
+            try:  # "local": a new instance even when `ray start` runs here or RAY_ADDRESS is set
+                ray.init(address=self.address or "local", **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray instance"
                 raise ExecutorUnavailable(f"cannot start or join {where}: {one_line(exc)}") from exc

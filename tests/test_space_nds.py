@@ -190,3 +190,17 @@ def test_ground_truth_accuracy_and_curve(data_root: Path) -> None:
 def test_structure_only_spaces_declare_no_accuracy() -> None:
     for name in ("nds-pnas", "nds-nasnet", "nds-amoeba", "nds-resnext-b"):
         assert get_space(name).truth_sources() == ()
+
+
+def test_parse_file_index_reference(data_root: Path) -> None:
+    path = data_root / "nds" / "ENAS_in.json"
+    if not path.is_file():
+        pytest.skip(f"{path} is missing")
+    space = get_space("nds-enas")
+    expected = space.parse(load_records(path)[5])
+    assert space.parse(f"{path}:5") == expected  # as given
+    assert space.parse("ENAS_in.json:5") == expected  # under $ARCHRANK_DATA/nds
+    with pytest.raises(ValueError, match="out of range"):
+        space.parse("ENAS_in.json:100000")
+    with pytest.raises(ValueError, match="not found"):
+        space.parse("no_such_file.json:0")

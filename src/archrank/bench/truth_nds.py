@@ -11,7 +11,6 @@ Structure-only files (no ``test_ep_top1``) give the same table without the accur
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,20 +20,15 @@ import pandas as pd
 from archrank import config
 from archrank.bench.loaders import GroundTruthError, arch_key
 from archrank.spaces.base import SearchSpace, TruthSource
+from archrank.spaces.nds import load_nds_records
 
 
 def load_records(path: str | Path) -> list[dict[str, Any]]:
     """The records of one NDS JSON file (a list, or NDS's ``{"top": [...], "mid": [...]}`` form)."""
-    path = Path(path)
     try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GroundTruthError(f"{path}: not valid JSON (truncated?): {exc}") from exc
-    if isinstance(data, dict) and {"top", "mid"} <= set(data):
-        data = [*data["top"], *data["mid"]]
-    if not isinstance(data, list) or not all(isinstance(r, dict) and "net" in r for r in data):
-        raise GroundTruthError(f"{path}: expected a list of NDS records, each with a 'net' object")
-    return data
+        return load_nds_records(path)
+    except ValueError as exc:
+        raise GroundTruthError(str(exc)) from exc
 
 
 def nds_files(space: SearchSpace) -> list[tuple[str, ...]]:

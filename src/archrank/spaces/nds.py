@@ -9,7 +9,8 @@ Nine registered spaces, all at NDS's ImageNet configuration (224x224 inputs, 100
   widths and (ResNeXt) bottleneck multipliers and group counts (:mod:`archrank.spaces.nds_anynet`).
 
 An architecture is written as its NDS record's ``net`` dict: ``space.parse`` takes that dict, a whole record
-(with a ``net`` key), the JSON text of either, or an architecture. ``to_str`` is the canonical JSON of the
+(with a ``net`` key), the JSON text of either, ``FILE:INDEX`` (record INDEX of an NDS JSON file, FILE as given,
+or under the data root or its ``nds/`` folder), or an architecture. ``to_str`` is the canonical JSON of the
 ``net`` dict (sorted keys, no spaces), so any record's ``net`` round-trips. Decisions, option ranges and the
 files each space reads are documented in ``docs/results/spaces/nds.md``.
 """
@@ -17,12 +18,15 @@ files each space reads are documented in ``docs/results/spaces/nds.md``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from archrank import config
 from archrank.spaces.base import SearchSpace, TruthSource
 from archrank.spaces.nds_anynet import NDSStageNetwork
 from archrank.spaces.nds_cells import OPS, NDSCellNetwork
@@ -32,10 +36,41 @@ IMAGENET_CLASSES = 1000
 NDS_DIR = "nds"
 
 Pair = tuple[str, int]
+_FILE_REF = re.compile(r"^(?P<file>[^{\[].*):(?P<index>-?\d+)$")
+
+
+def load_nds_records(path: str | Path) -> list[dict[str, Any]]:
+    """The records of one NDS JSON file (a list, or NDS's ``{"top": [...], "mid": [...]}`` form)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON (truncated?): {exc}") from exc
+    if isinstance(data, dict) and {"top", "mid"} <= set(data):
+        data = [*data["top"], *data["mid"]]
+    if not isinstance(data, list) or not all(isinstance(r, dict) and "net" in r for r in data):
+        raise ValueError(f"{path}: expected a list of NDS records, each with a 'net' object")
+    return data
+
+
+def _record_from_file(file: str, index: int) -> dict[str, Any]:
+    """Record ``index`` of an NDS file given as is, or relative to the data root or its ``nds/`` folder."""
+    root = config.data_root()
+    candidates = [Path(file)] + ([root / file, root / NDS_DIR / file] if root is not None else [])
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None:
+        raise ValueError(f"NDS record file {file!r} not found (as given, or under $ARCHRANK_DATA[/nds])")
+    records = load_nds_records(path)
+    if not -len(records) <= index < len(records):
+        raise ValueError(f"{path} has {len(records)} records; index {index} is out of range")
+    return records[index]
 
 
 def _net_of(ref: Any, family: str) -> dict[str, Any]:
-    """The ``net`` dict of a record, a ``net`` dict, or the JSON text of either; one clear error otherwise."""
+    """The ``net`` dict of a record, a ``net`` dict, the JSON text of either or ``FILE:INDEX``; one clear
+    error otherwise."""
+    if isinstance(ref, str) and (match := _FILE_REF.match(ref.strip())) is not None:
+        ref = _record_from_file(match["file"], int(match["index"]))
     if isinstance(ref, str):
         try:
             ref = json.loads(ref)

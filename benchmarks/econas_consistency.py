@@ -118,6 +118,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--report-every", type=int, default=10)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--data", default="cifar10",
+                        help="cifar10[:DIR]; the full JPEG-decoded CIFAR-10 from ../shared/tools/cifar10_from_jpeg.py "
+                        "is cifar10:OUT_DIR")
+    parser.add_argument("--stack", type=int, default=1,
+                        help="train this many architectures of a setting at once as one stacked network (NB201)")
     parser.add_argument(
         "--shard",
         default="0/1",
@@ -143,12 +148,22 @@ def main() -> None:
     store = TrainingStore(args.store)
     shard, shards = (int(v) for v in args.shard.split("/"))
     if not args.report_only:
-        raw = load_data(("cifar10", None))
+        raw = load_data(args.data)
         start = time.time()
         mine = archs[shard::shards]
+        if args.stack > 1:  # setting by setting, cheapest first; report with --report-only
+            for setting in settings:
+                c0 = time.process_time()
+                ran = train_many(space, mine, [setting], raw, store, seeds=seeds, device=args.device,
+                                 progress=False, stack=args.stack)
+                print(f"[{time.time() - start:7.0f} s] shard {shard}: {setting} done for {len(mine)} architectures "
+                      f"({ran} new trainings, {time.process_time() - c0:.0f} CPU s)", flush=True)
+            store.close()
+            return
         for i in range(0, len(mine), args.report_every):
             chunk = mine[i : i + args.report_every]
-            ran = train_many(space, chunk, settings, raw, store, seeds=seeds, device=args.device, progress=False)
+            ran = train_many(space, chunk, settings, raw, store, seeds=seeds, device=args.device, progress=False,
+                             stack=args.stack)
             print(
                 f"[{time.time() - start:7.0f} s] shard {shard}: {i + len(chunk)}/{len(mine)} architectures "
                 f"({ran} new trainings)",

@@ -33,6 +33,14 @@ from archrank.spaces import Arch, SearchSpace
 DEFAULT_GRID: tuple[str, ...] = ("c4r4s0e5", "c8r4s0e5", "c4r8s0e5", "c4r4s1e5", "c4r4s1e10", "c4r4s0e10")
 # Dearer settings (wider, longer) for a second pass when time allows.
 EXTENDED_GRID: tuple[str, ...] = ("c8r4s0e10", "c4r8s0e10", "c4r4s1e20", "c2r4s0e10", "c4r4s0e20")
+# The full-data study (issue 16): one factor at a time around c4r4s0e* and c4r2s0e* (epochs 5-30; channels c2/c8,
+# samples s1 and resolution r1 at e10), plus c4r4s0e60 (the README's reading of EcoNAS's recommended proxy), in
+# increasing order of estimated cost so that a partial run holds the cheap settings complete.
+FULL_STUDY_GRID: tuple[str, ...] = (
+    "c4r4s1e5", "c4r4s0e5", "c4r4s1e10", "c8r4s0e10", "c4r4s0e10", "c2r4s0e10", "c4r2s0e5", "c4r2s1e10",
+    "c4r4s0e20", "c4r2s0e10", "c8r2s0e10", "c4r4s0e30", "c2r2s0e10", "c4r2s0e20", "c4r2s0e30", "c4r1s0e10",
+    "c4r4s0e60",
+)
 
 
 def train_many(
@@ -49,6 +57,7 @@ def train_many(
     progress: bool = True,
     on_result: Callable[[TrainResult], None] | None = None,
     executor: Executor | None = None,
+    stack: int = 1,
 ) -> int:
     """Train every (architecture, setting, seed) not yet in ``store``; returns how many trainings ran.
 
@@ -57,6 +66,10 @@ def train_many(
 
     Architectures are the outer loop, so at any moment the store holds complete grids for a prefix of ``archs``.
     Each result is committed as soon as it exists. Data is loaded once and reduced once per (r, s, seed).
+
+    ``stack > 1`` (NB201, no executor) makes settings the outer loop instead, in the order given (put the cheapest
+    first), and trains up to ``stack`` missing architectures of a setting together as one stacked network
+    (:func:`archrank.econas.batched.train_stacked`), so each setting completes before the next starts.
     """
     recipe = recipe or Recipe()
     parsed = [parse_setting(s) for s in settings]
@@ -65,6 +78,11 @@ def train_many(
     tag = variant_tag(space, recipe, width_kwarg, build_kwargs)
     done = {(str(s), seed): store.done(space.name, str(s) + tag, seed, raw.key) for s in parsed for seed in seeds}
     arch_list = list(archs)
+    if stack > 1:
+        if executor is not None or build_kwargs:
+            raise ValueError("stacked training (stack > 1) runs here, without an executor or build_kwargs")
+        return _train_stacked_many(space, arch_list, parsed, raw, store, seeds, device, recipe, width_kwarg, done,
+                                   stack, on_result)
     if executor is not None:
         todo = settings_todo([space.key(a) for a in arch_list], parsed, seeds, done)
         return train_on_executor(executor, space, todo, raw, store, device=str(device), recipe=recipe,
@@ -90,6 +108,41 @@ def train_many(
                 ran += 1
                 if on_result is not None:
                     on_result(result)
+    return ran
+
+
+def _train_stacked_many(
+    space: SearchSpace,
+    archs: list[Arch],
+    settings: list[Setting],
+    raw: RawData,
+    store: TrainingStore,
+    seeds: Sequence[int],
+    device: str | torch.device,
+    recipe: Recipe,
+    width_kwarg: Mapping[str, int] | None,
+    done: dict[tuple[str, int], set[str]],
+    stack: int,
+    on_result: Callable[[TrainResult], None] | None,
+) -> int:
+    """The ``stack > 1`` branch of :func:`train_many`: setting by setting, ``stack`` architectures at a time."""
+    from archrank.econas.batched import train_stacked
+
+    ran = 0
+    for setting in settings:
+        for seed in seeds:
+            todo = [a for a in archs if space.key(a) not in done[(str(setting), seed)]]
+            if not todo:
+                continue
+            prepared = prepare(raw, setting, seed)
+            for start in range(0, len(todo), stack):
+                for result in train_stacked(space, todo[start : start + stack], setting, prepared, seed=seed,
+                                            device=device, recipe=recipe, width_kwarg=width_kwarg):
+                    store.put(result)
+                    done[(str(setting), seed)].add(result.arch_key)
+                    ran += 1
+                    if on_result is not None:
+                        on_result(result)
     return ran
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -168,7 +168,8 @@ def reduced_build_kwargs(
     return {name: setting.width(int(value)) for name, value in full.items()}
 
 
-def _seeded_model(space: SearchSpace, arch: Arch, seed: int, num_classes: int, kwargs: dict[str, Any]) -> nn.Module:
+def seeded_model(space: SearchSpace, arch: Arch, seed: int, num_classes: int, kwargs: dict[str, Any]) -> nn.Module:
+    """``space``'s model of ``arch`` initialised from ``seed`` (the caller's global RNG is left untouched)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return space.build(arch, num_classes=num_classes, **kwargs)
@@ -191,12 +192,103 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return 100.0 * correct / max(1, len(y))
 
 
-def _autocast_for(device: torch.device, recipe: Recipe) -> tuple[Any, torch.amp.GradScaler | None]:
+def autocast_for(device: torch.device, recipe: Recipe) -> tuple[Any, torch.amp.GradScaler | None]:
+    """Autocast context factory and gradient scaler of the recipe on ``device`` (mixed precision on CUDA only)."""
     if device.type != "cuda" or not recipe.amp:
         return (lambda: torch.autocast(device.type, enabled=False)), None
     if torch.cuda.is_bf16_supported():
         return (lambda: torch.autocast("cuda", dtype=torch.bfloat16)), None
     return (lambda: torch.autocast("cuda", dtype=torch.float16)), torch.amp.GradScaler("cuda")
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.SGD:
+    """The recipe's SGD over every parameter of ``model`` (NB201 decays BatchNorm parameters too; so do we)."""
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        nesterov=recipe.nesterov,
+        weight_decay=recipe.weight_decay,
+        foreach=True,  # one multi-tensor update instead of a Python loop over parameters (~25 % of a c4r4 step)
+    )
+
+
+@dataclass(frozen=True)
+class FitStats:
+    """What :func:`fit` saw in the last epoch: summed loss and correct predictions (one entry per stacked model, or
+    scalars for one model), the number of samples they cover, and the SGD steps of the whole training."""
+
+    loss_sum: torch.Tensor
+    correct: torch.Tensor
+    seen: int
+    iterations: int
+
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: TrainData,
+    setting: Setting,
+    recipe: Recipe,
+    seed: int,
+    fmt: torch.memory_format,
+    autocast: Any,
+    scaler: torch.amp.GradScaler | None,
+    loss_fn: LossFn,
+) -> FitStats:
+    """The SGD loop of a reduced training: ``setting.epochs`` epochs over ``data`` (already on the model's device)
+    with the recipe's per-step cosine learning rate, augmentation and batch size.
+
+    ``loss_fn(logits, labels)`` returns the loss to minimise and, detached, the summed loss and the number of
+    correct predictions of the batch (scalars, or one entry per model when ``model`` stacks several). The
+    shuffling and augmentation come from one generator seeded with ``seed``, so every model trained with the same
+    ``seed`` and data sees the same mini-batches, alone or stacked.
+    """
+    device = data.train_x.device
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    n = len(data.train_y)
+    steps_per_epoch = math.ceil(n / recipe.batch_size)
+    total = setting.epochs * steps_per_epoch
+    step = seen = 0
+    loss_sum: torch.Tensor = torch.zeros((), device=device)
+    correct: torch.Tensor = torch.zeros((), device=device)
+    for _epoch in range(setting.epochs):
+        model.train()
+        seen = 0
+        loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
+        order = torch.randperm(n, generator=generator, device=device)
+        for start in range(0, n, recipe.batch_size):
+            index = order[start : start + recipe.batch_size]
+            if len(index) < 2 and n >= 2:  # BatchNorm needs two samples; skip a lone leftover
+                step += 1
+                continue
+            xb = data.train_x[index]
+            if recipe.crop or recipe.flip:
+                xb = augment(xb, data.padding if recipe.crop else 0, recipe.flip, generator)
+            xb = ((xb - data.mean) / data.std).contiguous(memory_format=fmt)
+            yb = data.train_y[index]
+            for group in optimizer.param_groups:
+                group["lr"] = recipe.lr * _cosine(step, total)
+            with autocast():
+                logits = model(xb)
+                loss, batch_loss, batch_correct = loss_fn(logits, yb)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            step += 1
+            loss_sum = loss_sum + batch_loss
+            correct = correct + batch_correct
+            seen += len(index)
+    return FitStats(loss_sum=loss_sum, correct=correct, seen=seen, iterations=total)
 
 
 def train(
@@ -228,66 +320,23 @@ def train(
             f"data was prepared for r{prepared.reduction[0]}s{prepared.reduction[1]}, not for setting {setting}"
         )
     kwargs = {**dict(build_kwargs or {}), **reduced_build_kwargs(space, setting, width_kwarg)}
-    autocast, scaler = _autocast_for(device, recipe)
+    autocast, scaler = autocast_for(device, recipe)
     fmt = torch.channels_last if device.type == "cuda" and recipe.channels_last else torch.contiguous_format
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
     on_device = prepared.to(device)
-    model = _seeded_model(space, arch, seed, prepared.num_classes, kwargs)
+    model = seeded_model(space, arch, seed, prepared.num_classes, kwargs)
     if device.type == "cpu" and recipe.fast_pool:
         speed_up_pools(model)
     model = model.to(device, memory_format=fmt)
     num_params = sum(p.numel() for p in model.parameters())
-    # NB201's recipe decays every parameter (BatchNorm included); so do we.
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=recipe.lr,
-        momentum=recipe.momentum,
-        nesterov=recipe.nesterov,
-        weight_decay=recipe.weight_decay,
-        foreach=True,  # one multi-tensor update instead of a Python loop over parameters (~25 % of a c4r4 step)
-    )
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed)
-    n = len(on_device.train_y)
-    steps_per_epoch = math.ceil(n / recipe.batch_size)
-    total = setting.epochs * steps_per_epoch
-    step = seen = 0
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device)
-    for _epoch in range(setting.epochs):
-        model.train()
-        seen = 0
-        loss_sum.zero_()
-        correct.zero_()
-        order = torch.randperm(n, generator=generator, device=device)
-        for start in range(0, n, recipe.batch_size):
-            index = order[start : start + recipe.batch_size]
-            if len(index) < 2 and n >= 2:  # BatchNorm needs two samples; skip a lone leftover
-                step += 1
-                continue
-            xb = on_device.train_x[index]
-            if recipe.crop or recipe.flip:
-                xb = augment(xb, on_device.padding if recipe.crop else 0, recipe.flip, generator)
-            xb = ((xb - on_device.mean) / on_device.std).contiguous(memory_format=fmt)
-            yb = on_device.train_y[index]
-            for group in optimizer.param_groups:
-                group["lr"] = recipe.lr * _cosine(step, total)
-            with autocast():
-                logits = model(xb)
-                loss = F.cross_entropy(logits, yb)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
-            step += 1
-            loss_sum += loss.detach().float() * len(index)
-            correct += (logits.detach().argmax(1) == yb).sum()
-            seen += len(index)
+    optimizer = make_optimizer(model, recipe)
+
+    def loss_fn(logits: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        loss = F.cross_entropy(logits, yb)
+        return loss, loss.detach().float() * len(yb), (logits.detach().argmax(1) == yb).sum()
+
+    stats = fit(model, optimizer, on_device, setting, recipe, seed, fmt, autocast, scaler, loss_fn)
     test_x = on_device.test_x.contiguous(memory_format=fmt)
     accuracy = evaluate(model, test_x, on_device.test_y, recipe.eval_batch_size, autocast)
     if device.type == "cuda":
@@ -304,13 +353,13 @@ def train(
         seconds=seconds,
         cpu_seconds=cpu_seconds,
         epochs=setting.epochs,
-        iterations=total,
-        final_train_loss=float(loss_sum) / seen if seen else float("nan"),
-        final_train_accuracy=100.0 * float(correct) / seen if seen else float("nan"),
+        iterations=stats.iterations,
+        final_train_loss=float(stats.loss_sum) / stats.seen if stats.seen else float("nan"),
+        final_train_accuracy=100.0 * float(stats.correct) / stats.seen if stats.seen else float("nan"),
         num_params=int(num_params),
         width=_width_of(kwargs, space, width_kwarg),
         resolution=prepared.side,
-        train_samples=n,
+        train_samples=len(on_device.train_y),
         test_samples=len(on_device.test_y),
         threads=torch.get_num_threads(),
         recipe=variant_tag(space, recipe, width_kwarg, build_kwargs),

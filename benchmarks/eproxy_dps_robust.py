@@ -44,6 +44,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--confidence", type=float, default=0.95)
     p.add_argument("--eval", type=int, default=200, help="Held-out cells (labelled cells of every draw excluded).")
     p.add_argument("--eval-fittest", action="store_true", help="Also score each run's fittest proposal held out.")
+    p.add_argument("--only", default=None, help="Run/report only these draws (e.g. 0,1); the held-out sample still "
+                   "excludes the labelled cells of all --draws.")
     p.add_argument("--store", default="/work/dps_robust/store.db")
     p.add_argument("--out", default="docs/results/eproxy")
     p.add_argument("--threads", type=int, default=1)
@@ -51,6 +53,8 @@ def parse() -> argparse.Namespace:
 
 
 def held_out_rho(space, archs, config, batch, truth, store) -> float:
+    if not archs:
+        return math.nan
     scores = score_archs(space, archs, config, batch, seed=0, store=store)
     keys = [space.key(a) for a in archs]
     return rank_metrics([scores[k]["value"] for k in keys], [float(truth[k]) for k in keys])["spearman"]
@@ -65,27 +69,30 @@ def main() -> None:
     default = resolve_config("default")
     draws = [space.sample_many(args.labelled, seed=LABELLED_SEED + d) for d in range(args.draws)]
     excluded = {space.key(a) for archs in draws for a in archs}
-    held = sample_eval_archs(space, args.eval, seed=0, exclude=excluded)
+    held = sample_eval_archs(space, args.eval, seed=0, exclude=excluded) if args.eval else []
+    only = set(range(args.draws)) if args.only is None else {int(d) for d in args.only.split(",")}
     out = Path(args.out)
     rows = []
     start = time.time()
     with EproxyStore(args.store) as store:
         results = []
         for d, archs in enumerate(draws):  # first every search (the CPU-heavy part), then the held-out scoring
+            if d not in only:
+                continue
             labelled = [(a, float(truth[space.key(a)])) for a in archs]
-            results.append(run_dps(
+            results.append((d, run_dps(
                 space, labelled, store_path=store.store, batch=batch,
                 run_name=f"robust-p{args.population}t{args.tournament}-d{d}",
                 dps_space=DPSSpace(base=default), budget=args.budget, population=args.population,
                 tournament=args.tournament, seed=0, start_from="base", select="confident",
                 confidence=args.confidence, progress=False,
-            ))
+            )))
             print(f"[{time.time() - start:6.0f} s] draw {d} searched", flush=True)
         rho_default = held_out_rho(space, held, default, batch, truth, store)
         print(f"[{time.time() - start:6.0f} s] default held-out rho {rho_default:.4f}", flush=True)
-        for d, result in enumerate(results):
+        for d, result in results:
             chosen, fittest = result.best, result.fittest or result.best
-            rho_chosen = (rho_default if chosen.config == default
+            rho_chosen = (rho_default if chosen.config == default  # the same config: the same scores
                           else held_out_rho(space, held, chosen.config, batch, truth, store))
             rho_fittest = math.nan
             if args.eval_fittest or fittest.config == chosen.config:

@@ -223,6 +223,11 @@ def test_table_oracle_from_csv_and_frame(space: ToySpace, tmp_path: Path) -> Non
     with pytest.raises(KeyError, match="not in the table"):
         search.TableOracle.from_frame(frame.iloc[:3], valid="val", test="tst", cost=None, arch_column="arch",
                                       space=space).query(TARGET)
+    broken = frame.astype({"val": object})
+    broken.loc[5, "val"] = "abc"
+    broken.to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"column 'val' is not numeric \(e.g. 'abc' at row 6\)"):
+        search.TableOracle.from_csv(path, valid="val", test="tst", cost="secs", arch_column="arch")
 
 
 def test_training_oracle_wraps_callables() -> None:

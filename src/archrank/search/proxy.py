@@ -248,6 +248,7 @@ class LiveScorer(ProxyScorer):
         self.store = store
         self.device = device
         self.computed = 0  # architectures this scorer really computed (not read back from the store)
+        self._in_store: dict[str, tuple[float, float]] | None = None  # read once, on the first call
 
     def _batch(self) -> tuple[Any, Any]:
         if self.batch is None:
@@ -306,14 +307,16 @@ class LiveScorer(ProxyScorer):
         return self.space.name, self.config_hash(), int(self.seed), self.batch_hash(), self.device
 
     def _stored(self, store: Any, keys: Sequence[str]) -> dict[str, tuple[float, float]]:
-        """Stored (value, seconds) of ``keys`` under this scorer's key (status ok or nan; failures are redone)."""
-        space, config_hash, seed, batch, device = self._key()
-        frame = store.scores(space=space, proxies=[self.name])
-        wanted = set(keys)
-        frame = frame[(frame["config_hash"] == config_hash) & (frame["seed"] == seed) & (frame["batch_hash"] == batch)
-                      & (frame["device"] == device) & (frame["status"] != "failed") & frame["arch_key"].isin(wanted)]
-        return {k: (float(v), 0.0 if pd.isna(t) else float(t))
-                for k, v, t in zip(frame["arch_key"], frame["score"], frame["seconds"], strict=True)}
+        """Stored (value, seconds) of ``keys`` under this scorer's key (status ok or nan; failures are redone).
+        The store is read once, on the first call; what this scorer computes later it caches itself."""
+        if self._in_store is None:
+            space, config_hash, seed, batch, device = self._key()
+            frame = store.scores(space=space, proxies=[self.name])
+            mine = (frame["config_hash"] == config_hash) & (frame["seed"] == seed) & (frame["batch_hash"] == batch)
+            frame = frame[mine & (frame["device"] == device) & (frame["status"] != "failed")]
+            self._in_store = {k: (float(v), 0.0 if pd.isna(t) else float(t))
+                              for k, v, t in zip(frame["arch_key"], frame["score"], frame["seconds"], strict=True)}
+        return {k: self._in_store[k] for k in keys if k in self._in_store}
 
     def _write(self, store: Any, rows: Sequence[tuple[str, float, float, str, str | None]]) -> None:
         from archrank.runner import model_config

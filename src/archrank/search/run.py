@@ -113,8 +113,9 @@ def _open_db(store: Any) -> tuple[Recorder | None, Any, bool]:
         return None, None, False
     if isinstance(store, HistoryDB):
         return store, store.store, False
-    if isinstance(store, Recorder):
-        return store, getattr(store, "store", None), False
+    if isinstance(store, Recorder):  # its own records; proxy scores come from its results store, if it has one
+        inner = getattr(store, "store", None)
+        return store, inner if isinstance(inner, Store) else None, False
     if isinstance(store, Store):
         return HistoryDB(store), store, True
     if str(store) == ":memory:":

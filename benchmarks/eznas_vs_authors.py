@@ -237,7 +237,9 @@ def score_one(arch, space, ref: AuthorsEznasA | None, x: torch.Tensor, seed: int
     row["ours"] = float(evaluate(program, StatsBatch([ours], terminals))[0])
     for name, fn in LOGDET_VARIANTS.items():
         row[name] = float(np.mean([eznas_a_with(fn, lay["input_grad_data"]) for lay in ours.layers]))
-    ours_layer_vals = [float(evaluate(program, StatsBatch([type(ours)([lay], ["x"])]))[0]) for lay in ours.layers]
+    ours_layer_vals = [
+        float(evaluate(program, StatsBatch([type(ours)([lay], ["x"])], terminals))[0]) for lay in ours.layers
+    ]
     for t in TERMS if ref is not None else ():
         row[f"norm_{t}_ours"] = float(np.mean([float(lay[t].norm()) for lay in ours.layers]))
     if ref is not None:

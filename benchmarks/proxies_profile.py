@@ -8,7 +8,9 @@ it): **model copy** (deep copies, ``.to``/``.double`` of modules, ``functional_c
 **hooks** (registering and removing hooks), **forward** (module code, convolutions, BatchNorm, ...), **backward**
 (autograd), **random draws**, **reductions** (the proxies' and passes' own arithmetic on the results, e.g. ReLU
 code kernels, covariances, eigenvalues) and **engine** (probe bookkeeping, result packing). Figures are seconds
-per cell with profiling on (cProfile adds a roughly uniform overhead per Python call).
+per cell of thread CPU time with profiling on (cProfile's timer is ``time.thread_time``, so time spent waiting
+for other jobs on a shared machine is not counted; profiling adds an overhead per Python call, which inflates
+Python-heavy phases such as model copies and hooks).
 
     .venv/bin/python benchmarks/proxies_profile.py [--n 3] [--batch-size 64] [--threads 1]
 """
@@ -24,6 +26,7 @@ import cProfile
 import pstats
 import random
 import sys
+import time
 from collections import defaultdict
 
 import torch
@@ -51,7 +54,12 @@ _FORWARD = ("torch/nn/modules/", "torch/nn/functional.py", "archrank/spaces/", "
 _BACKWARD = ("torch/autograd/",)
 _RANDOM = ("torch/nn/init.py", "torch/random.py")
 _ENGINE = ("proxies/engine.py", "proxies/registry.py", "proxies/probe.py", "dataclasses.py", "contextlib.py")
-_RANDOM_NAMES = ("rand", "randn", "bernoulli", "normal_", "manual_seed", "Generator", "uniform_")
+_RANDOM_NAMES = ("rand", "randn", "bernoulli", "normal_", "manual_seed", "uniform_")
+
+
+def _random_builtin(name: str) -> bool:
+    """``<built-in method torch.rand>``, ``<method 'normal_' of ...>`` and the like."""
+    return any(name.endswith(f".{n}>") or f"'{n}'" in name for n in _RANDOM_NAMES)
 
 
 def phase_of(func: tuple[str, int, str]) -> str | None:
@@ -63,9 +71,7 @@ def phase_of(func: tuple[str, int, str]) -> str | None:
         return "hooks"
     if any(s in filename for s in _BACKWARD) or "run_backward" in name:
         return "backward"
-    if any(s in filename for s in _RANDOM) or (filename == "~" and any(f"'{n}'" in name or f"method {n}" in name
-                                                                       or name.endswith(f".{n}}}")
-                                                                       for n in _RANDOM_NAMES)):
+    if any(s in filename for s in _RANDOM) or (filename == "~" and _random_builtin(name)):
         return "random draws"
     if any(s in filename for s in _FORWARD):
         return "forward"
@@ -110,13 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     models = [build_seeded(space, space.from_index(i), i) for i in indices]
     engines = {"baseline": old.score_detailed, "today": score_detailed}
     print(f"NB201 cells {indices}, CIFAR-10 batch {args.batch_size}, {args.threads} thread(s), baseline "
-          f"{args.baseline}; load average {os.getloadavg()[0]:.1f}; seconds per cell under cProfile\n")
+          f"{args.baseline}; load average {os.getloadavg()[0]:.1f}; thread CPU seconds per cell under cProfile\n")
     print("| group | engine | total | " + " | ".join(PHASES) + " |")
     print("|---|---|---:|" + "---:|" * len(PHASES))
     for group, proxies in GROUPS.items():
         for name, fn in engines.items():
             fn(models[0], proxies, (x, y), 0)  # warm-up
-            prof = cProfile.Profile()
+            prof = cProfile.Profile(time.thread_time)  # CPU time of this thread: robust on a shared machine
             prof.enable()
             for model in models:
                 fn(model, proxies, (x, y), 0)

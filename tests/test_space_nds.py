@@ -15,6 +15,7 @@ from archrank import get_space
 from archrank.bench.truth_nds import epoch_curve, load_records, read_nds, record_at
 from archrank.bench.truth_spaces import load_space_truth
 from archrank.proxies.cost import count_params
+from archrank.search import run
 from archrank.spaces.nds import CELL_FAMILIES, NDS_SPACES, STAGE_FAMILIES, NDSCellArch
 from archrank.spaces.nds_flops import count_nds_flops
 
@@ -204,3 +205,25 @@ def test_parse_file_index_reference(data_root: Path) -> None:
         space.parse("ENAS_in.json:100000")
     with pytest.raises(ValueError, match="not found"):
         space.parse("no_such_file.json:0")
+
+
+@pytest.mark.parametrize("name", ["nds-enas", "nds-resnext-b"])
+@pytest.mark.parametrize("algorithm", ["random", "rea", "reinforce", "predictor"])
+def test_search_runs_unchanged(name: str, algorithm: str) -> None:
+    space = get_space(name)
+
+    def oracle(arch: object) -> tuple[float, float]:
+        code = space.encode(arch)  # a deterministic made-up accuracy
+        return float(code[: len(code) // 2].sum()), 0.0
+
+    hist = run(space, algorithm=algorithm, oracle=oracle, budget=8, seed=0)
+    assert len(hist.queries) == 8
+    for arch, *_ in hist.queries:
+        assert space.parse(space.to_str(arch)) == arch
+
+
+def test_huge_spaces_refuse_enumeration_small_ones_enumerate() -> None:
+    with pytest.raises(ValueError, match="cannot be enumerated"):
+        get_space("nds-darts").enumerate()
+    first = next(iter(get_space("nds-resnext-a")))
+    assert get_space("nds-resnext-a").to_decisions(first) == (0,) * 13

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from archrank.spaces.nds_cells import OPS, NDSCellNetwork
 IMAGENET_SHAPE = (3, 224, 224)
 IMAGENET_CLASSES = 1000
 NDS_DIR = "nds"
+ENUMERATION_LIMIT = 10**8  # larger spaces refuse enumeration (it would never end); sample or list records
 
 Pair = tuple[str, int]
 _FILE_REF = re.compile(r"^(?P<file>[^{\[].*):(?P<index>-?\d+)$")
@@ -97,6 +98,14 @@ def _choice(options: Sequence[Any], value: Any, what: str) -> int:
         if option == value:
             return i
     raise ValueError(f"{what} {value!r} is not in this space (options: {', '.join(map(str, options))})")
+
+
+def _refuse_huge_enumeration(space: SearchSpace) -> None:
+    """Refuse to enumerate a space beyond :data:`ENUMERATION_LIMIT` with one clear line."""
+    size = space.size
+    if size is not None and size > ENUMERATION_LIMIT:
+        raise ValueError(f"{space.name} cannot be enumerated ({size:.2g} architectures): sample it or list the "
+                         "records of its NDS files")
 
 
 def _check_json(arch: Any, kind: type) -> Any:
@@ -226,6 +235,10 @@ class NDSCellSpace(SearchSpace):
         """Single-decision edits; the training-only flags (``aux``, ``drop_prob``) are carried over."""
         arch = self._check(arch)
         return [replace(n, aux=arch.aux, drop_prob=arch.drop_prob) for n in super().neighbours(arch)]
+
+    def enumerate(self) -> Iterator[NDSCellArch]:
+        _refuse_huge_enumeration(self)
+        return super().enumerate()
 
     # naming
     def parse(self, ref: Any) -> NDSCellArch:
@@ -405,6 +418,10 @@ class NDSStageSpace(SearchSpace):
             for name, options in self._per_stage():
                 out.append(_choice(options, getattr(arch, name)[stage], f"{self.name} stage {stage} {name}"))
         return tuple(out)
+
+    def enumerate(self) -> Iterator[NDSStageArch]:
+        _refuse_huge_enumeration(self)
+        return super().enumerate()
 
     # naming
     def parse(self, ref: Any) -> NDSStageArch:

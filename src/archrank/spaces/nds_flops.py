@@ -20,6 +20,12 @@ BN_FLOPS_PER_ELEMENT = 5
 
 def count_nds_flops(model: nn.Module, input_shape: Sequence[int] = (3, 224, 224)) -> int:
     """Conv and linear multiply-adds (:func:`count_flops`'s ``"macs"``) + linear biases + 5 per BN element."""
+    return sum(nds_flop_terms(model, input_shape))
+
+
+def nds_flop_terms(model: nn.Module, input_shape: Sequence[int] = (3, 224, 224)) -> tuple[int, int]:
+    """``(macs, extra)`` from one forward pass: conv + linear multiply-adds, and linear biases + 5 per BN
+    element (their sum is :func:`count_nds_flops`)."""
     extra = 0
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
@@ -35,4 +41,4 @@ def count_nds_flops(model: nn.Module, input_shape: Sequence[int] = (3, 224, 224)
     finally:
         for handle in handles:
             handle.remove()
-    return int(macs + extra)
+    return int(macs), int(extra)

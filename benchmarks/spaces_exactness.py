@@ -6,7 +6,7 @@ Each space's figures go to ``docs/results/spaces/exactness/<space>.json``; the M
 ``docs/results/spaces/exactness.md`` is rebuilt from every JSON present, so spaces can be checked in
 separate runs (``--spaces nb101,macro``) and the summary always covers all of them.
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/spaces_exactness.py [--spaces a,b] [--limit N]
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/spaces_exactness.py [--spaces a,b] [--limit N] [--shard K/N]
 
 Adding a space: write a function ``(data_root) -> Iterator[Record]`` that yields one :class:`Record` per
 benchmark record (file, reference as ``space.parse`` takes it, expected params, expected FLOPs with their
@@ -151,13 +151,36 @@ def _counts(space: Any, model: torch.nn.Module, record: Record) -> tuple[int, in
     return count_params(model), flops
 
 
-def check_space(name: str, root: Path, limit: int | None, meta: bool = True) -> dict[str, Any]:
-    """Figures of one space: per file, records / parse failures / params and FLOP mismatches, with examples."""
+def result_path(name: str, shard: tuple[int, int]) -> Path:
+    k, n = shard
+    return RESULTS / "exactness" / (f"{name}.json" if n == 1 else f"{name}.shard{k}of{n}.json")
+
+
+def check_space(
+    name: str, root: Path, limit: int | None, meta: bool = True, shard: tuple[int, int] = (0, 1),
+    checkpoint_every: int = 250,
+) -> dict[str, Any]:
+    """Figures of one space: per file, records / parse failures / params and FLOP mismatches, with examples.
+
+    With ``shard=(k, n)`` only the records whose position (over all files of the space) is ``k`` mod ``n`` are
+    checked, so ``n`` processes share a space. The result is written every ``checkpoint_every`` records
+    (``"complete": false``) and at the end."""
     space = get_space(name)
     files: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()
+    position = -1
+
+    def result(complete: bool) -> dict[str, Any]:
+        return {"space": name, "seconds": time.perf_counter() - start, "limit": limit, "meta": meta,
+                "shard": list(shard), "complete": complete, "files": files}
+
     for source in RECORD_SOURCES[name]:
         for record in source(root):
+            position += 1
+            if position % shard[1] != shard[0]:
+                continue
+            if position % checkpoint_every == shard[0]:
+                result_path(name, shard).write_text(json.dumps(result(False), indent=1))
             stats = files.setdefault(record.file, {
                 "records": 0, "parse_failures": 0, "params_checked": 0, "params_mismatches": 0,
                 "flops_checked": 0, "flops_mismatches": 0, "max_flops_rel_err": 0.0, "meta_vs_cpu_mismatches": 0,
@@ -197,7 +220,27 @@ def check_space(name: str, root: Path, limit: int | None, meta: bool = True) -> 
                     stats["examples"].append(f"flops {record.ref!r}: {got} vs {record.flops:.0f}")
     for stats in files.values():
         stats["examples"] = stats["examples"][:5]
-    return {"space": name, "seconds": time.perf_counter() - start, "limit": limit, "meta": meta, "files": files}
+    return result(True)
+
+
+def _merged(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The shards of one space as one result: counts summed, worst FLOP error, wall time of the slowest."""
+    files: dict[str, dict[str, Any]] = {}
+    for part in results:
+        for file, stats in part["files"].items():
+            into = files.setdefault(file, {k: (0 if k != "examples" else []) for k in stats})
+            for key, value in stats.items():
+                if key == "max_flops_rel_err":
+                    into[key] = max(into[key], value)
+                elif key == "examples":
+                    into[key] = (into[key] + value)[:5]
+                else:
+                    into[key] += value
+    shards = results[0].get("shard", [0, 1])[1]
+    done = sum(1 for r in results if r.get("complete", True))
+    return {"space": results[0]["space"], "seconds": max(r["seconds"] for r in results),
+            "limit": results[0]["limit"], "meta": results[0].get("meta", False), "files": files,
+            "status": "complete" if done == shards == len(results) else f"partial: {done} of {shards} shards done"}
 
 
 def write_summary() -> Path:
@@ -218,9 +261,15 @@ def write_summary() -> Path:
         "| FLOP mismatches > 1 % | max FLOP rel. error | seconds (space) | meta vs CPU mismatches |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    by_space: dict[str, list[dict[str, Any]]] = {}
     for path in sorted((RESULTS / "exactness").glob("*.json")):
-        result = json.loads(path.read_text())
+        part = json.loads(path.read_text())
+        by_space.setdefault(part["space"], []).append(part)
+    for parts in by_space.values():
+        result = _merged(parts)
         limit = "" if result["limit"] is None else f" (first {result['limit']} per file)"
+        if result["status"] != "complete":
+            limit += f" ({result['status']})"
         for file, s in result["files"].items():
             cross = s["meta_vs_cpu_mismatches"] if result.get("meta") else "all on CPU"
             lines.append(
@@ -240,6 +289,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spaces", default=",".join(RECORD_SOURCES), help="Comma-separated space names.")
     parser.add_argument("--limit", type=int, default=None, help="Check only the first N records of each file.")
+    parser.add_argument("--shard", default="0/1", help="K/N: check only records K mod N (run N processes).")
     parser.add_argument("--cpu", action="store_true",
                         help="Build every model on the CPU (default: on the meta device, shapes only, with the first "
                              f"{CPU_CROSS_CHECKS} records of each file cross-checked on the CPU).")
@@ -248,12 +298,19 @@ def main() -> None:
     root = config.data_root(required=True)
     assert root is not None
     (RESULTS / "exactness").mkdir(parents=True, exist_ok=True)
+    k, _, n = args.shard.partition("/")
+    shard = (int(k), int(n or 1))
+    if not 0 <= shard[0] < shard[1]:
+        raise SystemExit(f"--shard must be K/N with 0 <= K < N, got {args.shard!r}")
     failed = False
     for name in [s.strip() for s in args.spaces.split(",") if s.strip()]:
         if name not in RECORD_SOURCES:
             raise SystemExit(f"no record source for space {name!r}; known: {', '.join(RECORD_SOURCES)}")
-        result = check_space(name, root, args.limit, meta=not args.cpu)
-        (RESULTS / "exactness" / f"{name}.json").write_text(json.dumps(result, indent=1))
+        for stale in (RESULTS / "exactness").glob(f"{name}.*json"):
+            if f"of{shard[1]}." not in stale.name:
+                stale.unlink()  # results of another sharding of this space
+        result = check_space(name, root, args.limit, meta=not args.cpu, shard=shard)
+        result_path(name, shard).write_text(json.dumps(result, indent=1))
         for file, s in result["files"].items():
             bad = s["parse_failures"] + s["params_mismatches"] + s["flops_mismatches"] + s["meta_vs_cpu_mismatches"]
             failed |= bad > 0

@@ -191,6 +191,8 @@ class NDSCellSpace(SearchSpace):
 
     input_shape = IMAGENET_SHAPE
     num_classes = IMAGENET_CLASSES
+    #: how the NDS records count FLOPs for this kind of network (:mod:`archrank.spaces.nds_flops`)
+    flop_convention = "nds-cell"
 
     def __init__(self, name: str, family: CellFamily) -> None:
         self.name = name
@@ -370,6 +372,8 @@ class NDSStageSpace(SearchSpace):
 
     input_shape = IMAGENET_SHAPE
     num_classes = IMAGENET_CLASSES
+    #: how the NDS records count FLOPs for this kind of network (:mod:`archrank.spaces.nds_flops`)
+    flop_convention = "nds-stage"
 
     def __init__(self, name: str, family: StageFamily) -> None:
         self.name = name

@@ -30,6 +30,7 @@ from archrank import config, get_space
 from archrank.bench.truth_nds import iter_space_records
 from archrank.proxies.cost import count_flops, count_params
 from archrank.spaces.nds import NDS_SPACES
+from archrank.spaces.nds_flops import NDS_FLOP_CONVENTIONS, count_nds_flops
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results" / "spaces"
 FLOP_TOLERANCE = 0.01
@@ -106,12 +107,14 @@ def tnb101_csv_records(parts: tuple[str, ...]) -> RecordSource:
 
 
 def nds_records(name: str) -> RecordSource:
-    """Every record of every NDS file of space ``name`` (structure-only included): exact ``params``; ``flops``
-    as conv + linear multiply-adds (the records add BN terms; ``benchmarks/nds_exactness.py`` checks both)."""
+    """Every record of every NDS file of space ``name`` (structure-only included): exact ``params`` and
+    ``flops`` under the records' own convention (``space.flop_convention``)."""
 
     def records(root: Path) -> Iterator[Record]:
-        for file, record in iter_space_records(get_space(name), root):
-            yield Record(file, record["net"], int(record["params"]), float(record["flops"]), "macs")
+        space = get_space(name)
+        for file, record in iter_space_records(space, root):
+            yield Record(file, record["net"], int(record["params"]), float(record["flops"]),
+                         space.flop_convention)
 
     return records
 
@@ -146,8 +149,15 @@ def _build(space: Any, arch: Any, record: Record, meta: bool) -> torch.nn.Module
         return space.build(arch, **dict(record.build_kwargs))
 
 
+def _flops(space: Any, model: torch.nn.Module, record: Record) -> int:
+    """FLOPs under the record's convention (the NDS files have their own two: ``archrank.spaces.nds_flops``)."""
+    if record.flop_convention in NDS_FLOP_CONVENTIONS:
+        return count_nds_flops(model, space.input_shape, record.flop_convention)
+    return count_flops(model, space.input_shape, record.flop_convention)
+
+
 def _counts(space: Any, model: torch.nn.Module, record: Record) -> tuple[int, int | None]:
-    flops = None if record.flops is None else count_flops(model, space.input_shape, record.flop_convention)
+    flops = None if record.flops is None else _flops(space, model, record)
     return count_params(model), flops
 
 
@@ -212,7 +222,7 @@ def check_space(
                     stats["examples"].append(f"params {record.ref!r}: {got} vs {record.params}")
             if record.flops is not None:
                 stats["flops_checked"] += 1
-                got = count_flops(model, space.input_shape, record.flop_convention)
+                got = _flops(space, model, record)
                 rel = abs(got - record.flops) / record.flops
                 stats["max_flops_rel_err"] = max(stats["max_flops_rel_err"], rel)
                 if rel > FLOP_TOLERANCE:

@@ -24,10 +24,10 @@ import torch
 
 from archrank import config
 from archrank.bench.truth_nds import iter_space_records
-from archrank.proxies.cost import count_flops, count_params
+from archrank.proxies.cost import count_params
 from archrank.spaces import get_space
 from archrank.spaces.nds import NDS_SPACES
-from archrank.spaces.nds_flops import count_nds_flops, nds_flop_terms
+from archrank.spaces.nds_flops import nds_flop_counts
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results" / "spaces"
 TOLERANCE = 0.01
@@ -64,14 +64,9 @@ def check(name: str, root: Path, limit: int | None) -> dict[str, dict[str, Any]]
         if params != record["params"]:
             stats["params_mismatches"] += 1
             stats["examples"].append(f"params {params} vs {record['params']}: {space.to_str(arch)}")
-        if space.flop_convention == "nds-stage":  # one pass gives both counts
-            macs, extra = nds_flop_terms(model, space.input_shape)
-            nds = macs + extra
-        else:
-            macs = count_flops(model, space.input_shape, "macs")
-            nds = count_nds_flops(model, space.input_shape, space.flop_convention)
-        rel["macs"].append(macs / record["flops"] - 1.0)
-        rel["nds"].append(nds / record["flops"] - 1.0)
+        counts = nds_flop_counts(model, space.input_shape)  # one pass: both conventions
+        rel["macs"].append(counts["macs"] / record["flops"] - 1.0)
+        rel["nds"].append(counts[space.flop_convention] / record["flops"] - 1.0)
     for file, stats in files.items():
         for convention, values in errors[file].items():
             v = np.asarray(values)

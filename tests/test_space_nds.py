@@ -14,10 +14,10 @@ import torch
 from archrank import get_space
 from archrank.bench.truth_nds import epoch_curve, load_records, read_nds, record_at
 from archrank.bench.truth_spaces import load_space_truth
-from archrank.proxies.cost import count_params
+from archrank.proxies.cost import count_flops, count_params
 from archrank.search import run
 from archrank.spaces.nds import CELL_FAMILIES, NDS_SPACES, STAGE_FAMILIES, NDSCellArch
-from archrank.spaces.nds_flops import count_nds_flops
+from archrank.spaces.nds_flops import count_nds_flops, nds_flop_counts
 
 SAMPLE = 3  # records per file checked in the fast tests (the benchmark checks all of them)
 
@@ -227,3 +227,13 @@ def test_huge_spaces_refuse_enumeration_small_ones_enumerate() -> None:
         get_space("nds-darts").enumerate()
     first = next(iter(get_space("nds-resnext-a")))
     assert get_space("nds-resnext-a").to_decisions(first) == (0,) * 13
+
+
+def test_nds_flop_counts_macs_agree_with_count_flops() -> None:
+    space = get_space("nds-amoeba")  # dilated separable convs: the conventions differ there
+    model = space.build(space.sample(3), num_classes=10, width=8, depth=3)
+    counts = nds_flop_counts(model, (3, 64, 64))
+    assert counts["macs"] == count_flops(model, (3, 64, 64), "macs")
+    assert counts["nds-cell"] > counts["macs"]  # ReLU / pooling elements on top
+    with pytest.raises(ValueError, match="unknown NDS FLOP convention"):
+        count_nds_flops(model, (3, 64, 64), "naslib")

@@ -10,101 +10,81 @@ The NDS files use two conventions, one per network kind, both reconstructed exac
     ReLU input element, plus kernel area x output elements for every pooling (an adaptive average pool
     counts its input elements), plus linear multiply-adds and bias; BatchNorm counts nothing.
 
-Neither is the plain "conv + linear multiply-adds" (``count_flops(..., "macs")``), which falls 0.3-12 % short.
+Neither is the plain "conv + linear multiply-adds" (``"macs"``, as ``count_flops(..., "macs")``), which falls
+short of every record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
-
-from archrank.proxies.cost import count_flops
 
 NDS_FLOP_CONVENTIONS = ("nds-stage", "nds-cell")
 BN_FLOPS_PER_ELEMENT = 5  # nds-stage
 
 
-def _stage_extra(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
-    if isinstance(module, nn.BatchNorm2d):
-        return BN_FLOPS_PER_ELEMENT * inp.numel()
-    if isinstance(module, nn.Linear) and module.bias is not None:
-        return out.numel()
-    return 0
+def _conv_macs(module: nn.Conv2d, inp: torch.Tensor, h_out: int, w_out: int) -> int:
+    k_h, k_w = module.kernel_size
+    return k_h * k_w * (module.in_channels // module.groups) * module.out_channels * h_out * w_out * inp.shape[0]
 
 
-def _cell_count(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
+def _module_counts(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> tuple[int, int, int]:
+    """This module's (macs, nds-stage, nds-cell) FLOPs."""
     if isinstance(module, nn.Conv2d):
+        macs = _conv_macs(module, inp, out.shape[2], out.shape[3])
         (k_h, k_w), (s_h, s_w), padding = module.kernel_size, module.stride, module.padding
         if isinstance(padding, str):
             raise ValueError("the nds-cell FLOP count needs numeric conv padding")
         h_out = (inp.shape[2] + 2 * padding[0] - k_h) // s_h + 1  # dilation ignored, as NDS counted
         w_out = (inp.shape[3] + 2 * padding[1] - k_w) // s_w + 1
-        return k_h * k_w * (module.in_channels // module.groups) * module.out_channels * h_out * w_out * inp.shape[0]
+        return macs, macs, _conv_macs(module, inp, h_out, w_out)
+    if isinstance(module, nn.Linear):
+        macs = (out.numel() // module.out_features) * module.in_features * module.out_features
+        bias = out.numel() if module.bias is not None else 0
+        return macs, macs + bias, macs + bias
+    if isinstance(module, nn.BatchNorm2d):
+        return 0, BN_FLOPS_PER_ELEMENT * inp.numel(), 0
     if isinstance(module, nn.ReLU):
-        return inp.numel()
+        return 0, 0, inp.numel()
     if isinstance(module, nn.MaxPool2d | nn.AvgPool2d):
         kernel = module.kernel_size
         area = kernel * kernel if isinstance(kernel, int) else kernel[0] * kernel[1]
-        return area * out.numel()
+        return 0, 0, area * out.numel()
     if isinstance(module, nn.AdaptiveAvgPool2d):
-        return inp.numel()
-    if isinstance(module, nn.Linear):
-        return (out.numel() // module.out_features) * module.in_features * module.out_features + (
-            out.numel() if module.bias is not None else 0
-        )
-    return 0
+        return 0, 0, inp.numel()
+    return 0, 0, 0
 
 
-def _hooked_sum(model: nn.Module, counter: Callable[[nn.Module, torch.Tensor, torch.Tensor], int],
-                run: Callable[[], object]) -> int:
-    """Run ``run()`` with a forward hook on every module adding ``counter`` to a total; the total."""
-    total = 0
+def nds_flop_counts(model: nn.Module, input_shape: Sequence[int] = (3, 224, 224)) -> dict[str, int]:
+    """``{"macs", "nds-stage", "nds-cell"}`` FLOPs of one image, from one forward pass of a zero image in
+    eval mode (works on the ``meta`` device; the model's mode is restored)."""
+    totals = [0, 0, 0]
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        nonlocal total
-        total += int(counter(module, inputs[0], output))
+        for i, value in enumerate(_module_counts(module, inputs[0], output)):
+            totals[i] += int(value)
 
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    was_training = model.training
     handles = [m.register_forward_hook(hook) for m in model.modules()]
+    model.eval()
     try:
-        run()
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=device))
     finally:
         for handle in handles:
             handle.remove()
-    return total
-
-
-def nds_flop_terms(model: nn.Module, input_shape: Sequence[int] = (3, 224, 224)) -> tuple[int, int]:
-    """``(macs, extra)`` of the ``nds-stage`` count from one forward pass: conv + linear multiply-adds, and
-    linear biases + 5 per BN element."""
-    macs = 0
-
-    def run() -> None:
-        nonlocal macs
-        macs = count_flops(model, input_shape, "macs")
-
-    extra = _hooked_sum(model, _stage_extra, run)
-    return int(macs), int(extra)
+        model.train(was_training)
+    return dict(zip(("macs", *NDS_FLOP_CONVENTIONS), totals, strict=True))
 
 
 def count_nds_flops(model: nn.Module, input_shape: Sequence[int] = (3, 224, 224),
                     convention: str = "nds-stage") -> int:
     """FLOPs of one image of shape ``input_shape`` under an NDS convention (module docstring)."""
-    if convention == "nds-stage":
-        return sum(nds_flop_terms(model, input_shape))
-    if convention == "nds-cell":
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-        was_training = model.training
-        model.eval()
-
-        def run() -> None:
-            with torch.no_grad():
-                model(torch.zeros(1, *input_shape, device=device))
-
-        try:
-            return _hooked_sum(model, _cell_count, run)
-        finally:
-            model.train(was_training)
-    raise ValueError(f"unknown NDS FLOP convention {convention!r}; choose one of {', '.join(NDS_FLOP_CONVENTIONS)}")
+    if convention not in NDS_FLOP_CONVENTIONS:
+        raise ValueError(f"unknown NDS FLOP convention {convention!r}; choose one of "
+                         f"{', '.join(NDS_FLOP_CONVENTIONS)}")
+    return nds_flop_counts(model, input_shape)[convention]

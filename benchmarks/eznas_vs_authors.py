@@ -335,11 +335,17 @@ def report(rows: list[dict[str, str]], args: argparse.Namespace, program_text: s
         "| score | cells | Spearman ρ vs authors' score | ρ vs CIFAR-10 test acc | ρ vs validation acc |",
         "|---|---:|---:|---:|---:|",
     ]
+    if args.before and Path(args.before).is_file():  # EZNAS-A as stored before issue 17 (statistics version 1)
+        with Path(args.before).open() as f:
+            before = {r["arch"]: r["eznas"] for r in csv.DictReader(f)}
+        for r in rows:
+            r["before"] = before.get(r["arch"], "")
     test, valid, auth = col("test_acc"), col("valid_acc"), col("authors")
     for name, label in (
+        ("before", "ours before issue 17 (statistics version 1, `--before` file)"),
         ("authors", "authors' code, same batch/weights/noise"),
-        ("ours", "ours (`eznas`)"),
-        ("ours_logdet_f32", "ours, logdet in float32 as the reference's OP20"),
+        ("ours", "ours (`eznas` of the run; a run started before the logdet fix has float64 logdet there)"),
+        ("ours_logdet_f32", "ours, logdet in float32 as the reference's OP20 (= `eznas` now)"),
         ("ours_logdet_rank", "ours, rank-deficient sign matrices treated as singular"),
         ("protocol_fixed_authors_std", "ours, same batch normalised with the authors' std"),
         ("protocol_authors", "ours, authors' data protocol (fresh augmented batch per network)"),
@@ -369,6 +375,11 @@ def main() -> None:
     )
     parser.add_argument("--no-authors", action="store_true", help="only our scores (protocol columns), no reference")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--before",
+        default="docs/results/eznas/shipped_scores.csv",
+        help="CSV with an `eznas` column per `arch` computed before issue 17, shown for comparison",
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

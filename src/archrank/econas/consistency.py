@@ -79,10 +79,10 @@ def train_many(
     done = {(str(s), seed): store.done(space.name, str(s) + tag, seed, raw.key) for s in parsed for seed in seeds}
     arch_list = list(archs)
     if stack > 1:
-        if executor is not None or build_kwargs:
-            raise ValueError("stacked training (stack > 1) runs here, without an executor or build_kwargs")
-        return _train_stacked_many(space, arch_list, parsed, raw, store, seeds, device, recipe, width_kwarg, done,
-                                   stack, on_result)
+        if executor is not None:
+            raise ValueError("stacked training (stack > 1) runs in this process: pass no executor")
+        return _train_stacked_many(space, arch_list, parsed, raw, store, seeds, device, recipe, width_kwarg,
+                                   build_kwargs, done, stack, on_result)
     if executor is not None:
         todo = settings_todo([space.key(a) for a in arch_list], parsed, seeds, done)
         return train_on_executor(executor, space, todo, raw, store, device=str(device), recipe=recipe,
@@ -121,6 +121,7 @@ def _train_stacked_many(
     device: str | torch.device,
     recipe: Recipe,
     width_kwarg: Mapping[str, int] | None,
+    build_kwargs: Mapping[str, Any] | None,
     done: dict[tuple[str, int], set[str]],
     stack: int,
     on_result: Callable[[TrainResult], None] | None,
@@ -137,7 +138,8 @@ def _train_stacked_many(
             prepared = prepare(raw, setting, seed)
             for start in range(0, len(todo), stack):
                 for result in train_stacked(space, todo[start : start + stack], setting, prepared, seed=seed,
-                                            device=device, recipe=recipe, width_kwarg=width_kwarg):
+                                            device=device, recipe=recipe, width_kwarg=width_kwarg,
+                                            build_kwargs=build_kwargs):
                     store.put(result)
                     done[(str(setting), seed)].add(result.arch_key)
                     ran += 1

@@ -1,0 +1,110 @@
+"""Stacked EcoNAS training: k NB201 networks as one network compute what the k separate networks compute."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from archrank import econas, get_space
+from archrank.econas.batched import StackedNB201, stacked_loss, train_stacked
+from archrank.econas.consistency import train_many
+
+ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+TINY = {"width_kwarg": {"C": 8}, "build_kwargs": {"N": 1}}
+RECIPE = econas.Recipe(batch_size=32, lr=0.05)
+
+
+def networks(count: int, channels: int = 4, cells: int = 1) -> tuple[list, list[torch.nn.Module]]:
+    space = get_space("nb201")
+    archs = [*space.sample_many(count - 1, seed=3), space.parse(ALL_NONE)]
+    nets = []
+    for i, arch in enumerate(archs):
+        torch.manual_seed(i)
+        nets.append(space.build(arch, num_classes=5, C=channels, N=cells))
+    return archs, nets
+
+
+def colour_data(n_train: int = 96, n_test: int = 48) -> econas.RawData:
+    rng = np.random.default_rng(0)
+
+    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.arange(n) % 3
+        images = rng.integers(0, 90, size=(n, 3, 8, 8))
+        images[np.arange(n), labels] += 120
+        return images.astype(np.uint8), labels
+
+    return econas.RawData.from_arrays(split(n_train), split(n_test), name="colours", num_classes=3)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_stacked_forward_equals_separate_networks(mode: str) -> None:
+    _, nets = networks(7, cells=2)
+    stacked = StackedNB201(nets)
+    x = torch.randn(6, 3, 8, 8)
+    for net in nets:
+        net.train(mode == "train")
+    stacked.train(mode == "train")
+    expected = torch.stack([net(x) for net in nets], dim=1)
+    got = stacked(x)
+    assert got.shape == (6, 7, 5)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_stacked_gradients_are_each_networks_own() -> None:
+    _, nets = networks(5)
+    stacked = StackedNB201(nets)
+    x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 5, (8,))
+    loss, per_loss, correct = stacked_loss(stacked(x), y)
+    loss.backward()
+    for j, net in enumerate(nets):
+        F.cross_entropy(net(x), y).backward()
+        torch.testing.assert_close(stacked.classifier_weight.grad[j], net.classifier.weight.grad, rtol=1e-4,
+                                   atol=1e-6)
+        stem = stacked.stem_conv.weight.grad[j * 4 : (j + 1) * 4]
+        torch.testing.assert_close(stem, net.stem[0].weight.grad, rtol=1e-4, atol=1e-6)
+    assert per_loss.shape == (5,) and correct.shape == (5,)
+    torch.testing.assert_close(per_loss.sum() / 8, loss.detach())
+
+
+def test_stacking_needs_equal_widths() -> None:
+    space = get_space("nb201")
+    a, b = space.sample_many(2, seed=0)
+    with pytest.raises(ValueError, match="share width"):
+        StackedNB201([space.build(a, C=4, N=1), space.build(b, C=8, N=1)])
+
+
+def test_train_stacked_matches_separate_training() -> None:
+    space = get_space("nb201")
+    archs = space.sample_many(3, seed=1)
+    data = colour_data()
+    stacked = train_stacked(space, archs, "c2r0s0e2", data, seed=0, recipe=RECIPE, **TINY)
+    alone = [econas.train(space, a, "c2r0s0e2", data, seed=0, recipe=RECIPE, **TINY) for a in archs]
+    assert [r.arch_key for r in stacked] == [space.key(a) for a in archs]  # caller's order, not the stack's
+    for s, a in zip(stacked, alone, strict=True):
+        assert s.iterations == a.iterations and s.num_params == a.num_params and s.width == a.width
+        assert s.final_train_loss == pytest.approx(a.final_train_loss, rel=1e-3)
+        assert abs(s.accuracy - a.accuracy) <= 100.0 / 48 + 1e-9  # at most one test image apart
+        assert s.recipe == a.recipe
+
+
+def test_train_stacked_refuses_other_spaces() -> None:
+    with pytest.raises(ValueError, match="nb201"):
+        train_stacked(get_space("nb101"), [], "c4r4s0e1", colour_data())
+
+
+def test_train_many_stacked_resumes(tmp_path) -> None:
+    space = get_space("nb201")
+    archs = space.sample_many(3, seed=2)
+    data = colour_data()
+    with econas.TrainingStore(tmp_path / "s.db") as store:
+        ran = train_many(space, archs, ["c2r0s1e1", "c2r0s0e1"], data, store, recipe=RECIPE, progress=False,
+                         stack=2, **TINY)
+        assert ran == 6
+        assert train_many(space, archs, ["c2r0s1e1", "c2r0s0e1"], data, store, recipe=RECIPE, progress=False,
+                          stack=2, **TINY) == 0
+        frame = store.results(space="nb201")
+    assert set(frame["setting"]) == {"c2r0s1e1|batch_size=32,lr=0.05,N=1,full_C=8",
+                                     "c2r0s0e1|batch_size=32,lr=0.05,N=1,full_C=8"}
+    assert frame["accuracy"].between(0, 100).all()

@@ -52,11 +52,15 @@ def _threads(threads: int | None, device: str) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Write consistency.csv and consistency.png here.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--stack", type=click.IntRange(min=1), default=1, show_default=True,
+              help="NB201: train this many architectures of a setting at once as one stacked network (here, "
+              "setting by setting in the order given).")
 @workers_option
 @executor_options
 def consistency_cmd(
     space_name: str, sample: int, sample_seed: int, settings: str, seeds: str, data_spec: str, device: str,
-    threads: int | None, store_path: str, out_dir: Path | None, quiet: bool, workers: int, **executor_opts: Any,
+    threads: int | None, store_path: str, out_dir: Path | None, quiet: bool, stack: int, workers: int,
+    **executor_opts: Any,
 ) -> None:
     """Train a sample of architectures under reduced settings and report each setting's rank consistency
     (Spearman/Kendall vs the benchmark's 200-epoch accuracy) with its cost. Resumes from the store."""
@@ -78,19 +82,20 @@ def consistency_cmd(
     with TrainingStore(store_path) as store, executor or contextlib.nullcontext():
         try:
             ran = train_many(space, archs, names, data_spec, store, seeds=_ints(seeds), device=device,
-                             progress=not quiet, executor=executor)
+                             progress=not quiet, executor=executor, stack=stack)
         except (ValueError, FileNotFoundError) as exc:
             raise click.ClickException(str(exc)) from None
         keys = {space.key(a) for a in archs}
         results = store.results(space=space.name, settings=names)
     table = consistency_table(results[results["arch_key"].isin(keys)], truth, settings=names)
-    click.echo(f"{ran} new trainings; {len(archs)} architectures; data: {data_spec} ({DATA_NOTE})", err=True)
+    note = DATA_NOTE if ":" not in data_spec else "data from the folder given"
+    click.echo(f"{ran} new trainings; {len(archs)} architectures; data: {data_spec} ({note})", err=True)
     click.echo(table.to_string(index=False))
     if out_dir is not None and not table.empty:
         out_dir.mkdir(parents=True, exist_ok=True)
         table.to_csv(out_dir / "consistency.csv", index=False)
         caption = (f"{space.name}, {int(table['archs'].min())} architectures (seed {sample_seed}); data {data_spec}: "
-                   f"{DATA_NOTE}; reference: NB201 200-epoch CIFAR-10 test accuracy.")
+                   f"{note}; reference: NB201 200-epoch CIFAR-10 test accuracy.")
         plot_consistency(table, out_dir / "consistency.png", caption)
         click.echo(f"wrote {out_dir / 'consistency.csv'} and {out_dir / 'consistency.png'}", err=True)
 

@@ -5,8 +5,9 @@ params mismatches (our model at 224x224 / 1000 classes vs the record's ``params`
 mismatches beyond 1 % under two conventions: ``macs`` (conv + linear multiply-adds) and ``nds`` (the records'
 own count, ``nds-stage`` or ``nds-cell`` per the space: :mod:`archrank.spaces.nds_flops`). Models are built on
 PyTorch's ``meta`` device: shapes only, no memory or arithmetic, so every record is checked in minutes.
-Figures go to ``docs/results/spaces/nds_exactness.json`` and the table in ``docs/results/spaces/nds.md``
-between the markers ``<!-- exactness:begin -->`` / ``<!-- exactness:end -->``.
+Figures go to ``docs/results/spaces/nds_exactness.json`` (merged with earlier runs, so spaces can be checked in
+separate or parallel runs) and the table in ``docs/results/spaces/nds.md`` between the markers
+``<!-- exactness:begin -->`` / ``<!-- exactness:end -->``.
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/nds_exactness.py [--spaces nds-darts,...] [--limit N]
 """
@@ -79,7 +80,7 @@ def check(name: str, root: Path, limit: int | None) -> dict[str, dict[str, Any]]
 
 def table(results: dict[str, dict[str, Any]], seconds: float, limit: int | None) -> str:
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')} in {seconds:.0f} s (meta-device builds, shared 2-core machine)"
+        f"Measured {time.strftime('%Y-%m-%d')}, {seconds:.0f} s in all (meta-device builds, shared 2-core machine)"
         + ("" if limit is None else f", first {limit} records per file") + ".",
         "",
         "| space | file | records | parse failures | params mismatches | FLOPs `macs` > 1 % (min / max rel.) "
@@ -116,18 +117,23 @@ def main() -> None:
     torch.set_num_threads(1)
     root = config.data_root(required=True)
     assert root is not None
-    start = time.perf_counter()
-    results: dict[str, dict[str, Any]] = {}
+    out = RESULTS / "nds_exactness.json"
     for name in [s.strip() for s in args.spaces.split(",") if s.strip()]:
-        for file, stats in check(name, root, args.limit).items():
-            results[file] = stats
+        start = time.perf_counter()
+        checked = check(name, root, args.limit)
+        for file, stats in checked.items():
             print(f"{name:14s} {file}: {json.dumps({k: v for k, v in stats.items() if k != 'examples'})}",
                   flush=True)
-        seconds = time.perf_counter() - start
+        # merge into the figures of earlier runs (files of other spaces are kept), so spaces can be checked
+        # in separate or parallel runs; the table always covers every file checked so far
+        previous = json.loads(out.read_text()) if out.is_file() else {"files": {}, "seconds": {}}
+        files = {**previous.get("files", {}), **checked}
+        seconds = {**(previous.get("seconds") if isinstance(previous.get("seconds"), dict) else {}),
+                   name: time.perf_counter() - start}
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "nds_exactness.json").write_text(json.dumps({"seconds": seconds, "limit": args.limit,
-                                                                "files": results}, indent=1))
-        print(f"table: {write_doc(table(results, seconds, args.limit))}", flush=True)
+        out.write_text(json.dumps({"seconds": seconds, "limit": args.limit, "files": files}, indent=1))
+        ordered = {f: files[f] for space in DEFAULT_ORDER for f in files if files[f]["space"] == space}
+        print(f"table: {write_doc(table(ordered, sum(seconds.values()), args.limit))}", flush=True)
 
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ _DRIVER = textwrap.dedent(
 
 
 def test_kill_9_then_rerun_loses_nothing_and_repeats_nothing(nb201: NB201Space, batch: tuple, tmp_path: Path) -> None:
-    n = 10
+    n = 30
     path = tmp_path / "killed.db"
     proc = subprocess.Popen([sys.executable, "-c", _DRIVER, str(path), str(n), ",".join(KILLED)],
                             start_new_session=True, stderr=subprocess.DEVNULL)

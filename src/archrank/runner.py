@@ -51,9 +51,11 @@ NO_BATCH = "none"
 SCORING_THREADS = 1
 """Intra-op torch threads of every CPU scoring call (see the module doc)."""
 
-CLAIM_TTL_S = 120.0
-"""How long a claim on architectures lasts unless renewed: what a rerun after ``kill -9`` waits at most for the
-architectures the killed process had in flight."""
+CLAIM_TTL_S = 60.0
+"""How long a claim on architectures lasts unless renewed (the driver renews its claims as tasks finish): what a
+rerun after ``kill -9`` waits at most for the architectures the killed process had in flight. A task that runs
+longer than this with no other task finishing meanwhile may let a concurrent process take its architectures over:
+that costs repeated work, never a wrong or duplicated result."""
 
 POLL_S = 2.0
 """How often a process waiting for architectures claimed by another process looks at the store."""

@@ -108,3 +108,12 @@ def test_train_many_stacked_resumes(tmp_path) -> None:
     assert set(frame["setting"]) == {"c2r0s1e1|batch_size=32,lr=0.05,N=1,full_C=8",
                                      "c2r0s0e1|batch_size=32,lr=0.05,N=1,full_C=8"}
     assert frame["accuracy"].between(0, 100).all()
+
+
+def test_stack_shrinks_with_activation_size() -> None:
+    from archrank.econas.consistency import stack_size
+
+    assert stack_size(32, side=8, width=4) == 32  # the c4r4 reference size
+    assert stack_size(32, side=16, width=4) == 8  # 4x the pixels: a quarter of the networks
+    assert stack_size(32, side=8, width=2) == 32  # smaller networks never stack more than asked
+    assert stack_size(3, side=32, width=16) == 1

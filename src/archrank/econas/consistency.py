@@ -23,7 +23,7 @@ from archrank.econas.data import RawData, TrainData, load_data, prepare
 from archrank.econas.parallel import settings_todo, train_on_executor
 from archrank.econas.setting import Setting, parse_setting
 from archrank.econas.store import TrainingStore
-from archrank.econas.trainer import Recipe, TrainResult, train, variant_tag
+from archrank.econas.trainer import Recipe, TrainResult, reduced_build_kwargs, train, variant_tag
 from archrank.executors import Executor
 from archrank.spaces import Arch, SearchSpace
 
@@ -69,7 +69,8 @@ def train_many(
 
     ``stack > 1`` (NB201, no executor) makes settings the outer loop instead, in the order given (put the cheapest
     first), and trains up to ``stack`` missing architectures of a setting together as one stacked network
-    (:func:`archrank.econas.batched.train_stacked`), so each setting completes before the next starts.
+    (:func:`archrank.econas.batched.train_stacked`; fewer at larger resolutions or widths, see :func:`stack_size`),
+    so each setting completes before the next starts.
     """
     recipe = recipe or Recipe()
     parsed = [parse_setting(s) for s in settings]
@@ -111,6 +112,13 @@ def train_many(
     return ran
 
 
+def stack_size(stack: int, side: int, width: int) -> int:
+    """How many networks to stack for inputs of ``side`` pixels and width ``width``: ``stack`` at the c4r4 size
+    (8×8 inputs, C=4), fewer for larger activations (and never more than ``stack``), so a stacked training holds
+    about the memory of ``stack`` c4r4 networks (~2 GB for 32 at batch 256) whatever the setting."""
+    return max(1, min(stack, stack * 8 * 8 * 4 // (side * side * width)))
+
+
 def _train_stacked_many(
     space: SearchSpace,
     archs: list[Arch],
@@ -136,8 +144,10 @@ def _train_stacked_many(
             if not todo:
                 continue
             prepared = prepare(raw, setting, seed)
-            for start in range(0, len(todo), stack):
-                for result in train_stacked(space, todo[start : start + stack], setting, prepared, seed=seed,
+            width = sum(reduced_build_kwargs(space, setting, width_kwarg).values()) or 1
+            size = stack_size(stack, prepared.side, width)
+            for start in range(0, len(todo), size):
+                for result in train_stacked(space, todo[start : start + size], setting, prepared, seed=seed,
                                             device=device, recipe=recipe, width_kwarg=width_kwarg,
                                             build_kwargs=build_kwargs):
                     store.put(result)

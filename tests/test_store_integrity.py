@@ -4,6 +4,7 @@ foreign files left untouched, known values kept as numbers, claims and trials fo
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 import subprocess
 import sys
@@ -159,3 +160,20 @@ def test_runs_of_every_kind_are_listed(tmp_path: Path) -> None:
         assert runs["status"].tolist()[:2] == ["done", "running"]
         with pytest.raises(ValueError, match="run kind"):
             store.start_run("cpu", kind="bogus")
+
+
+def test_claims_of_a_dead_local_process_are_taken_over_at_once(tmp_path: Path) -> None:
+    import socket
+
+    from archrank.store.core import claim_owner
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    ghost = f"{socket.gethostname()}:{int(dead.stdout)}:deadbeef"
+    with Store(tmp_path / "s.db") as store:
+        assert store.claim("nb201", "f", ["a", "b"], owner=ghost, ttl_s=3600) == ["a", "b"]
+        assert store.claim("nb201", "f", ["c"], owner="other-host:1:x", ttl_s=3600) == ["c"]
+        live = claim_owner()  # this process: alive
+        assert store.claim("nb201", "f", ["d"], owner=live, ttl_s=3600) == ["d"]
+        me = f"{socket.gethostname()}:{os.getpid()}:mine"
+        # the dead ghost's lease is not waited for; a live owner's and another host's are respected
+        assert store.claim("nb201", "f", ["a", "b", "c", "d"], owner=me) == ["a", "b"]

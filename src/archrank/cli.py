@@ -120,7 +120,8 @@ def _run_scoring(opts: dict[str, Any]) -> tuple[SearchSpace, list[Any], list[str
     """Score the selected architectures into the store; returns what was scored and the keys of its results."""
     from archrank import proxies as proxy_engine
     from archrank.executors import executor_from_options
-    from archrank.runner import config_hashes, expand_proxies, model_config, score_space, validate_device
+    from archrank.proxies import expand_proxy_names
+    from archrank.runner import config_hashes, model_config, score_space, validate_device
 
     space = _space(opts["space_name"])
     if opts["threads"]:
@@ -130,7 +131,7 @@ def _run_scoring(opts: dict[str, Any]) -> tuple[SearchSpace, list[Any], list[str
         archs = select_archs(space, opts["all_archs"], opts["sample"], opts["sample_seed"], opts["indices"],
                              opts["archs_file"], opts["with_truth"])
         patterns = parse_names(opts["proxies"]) if opts["proxies"] is not None else list(proxy_engine.DEFAULT_PROXIES)
-        names = expand_proxies(patterns)
+        names = expand_proxy_names(patterns)
         batch, batch_hash = load_data(opts["data_spec"], opts["batch_size"], opts["seed"])
         executor = executor_from_options(opts, workers=opts["workers"], spawn=opts["device"].startswith("cuda"))
     except (ValueError, FileNotFoundError, ImportError) as exc:

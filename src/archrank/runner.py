@@ -19,14 +19,10 @@ computed them; the caller's thread setting is restored after each call.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import math
-import os
-import socket
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -40,12 +36,13 @@ from archrank.proxies import (
     ConfiguredProxy,
     ProxyResult,
     create_proxy,
-    list_proxies,
+    expand_proxy_names,
     proxy_config_hash,
     score_detailed,
 )
 from archrank.spaces import Arch, SearchSpace, get_space
 from archrank.store import ScoreRow, Store
+from archrank.store.core import claim_owner
 
 NO_BATCH = "none"
 SCORING_THREADS = 1
@@ -88,18 +85,6 @@ class ScoringSummary:
         if self.failed_tasks:
             text += f"; {self.failed_tasks} architectures failed with their task"
         return text + f") in {self.seconds:.1f} s"
-
-
-def expand_proxies(patterns: Sequence[str]) -> list[str]:
-    """Proxy names from names or shell wildcards, in the given order, without repeats."""
-    known = list_proxies()
-    names: list[str] = []
-    for pattern in patterns:
-        matched = [n for n in known if fnmatch.fnmatch(n, pattern)]
-        if not matched:
-            raise ValueError(f"no proxy matches {pattern!r}; known: {', '.join(known)}")
-        names.extend(n for n in matched if n not in names)
-    return names
 
 
 def validate_device(name: str, *, check_available: bool = True) -> str:
@@ -256,7 +241,7 @@ def score_space(
     build_kwargs = dict(build_kwargs or {})
     on_cluster = isinstance(executor, RayExecutor) or executor == "ray"
     validate_device(device, check_available=not on_cluster)
-    names = expand_proxies(proxies)
+    names = expand_proxy_names(proxies)
     model_cfg = model_config(space, num_classes, build_kwargs)
     hashes = config_hashes(names, model_cfg)
     for name, digest in hashes.items():
@@ -408,7 +393,7 @@ class _Claims:
 
     def __init__(self, store: Store, space: str, fingerprint: str, ttl_s: float) -> None:
         self.store, self.space, self.fingerprint, self.ttl_s = store, space, fingerprint, ttl_s
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = claim_owner()
         self.held: set[str] = set()
         self.deferred: list[str] = []  # claimed by another live process when this one wanted them
         self.renewed_at = time.monotonic()

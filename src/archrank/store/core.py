@@ -358,11 +358,15 @@ class Store(SQLiteFile):
     ) -> list[str]:
         """Claim ``arch_keys`` of one piece of work (``fingerprint``: e.g. the proxies, seed, batch and device)
         for ``owner``; returns the keys now held by ``owner``, in order. A key claimed by another live owner is
-        skipped; an expired claim (its process died) is taken over. Claims are leases, not results: call
-        :meth:`release` when the results are stored."""
+        skipped; an expired claim is taken over, and so is, at once, the claim of a process on this host that no
+        longer runs (owners named ``host:pid:...``, as :func:`claim_owner` makes them). Claims are leases, not
+        results: call :meth:`release` when the results are stored."""
         now = time.time()
         with self.transaction() as db:
             db.execute("DELETE FROM claims WHERE expires_at < ?", (now,))
+            dead = [o for (o,) in db.execute("SELECT DISTINCT owner FROM claims WHERE space=? AND fingerprint=?",
+                                             (space, fingerprint)) if o != owner and _owner_is_dead(o)]
+            db.executemany("DELETE FROM claims WHERE owner=?", [(o,) for o in dead])
             for key in arch_keys:
                 db.execute(
                     "INSERT INTO claims (space, fingerprint, arch_key, owner, expires_at) VALUES (?, ?, ?, ?, ?)"
@@ -442,6 +446,28 @@ class Store(SQLiteFile):
     def spaces(self) -> list[str]:
         """Spaces that have measurements."""
         return [s for (s,) in self._db.execute("SELECT DISTINCT space FROM measurements ORDER BY space")]
+
+
+def claim_owner() -> str:
+    """A claim owner name for this process: ``host:pid:random`` (so a dead local owner is recognised)."""
+    import uuid
+
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _owner_is_dead(owner: str) -> bool:
+    """Whether ``owner`` names a process of this host that no longer runs (unknown formats: assumed alive)."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _filters(**conditions: Any) -> tuple[list[str], list[Any]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +40,42 @@ DEFAULT_ORDER = ("nds-resnext-a", "nds-resnext-b", "nds-enas", "nds-pnas", "nds-
 assert sorted(DEFAULT_ORDER) == sorted(NDS_SPACES)
 
 
-def check(name: str, root: Path, limit: int | None) -> dict[str, dict[str, Any]]:
-    """Per-file figures of one space."""
+def summarise(files: dict[str, dict[str, Any]], errors: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
+    """Per-file figures so far: counts plus FLOP mismatch counts and extreme relative errors."""
+    out: dict[str, dict[str, Any]] = {}
+    for file, stats in files.items():
+        row = {**stats, "examples": stats["examples"][:3]}
+        for convention, values in errors[file].items():
+            v = np.asarray(values)
+            row[f"flops_{convention}_mismatches"] = int((np.abs(v) > TOLERANCE).sum())
+            row[f"flops_{convention}_min_rel"] = float(v.min()) if v.size else 0.0
+            row[f"flops_{convention}_max_rel"] = float(v.max()) if v.size else 0.0
+        out[file] = row
+    return out
+
+
+def check(
+    name: str, root: Path, limit: int | None, save: Callable[[dict[str, Any]], None], every: int = 25
+) -> dict[str, Any]:
+    """Per-file figures of one space; ``save`` receives the figures so far every ``every`` records."""
     space = get_space(name)
     files: dict[str, dict[str, Any]] = {}
     errors: dict[str, dict[str, list[float]]] = {}
+    by_file: dict[str, list[dict[str, Any]]] = {}
     for file, record in iter_space_records(space, root):
-        stats = files.setdefault(file, {"space": name, "records": 0, "parse_failures": 0, "params_mismatches": 0,
-                                        "examples": []})
-        rel = errors.setdefault(file, {"macs": [], "nds": []})
+        by_file.setdefault(file, []).append(record)
+    # round robin over the files, so an interrupted run has checked a share of every file
+    records = [(f, rs[i]) for i in range(max(map(len, by_file.values()), default=0))
+               for f, rs in by_file.items() if i < len(rs)]
+    for file, _ in records:
+        stats = files.setdefault(file, {"space": name, "total": 0, "records": 0, "parse_failures": 0,
+                                        "params_mismatches": 0, "examples": []})
+        stats["total"] += 1
+        errors.setdefault(file, {"macs": [], "nds": []})
+    for done, (file, record) in enumerate(records, start=1):
+        stats, rel = files[file], errors[file]
+        if done % every == 0:
+            save(summarise(files, errors))
         if limit is not None and stats["records"] >= limit:
             continue
         stats["records"] += 1
@@ -68,14 +96,7 @@ def check(name: str, root: Path, limit: int | None) -> dict[str, dict[str, Any]]
         counts = nds_flop_counts(model, space.input_shape)  # one pass: both conventions
         rel["macs"].append(counts["macs"] / record["flops"] - 1.0)
         rel["nds"].append(counts[space.flop_convention] / record["flops"] - 1.0)
-    for file, stats in files.items():
-        for convention, values in errors[file].items():
-            v = np.asarray(values)
-            stats[f"flops_{convention}_mismatches"] = int((np.abs(v) > TOLERANCE).sum())
-            stats[f"flops_{convention}_min_rel"] = float(v.min()) if v.size else 0.0
-            stats[f"flops_{convention}_max_rel"] = float(v.max()) if v.size else 0.0
-        stats["examples"] = stats["examples"][:3]
-    return files
+    return summarise(files, errors)
 
 
 def table(results: dict[str, dict[str, Any]], seconds: float, limit: int | None) -> str:
@@ -88,8 +109,11 @@ def table(results: dict[str, dict[str, Any]], seconds: float, limit: int | None)
         "|---|---|---|---|---|---|---|",
     ]
     for file, s in results.items():
+        total = s.get("total", s["records"])
+        checked = str(s["records"]) if total == s["records"] else f"{s['records']} of {total}" + (
+            " (run unfinished)" if limit is None else "")
         lines.append(
-            f"| {s['space']} | {file} | {s['records']} | {s['parse_failures']} | {s['params_mismatches']} "
+            f"| {s['space']} | {file} | {checked} | {s['parse_failures']} | {s['params_mismatches']} "
             f"| {s['flops_macs_mismatches']} ({s['flops_macs_min_rel']:+.2%} / {s['flops_macs_max_rel']:+.2%}) "
             f"| {s['flops_nds_mismatches']} ({s['flops_nds_min_rel']:+.2%} / {s['flops_nds_max_rel']:+.2%}) |"
         )
@@ -117,24 +141,25 @@ def main() -> None:
     torch.set_num_threads(1)
     root = config.data_root(required=True)
     assert root is not None
+    RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "nds_exactness.json"
     for name in [s.strip() for s in args.spaces.split(",") if s.strip()]:
         start = time.perf_counter()
-        checked = check(name, root, args.limit)
+
+        def save(checked: dict[str, Any], name: str = name, start: float = start) -> None:
+            """Merge into the figures of earlier or parallel runs (other files are kept) and rewrite the table."""
+            previous = json.loads(out.read_text()) if out.is_file() else {}
+            files = {**previous.get("files", {}), **checked}
+            seconds = {**previous.get("seconds", {}), name: time.perf_counter() - start}
+            out.write_text(json.dumps({"seconds": seconds, "limit": args.limit, "files": files}, indent=1))
+            ordered = {f: files[f] for space in DEFAULT_ORDER for f in files if files[f]["space"] == space}
+            write_doc(table(ordered, sum(seconds.values()), args.limit))
+
+        checked = check(name, root, args.limit, save)
+        save(checked)
         for file, stats in checked.items():
             print(f"{name:14s} {file}: {json.dumps({k: v for k, v in stats.items() if k != 'examples'})}",
                   flush=True)
-        # merge into the figures of earlier runs (files of other spaces are kept), so spaces can be checked
-        # in separate or parallel runs; the table always covers every file checked so far
-        previous = json.loads(out.read_text()) if out.is_file() else {"files": {}, "seconds": {}}
-        files = {**previous.get("files", {}), **checked}
-        seconds = {**(previous.get("seconds") if isinstance(previous.get("seconds"), dict) else {}),
-                   name: time.perf_counter() - start}
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"seconds": seconds, "limit": args.limit, "files": files}, indent=1))
-        ordered = {f: files[f] for space in DEFAULT_ORDER for f in files if files[f]["space"] == space}
-        print(f"table: {write_doc(table(ordered, sum(seconds.values()), args.limit))}", flush=True)
-
 
 if __name__ == "__main__":
     main()

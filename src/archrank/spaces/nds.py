@@ -108,7 +108,7 @@ def _refuse_huge_enumeration(space: SearchSpace) -> None:
                          "records of its NDS files")
 
 
-def _check_json(arch: Any, kind: type) -> Any:
+def _require_type(arch: Any, kind: type) -> Any:
     if not isinstance(arch, kind):
         raise TypeError(f"expected an {kind.__name__}, got {type(arch).__name__}: use space.parse() first")
     return arch
@@ -228,7 +228,7 @@ class NDSCellSpace(SearchSpace):
         out: list[int] = []
         for cell in (arch.normal, arch.reduce):
             for op, index in cell:
-                out.extend((self.family.ops.index(op), index))
+                out.extend((_choice(self.family.ops, op, f"{self.name} op"), index))
         out.append(_choice(self.family.widths, arch.width, f"{self.name} width"))
         out.append(_choice(self.family.depths, arch.depth, f"{self.name} depth"))
         return tuple(out)
@@ -317,7 +317,7 @@ class NDSCellSpace(SearchSpace):
 
     @staticmethod
     def _check(arch: Any) -> NDSCellArch:
-        return _check_json(arch, NDSCellArch)
+        return _require_type(arch, NDSCellArch)
 
 
 # --- stage spaces -----------------------------------------------------------------------------------------
@@ -504,7 +504,7 @@ class NDSStageSpace(SearchSpace):
 
     @staticmethod
     def _check(arch: Any) -> NDSStageArch:
-        return _check_json(arch, NDSStageArch)
+        return _require_type(arch, NDSStageArch)
 
 
 # --- families ---------------------------------------------------------------------------------------------

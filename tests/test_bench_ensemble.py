@@ -145,3 +145,15 @@ def test_aggregate_is_invariant_to_monotone_rescaling(method: str, policy: str) 
     base = aggregate({"a": a, "b": b}, method, nan_policy=policy)  # type: ignore[arg-type]
     scaled = aggregate({"a": np.exp(a) * 1e6, "b": b**3}, method, nan_policy=policy)  # type: ignore[arg-type]
     np.testing.assert_allclose(base, scaled)
+
+
+def test_minus_infinity_is_the_worst_score_not_a_missing_one() -> None:
+    """log(0) = -inf (synflow of a disconnected cell) ranks last under every NaN policy; NaN is what is missing."""
+    from archrank.bench import spearman
+
+    synflow = np.array([3.0, 2.0, -np.inf, 1.0])
+    nwot = np.array([4.0, 3.0, 1.0, 2.0])
+    for policy in ("omit", "worst"):
+        combined = aggregate({"synflow": synflow, "nwot": nwot}, nan_policy=policy)
+        assert np.all(np.isfinite(combined)) and int(np.argmin(combined)) == 2
+    assert spearman(synflow, [4.0, 3.0, 1.0, 2.0]) == pytest.approx(1.0)  # -inf is ranked, not dropped

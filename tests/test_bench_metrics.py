@@ -54,8 +54,10 @@ def test_nan_policy_omit_worst_raise_and_the_report() -> None:
         spearman(pred, truth, "raise")
     with pytest.raises(ValueError, match="nan_policy must be"):
         spearman(pred, truth, "ignore")  # type: ignore[arg-type]
-    # inf is a failed score too
-    assert clean_pairs([1.0, math.inf, 3.0], [1.0, 2.0, 3.0])[2].n_pred_missing == 1
+    # ±inf is a known, ordered value (log(0) = -inf is a worst score), not a missing one; NaN is missing
+    report = clean_pairs([1.0, -math.inf, 3.0], [2.0, 1.0, 3.0])[2]
+    assert report.n_pred_missing == 0 and report.n_used == 3
+    assert spearman([1.0, -math.inf, 3.0], [2.0, 1.0, 3.0]) == pytest.approx(1.0)
 
 
 def test_undefined_correlations_are_nan_not_errors() -> None:

@@ -56,7 +56,8 @@ _VOTE_CHUNK = 256
 
 
 def score_matrix(scores: Mapping[str, Sequence[float]] | pd.DataFrame) -> tuple[list[str], np.ndarray]:
-    """Proxy names and an (archs × proxies) float matrix with NaN for every missing or non-finite score."""
+    """Proxy names and an (archs × proxies) float matrix; NaN marks a missing score. ±inf are kept: they are known,
+    ordered values (a disconnected cell's synflow in log mode is -inf, the worst score, not a missing one)."""
     if isinstance(scores, pd.DataFrame):
         names = [str(c) for c in scores.columns]
         matrix = scores.to_numpy(dtype=float, copy=True)
@@ -72,7 +73,6 @@ def score_matrix(scores: Mapping[str, Sequence[float]] | pd.DataFrame) -> tuple[
         matrix = np.column_stack(columns)
     if matrix.ndim != 2 or matrix.shape[1] == 0:
         raise ValueError("no proxies to aggregate")
-    matrix[~np.isfinite(matrix)] = np.nan
     return names, matrix
 
 

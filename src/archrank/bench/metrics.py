@@ -62,13 +62,17 @@ def clean_pairs(
     if p.shape != t.shape:
         raise ValueError(f"pred and truth differ in length: {p.size} vs {t.size}")
     truth_ok = np.isfinite(t)
-    pred_bad = ~np.isfinite(p) & truth_ok
+    # A missing prediction is NaN; ±inf are known, ordered values (e.g. log(0) = -inf is a worst score).
+    pred_bad = np.isnan(p) & truth_ok
     n_pred_missing = int(pred_bad.sum())
     if nan_policy == "raise" and n_pred_missing:
-        raise ValueError(f"{n_pred_missing} prediction(s) are missing (NaN/inf) and nan_policy='raise'")
+        raise ValueError(f"{n_pred_missing} prediction(s) are missing (NaN) and nan_policy='raise'")
     if nan_policy == "worst" and n_pred_missing:
         finite = p[np.isfinite(p)]
-        floor = (finite.min() - 1.0 - abs(finite.min())) if finite.size else 0.0
+        if np.isneginf(p).any() or not finite.size:
+            floor = -np.inf if np.isneginf(p).any() else 0.0
+        else:
+            floor = finite.min() - 1.0 - abs(finite.min())
         p = np.where(pred_bad, floor, p)
         keep = truth_ok
     else:

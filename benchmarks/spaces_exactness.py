@@ -303,7 +303,11 @@ def main() -> None:
     parser.add_argument("--cpu", action="store_true",
                         help="Build every model on the CPU (default: on the meta device, shapes only, with the first "
                              f"{CPU_CROSS_CHECKS} records of each file cross-checked on the CPU).")
+    parser.add_argument("--summary-only", action="store_true", help="Only rebuild exactness.md from the JSONs.")
     args = parser.parse_args()
+    if args.summary_only:
+        print(f"summary: {write_summary()}")
+        return
     torch.set_num_threads(1)
     root = config.data_root(required=True)
     assert root is not None

@@ -111,8 +111,9 @@ FULL_CAPTION = (
     "EcoNAS trainings on the FULL CIFAR-10 (50 000 training / 10 000 test images, JPEG-decoded by "
     "../shared/tools/cifar10_from_jpeg.py, so pixels differ slightly from the original), tested at the reduced "
     "resolution. Truth: NB201 200-epoch CIFAR-10 test accuracy. Cost: CPU s per architecture on a shared 2-core "
-    "machine, 1 torch thread, stacked training amortised over the stack; grey: the older 5085-image-subset study "
-    "(first 100 cells, unstacked)."
+    "machine, 1 torch thread, stacked training amortised over the stack; the zero-cost ensemble's cost is the wall "
+    "seconds its scoring took here under heavy load (README: ~1 s per cell idle); grey: the older "
+    "5085-image-subset study (first 100 cells, unstacked)."
 )
 ANCHOR = 0.61  # Spearman of the EcoNAS proxy on NB201, zero-cost paper (Abdelfattah et al., ICLR 2021)
 TARGET = 0.6

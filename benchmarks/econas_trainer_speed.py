@@ -55,8 +55,13 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=2560, help="training slice (0 = the whole split)")
     parser.add_argument("--test-images", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps-only", type=int, default=0,
+                        help="time only this many SGD steps per trainer (models built untimed; no evaluation)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.steps_only:
+        steps_only(args)
+        return
 
     space = get_space("nb201")
     setting = parse_setting(args.setting)
@@ -106,6 +111,53 @@ def main() -> None:
           f"max |d| {np.abs(seeds).max():.2f}")
     print(f"Spearman(today, stacked) across archs = {stats.spearmanr(a_today, a_stack).statistic:.3f}; "
           f"Spearman(seed 0, seed 1) = {stats.spearmanr(a_stack, a_seed1).statistic:.3f}")
+
+
+def steps_only(args: argparse.Namespace) -> None:
+    """CPU seconds of ``--steps-only`` SGD steps (one epoch over a slice of that many batches) of today's
+    per-architecture loop and of the stacked loop, the models built and the data prepared outside the timing."""
+    import torch.nn.functional as F
+
+    from archrank.econas.batched import StackedNB201, stacked_loss
+    from archrank.econas.trainer import Recipe, fit, make_optimizer, reduced_build_kwargs, seeded_model, speed_up_pools
+
+    space = get_space("nb201")
+    setting = parse_setting(args.setting).with_epochs(1)
+    archs = space.sample_many(args.archs, seed=args.sample_seed)
+    raw = load_data(args.data)
+    data = sliced(prepare(raw, setting, args.seed), args.steps_only * 256, 10, args.seed)
+    recipe = Recipe()
+    kwargs = reduced_build_kwargs(space, setting)
+    fmt, no_autocast = torch.contiguous_format, (lambda: torch.autocast("cpu", enabled=False))
+
+    def single_loss(logits: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        loss = F.cross_entropy(logits, yb)
+        return loss, loss.detach() * len(yb), (logits.detach().argmax(1) == yb).sum()
+
+    today = 0.0
+    for arch in archs:
+        model = seeded_model(space, arch, args.seed, 10, kwargs)
+        speed_up_pools(model)
+        optimizer = make_optimizer(model, recipe)
+        cpu0 = time.process_time()
+        fit(model, optimizer, data, setting, recipe, args.seed, fmt, no_autocast, None, single_loss)
+        today += time.process_time() - cpu0
+    stacked = 0.0
+    for i in range(0, len(archs), args.stack):
+        model = StackedNB201([seeded_model(space, a, args.seed, 10, kwargs) for a in archs[i : i + args.stack]])
+        optimizer = make_optimizer(model, recipe)
+        cpu0 = time.process_time()
+        fit(model, optimizer, data, setting, recipe, args.seed, fmt, no_autocast, None, stacked_loss)
+        stacked += time.process_time() - cpu0
+    steps, n = args.steps_only, len(archs)
+    full_steps = iterations(parse_setting(args.setting), FULL_TRAIN_IMAGES, 256)
+    print(f"{n} NB201 archs, {steps} SGD steps of {setting.with_epochs(parse_setting(args.setting).epochs)} "
+          f"(batch 256, data {raw.key}), 1 thread, shared machine")
+    for name, cpu in (("today (per arch)", today), (f"stacked (k={args.stack})", stacked)):
+        per_step = cpu / n / steps
+        print(f"| {name} | {1000 * per_step:.1f} CPU ms / step / arch | projected {per_step * full_steps:.0f} CPU s "
+              f"/ arch for {full_steps} steps |")
+    print(f"speed-up (CPU seconds of the steps, today / stacked): {today / stacked:.2f}x")
 
 
 def _wilcoxon_p(differences: np.ndarray) -> float:

@@ -7,7 +7,7 @@ for that question on NAS-Bench-201, each measured on exactly the cells of the st
   validation and test accuracy after 12 epochs, trained with the benchmark's 12-epoch schedule);
 - parameter count and FLOPs (the NB201 table's ``params_M`` / ``flops_M``; free);
 - a zero-cost ensemble read from a results store (default: the label-free ensemble ``archrank.ENSEMBLE_PROXIES``
-  combined with :func:`archrank.aggregate`), with its measured CPU seconds per cell.
+  combined with :func:`archrank.aggregate`), with the seconds per cell the store recorded.
 
 Every row is a Spearman/Kendall against one truth (by default NB201's 200-epoch CIFAR-10 test accuracy) and a cost
 per architecture with its unit, because the costs are not all measured on the same hardware.
@@ -73,7 +73,8 @@ def ensemble_row(
     name: str = "zero-cost ensemble (default, label-free)",
 ) -> dict[str, object]:
     """The zero-cost ensemble of ``proxies`` (default: ``archrank.ENSEMBLE_PROXIES``) scored in ``store_path``,
-    aggregated with :func:`archrank.aggregate`, and its mean CPU seconds per cell (sum over its proxies)."""
+    aggregated with :func:`archrank.aggregate`, and its mean seconds per cell as the store timed them (wall
+    seconds, summed over its proxies)."""
     import archrank
     from archrank.store import Store
 
@@ -88,4 +89,4 @@ def ensemble_row(
     rows = rows[rows["arch_key"].isin(set(keys))]
     seconds = float(rows.groupby("arch_key")["seconds"].sum().mean())
     return rank_row(name, pd.Series(np.asarray(combined, dtype=float), index=wide.index), truth, seconds,
-                    "CPU s (this machine, shared)")
+                    "wall s (the store's timing, this machine)")

@@ -1,0 +1,39 @@
+"""Reference rankings for the EcoNAS consistency study (12-epoch NB201 training, params, FLOPs)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from archrank.config import data_root
+from archrank.econas.references import rank_row, table_rows
+
+
+def test_rank_row_uses_common_finite_keys_only() -> None:
+    truth = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0], index=list("abcde"))
+    scores = pd.Series([10.0, 20.0, math.nan, 40.0, 30.0, 99.0], index=list("abcdez"))
+    row = rank_row("x", scores, truth, cost=2.5, cost_unit="CPU s")
+    assert row["archs"] == 4  # c is NaN, z has no truth
+    assert row["spearman"] == pytest.approx(0.8)
+    assert row["cost_per_arch"] == 2.5 and row["cost_unit"] == "CPU s"
+
+
+def test_rank_row_needs_three_architectures() -> None:
+    with pytest.raises(ValueError, match="fewer than 3"):
+        rank_row("x", pd.Series([1.0, 2.0], index=["a", "b"]), pd.Series([1.0, 2.0], index=["a", "b"]), 0.0, "-")
+
+
+@pytest.mark.skipif(data_root() is None, reason="needs ../shared/data (NB201 tables)")
+def test_twelve_epoch_training_ranks_the_200_epoch_result() -> None:
+    from archrank import get_space
+    from archrank.econas.consistency import nb201_truth
+
+    space = get_space("nb201")
+    keys = [space.key(a) for a in space.sample_many(60, seed=5)]
+    rows = {r["ranker"]: r for r in table_rows(keys, nb201_truth(space))}
+    twelve = rows["NB201 12-epoch training (valid acc)"]
+    assert twelve["archs"] == 60 and 0.3 < twelve["spearman"] <= 1.0
+    assert twelve["cost_unit"].startswith("GPU") and twelve["cost_per_arch"] > 0
+    assert rows["params (no training)"]["cost_per_arch"] == 0.0

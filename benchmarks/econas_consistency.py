@@ -180,9 +180,9 @@ def full_report(args: argparse.Namespace, space, keys: list[str], settings: list
         markdown_table(shown),
         "",
         f"Anchor: the zero-cost paper measured Spearman {ANCHOR} for EcoNAS's proxy on NB201; target here >= {TARGET}.",
-        "`pareto` marks, among the rows measured in CPU seconds on this machine, those no other beats on both cost "
-        "and Spearman. 12-epoch NB201 costs are the benchmark's own GPU seconds (12/200 of its 200-epoch time), "
-        "not comparable to this machine's CPU seconds.",
+        "`pareto` marks, among the full-data EcoNAS rows and the zero-cost ensemble (seconds on this machine), those "
+        "no other beats on both cost and Spearman. 12-epoch NB201 costs are the benchmark's own GPU seconds (12/200 "
+        "of its 200-epoch time), not comparable to this machine's CPU seconds.",
         "",
         "## Epoch factor without training: NDS ImageNet records (Spearman of epoch-e error vs final error)",
         "",

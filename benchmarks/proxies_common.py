@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from scipy.stats import spearmanr
-from torch import nn
 
 from archrank.config import data_root
+from archrank.seeding import build_seeded  # noqa: F401  (re-exported for the benchmarks)
 
 
 def require_data_root() -> Path:
@@ -52,13 +51,6 @@ def load_suite_zero(root: Path, dataset: str = "cifar10") -> dict[str, dict[str,
                 scores[name] = float(value)
         out[key] = scores
     return out
-
-
-def build_seeded(space: Any, arch: Any, seed: int, num_classes: int = 10) -> nn.Module:
-    """The space's network for ``arch`` with PyTorch's default initialisation drawn from ``seed``."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return space.build(arch, num_classes=num_classes)
 
 
 def default_cache(name: str) -> Path:

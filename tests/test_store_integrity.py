@@ -145,6 +145,9 @@ def test_trials_replay_and_refuse_divergence(tmp_path: Path) -> None:
         with pytest.raises(StoreError, match="another result"):
             store.put_trial(run_id, 0, {"arch_key": "b", "seconds": 1.0}, 80.0, identity=("arch_key",))
         assert [t["arch_key"] for t in store.trials(run_id)] == ["a"]
+        # a step whose result is NaN is the same step when a second process records it again
+        assert store.put_trial(run_id, 1, {"arch_key": "b", "valid": math.nan}, math.nan)
+        assert not store.put_trial(run_id, 1, {"arch_key": "b", "valid": math.nan}, math.nan)
         assert store.resume_run("search", "r#seed=0", {"budget": 3}) == (run_id, True)
         with pytest.raises(StoreError, match=r"other settings \(budget\)"):
             store.resume_run("search", "r#seed=0", {"budget": 4})

@@ -40,6 +40,7 @@ from archrank.proxies import (
     proxy_config_hash,
     score_detailed,
 )
+from archrank.seeding import build_seeded
 from archrank.spaces import Arch, SearchSpace, get_space
 from archrank.store import ScoreRow, Store
 from archrank.store.core import claim_owner
@@ -136,13 +137,6 @@ def work_fingerprint(hashes: dict[str, str], seed: int, batch_hash: str, device:
     hash of each proxy, the seed, the batch and the device."""
     blob = json.dumps({"configs": hashes, "seed": seed, "batch": batch_hash, "device": device}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def build_seeded(space: SearchSpace, arch: Arch, seed: int, num_classes: int, **build_kwargs: Any) -> torch.nn.Module:
-    """Build ``arch`` with weights initialised from ``seed`` alone (the caller's RNG state is untouched)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return space.build(arch, num_classes=num_classes, **build_kwargs)
 
 
 def score_arch(

@@ -27,6 +27,7 @@ from torch import nn
 
 from archrank.econas.data import RawData, TrainData, augment, load_data, prepare
 from archrank.econas.setting import Setting, parse_setting
+from archrank.seeding import build_seeded
 from archrank.spaces import Arch, SearchSpace
 
 DEFAULT_WIDTH_KWARGS: dict[str, dict[str, int]] = {"nb201": {"C": 16}}
@@ -170,9 +171,7 @@ def reduced_build_kwargs(
 
 def seeded_model(space: SearchSpace, arch: Arch, seed: int, num_classes: int, kwargs: dict[str, Any]) -> nn.Module:
     """``space``'s model of ``arch`` initialised from ``seed`` (the caller's global RNG is left untouched)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return space.build(arch, num_classes=num_classes, **kwargs)
+    return build_seeded(space, arch, seed, num_classes, **kwargs)
 
 
 def _cosine(step: int, total: int) -> float:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
 from archrank.data.batch import batch_hash as _batch_hash
 from archrank.eproxy.config import EproxyConfig
@@ -21,6 +20,7 @@ from archrank.eproxy.train import eproxy_score
 from archrank.executors import Executor
 from archrank.proxies.probe import unpack_batch
 from archrank.runner import portable_space, torch_threads
+from archrank.seeding import build_seeded
 from archrank.spaces import SearchSpace
 
 __all__ = [
@@ -32,13 +32,6 @@ __all__ = [
     "score_archs",
     "undefined_last",
 ]
-
-
-def build_seeded(space: SearchSpace, arch: Any, seed: int = 0, num_classes: int = 10) -> nn.Module:
-    """``space.build(arch)`` with PyTorch's default initialisation drawn from a forked RNG seeded with ``seed``."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        return space.build(arch, num_classes=num_classes)
 
 
 def input_hash(config: EproxyConfig, batch: Any) -> str:

@@ -22,29 +22,17 @@ identical across runs and devices.
 from __future__ import annotations
 
 import math
-import zlib
 
 import torch
 import torch.nn.functional as F
 
 from archrank.eproxy.config import SIGNAL_FAMILIES, BranchConfig, EproxyConfig
+from archrank.seeding import derive_seed, seeded_generator
 
 __all__ = ["WAVE_BANDS", "derive_seed", "make_signal", "make_target", "make_targets", "seeded_generator"]
 
 WAVE_BANDS: dict[str, tuple[float, float]] = {"wave_l": (0.02, 0.08), "wave_m": (0.08, 0.2), "wave_h": (0.2, 0.5)}
 _TEACHER_WIDTH = 32
-
-
-def derive_seed(seed: int, *tags: object) -> int:
-    """A 63-bit seed from ``seed`` and tags (stable across runs and platforms)."""
-    text = "/".join(str(t) for t in tags)
-    return (int(seed) * 1_000_003 + zlib.crc32(text.encode())) % (2**63 - 1)
-
-
-def seeded_generator(seed: int, *tags: object) -> torch.Generator:
-    gen = torch.Generator(device="cpu")
-    gen.manual_seed(derive_seed(seed, *tags))
-    return gen
 
 
 def _uniform(gen: torch.Generator, n: int, lo: float, hi: float) -> torch.Tensor:

@@ -34,7 +34,6 @@ import hashlib
 import json
 import math
 import os
-import zlib
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,6 +41,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from archrank.seeding import derive_seed
 
 __all__ = [
     "KINDS",
@@ -186,10 +187,6 @@ class NetworkStats:
         return cls(list(payload["layers"]), list(payload["names"]), dict(payload["meta"]))
 
 
-def _seed_for(seed: int, tag: str) -> int:
-    return (int(seed) * 1_000_003 + zlib.crc32(tag.encode())) % (2**63 - 1)
-
-
 def _reinit(net: nn.Module, gen: torch.Generator) -> None:
     """The reference initialisation (``initialize_module`` in the EZNAS code)."""
     with torch.no_grad():
@@ -209,13 +206,13 @@ def _reinit(net: nn.Module, gen: torch.Generator) -> None:
 
 def input_noise_seed(seed: int) -> int:
     """Seed of the CPU generator that draws the noise input, then the perturbation (in that order)."""
-    return _seed_for(seed, "inputs")
+    return derive_seed(seed, "inputs")
 
 
 def reference_init(net: nn.Module, seed: int) -> None:
     """Re-initialise ``net`` in place exactly as :func:`extract_stats` does with ``init="eznas"`` and ``seed``
     (so a caller can hold the very weights the statistics are computed from, e.g. to run other code on them)."""
-    _reinit(net, torch.Generator(device="cpu").manual_seed(_seed_for(seed, "init")))
+    _reinit(net, torch.Generator(device="cpu").manual_seed(derive_seed(seed, "init")))
 
 
 def _needed_kinds(terminals: Collection[str]) -> dict[str, set[str]]:

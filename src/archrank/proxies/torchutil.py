@@ -8,7 +8,6 @@ parameter is (re-)initialised so that its random values do not depend on its mem
 from __future__ import annotations
 
 import copy
-import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
+
+from archrank.seeding import derive_seed as seed_for
 
 __all__ = [
     "NORM_TYPES",
@@ -70,11 +71,6 @@ def unpack_batch(batch: Any) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         y = batch[1] if len(batch) > 1 else None
         return x, y
     raise TypeError(f"batch must be (x, y), a tensor or None, got {type(batch).__name__}")
-
-
-def seed_for(seed: int, tag: str) -> int:
-    """A 63-bit seed derived from the probe's ``seed`` and a pass's ``tag``: passes draw independent numbers."""
-    return (int(seed) * 1_000_003 + zlib.crc32(tag.encode())) % (2**63 - 1)
 
 
 def fill_(param: torch.Tensor, init: Callable[[torch.Tensor], Any]) -> None:

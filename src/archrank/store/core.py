@@ -211,7 +211,7 @@ class Store(SQLiteFile):
             if row is not None:
                 old = json.loads(row[0])
                 mine = json.loads(blob)
-                if any(old.get(k) != mine.get(k) for k in keys):
+                if any(_dumps(old.get(k)) != _dumps(mine.get(k)) for k in keys):  # NaN equals NaN here
                     raise StoreError(f"run {run_id} step {step} is already recorded with another result")
                 return False
             db.execute("INSERT INTO trials (run_id, step, payload, value, created_at) VALUES (?, ?, ?, ?, ?)",

@@ -59,7 +59,7 @@ def held_out(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", default="/tmp/eznas_gp.db")
+    parser.add_argument("--store", "--db", dest="db", default="/tmp/eznas_gp.db")
     parser.add_argument("--cache-dir", default="/tmp/eznas_cache")
     parser.add_argument("--tasks", type=int, default=3)
     parser.add_argument("--archs-per-task", type=int, default=40)

@@ -215,8 +215,8 @@ def test_cli_commands(tmp_path, monkeypatch) -> None:
     import pandas as pd
 
     truth = Truth(pd.Series({space.key(a): float(i) for i, a in enumerate(archs)}), "test", "acc")
-    monkeypatch.setattr(cli, "_space", lambda name: space)
-    monkeypatch.setattr(cli, "_truth", lambda spec, sp: truth)
+    monkeypatch.setattr(cli, "resolve_space", lambda name: space)
+    monkeypatch.setattr(cli, "load_truth_option", lambda spec, sp: truth)
     base = tmp_path / "base.json"
     from archrank.eproxy import save_config
 

@@ -218,7 +218,7 @@ def test_evolve_cli_small_run(tmp_path) -> None:
     if data_root() is None:
         pytest.skip("shared NB201 table / CIFAR-10 not available (set ARCHRANK_DATA)")
     args = [
-        "--db", str(tmp_path / "e.db"), "--cache-dir", str(tmp_path / "cache"), "--tasks", "2",
+        "--store", str(tmp_path / "e.db"), "--cache-dir", str(tmp_path / "cache"), "--tasks", "2",
         "--archs-per-task", "4", "--batch-size", "4", "--exclude-sample", "0", "--population", "6",
         "--generations", "1", "--no-progress", "--top", "3", "--save-best", str(tmp_path / "best.json"),
     ]  # fmt: skip

@@ -77,22 +77,54 @@ def data_kind(spec: str) -> str:
     return name
 
 
-def load_data(spec: str, batch_size: int, seed: int) -> tuple[tuple[Any, Any], str]:
-    """Batch and its content hash from a ``--data`` value (see :data:`DATA_HELP`); ``auto`` is CIFAR-10 from the
-    shared data when present, else Gaussian noise."""
+def load_batch(spec: str, batch_size: int, seed: int) -> Any:
+    """The :class:`archrank.data.Batch` of a ``--data`` value (see :data:`DATA_HELP`), or ``None`` for ``none``;
+    ``auto`` is CIFAR-10 from the shared data when present, else Gaussian noise."""
     from archrank import data
 
     if batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
     name, _, arg = spec.partition(":")
     name = name.lower()
+    if name == "none":
+        return None
     if name == "auto":
         name, arg = (data_kind("auto"), "") if data_kind("auto") == "cifar10" else ("synthetic", "gaussian")
     if name == "synthetic":
-        batch = data.load_batch("synthetic", batch_size=batch_size, seed=seed, kind=arg or "gaussian")
-    else:
-        batch = data.load_batch(name, root=arg or None, batch_size=batch_size, seed=seed)
+        return data.load_batch("synthetic", batch_size=batch_size, seed=seed, kind=arg or "gaussian")
+    return data.load_batch(name, root=arg or None, batch_size=batch_size, seed=seed)
+
+
+def load_data(spec: str, batch_size: int, seed: int) -> tuple[tuple[Any, Any], str]:
+    """Batch tensors ``(x, y)`` and the batch's content hash from a ``--data`` value (see :func:`load_batch`)."""
+    batch = load_batch(spec, batch_size, seed)
+    if batch is None:
+        raise ValueError("this command needs data: --data none is not allowed here")
     return (batch.x, batch.y), batch.content_hash
+
+
+def setup_torch(threads: int | None, device: str) -> None:
+    """Apply ``--threads`` to this process and check ``--device`` (one error line when unknown or absent)."""
+    import torch
+
+    from archrank.runner import validate_device
+
+    try:
+        validate_device(device)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def load_truth_option(spec: str, space: SearchSpace) -> Any:
+    """The ground truth of a ``--truth`` value for ``space`` (see :func:`archrank.bench.truth.load_truth`)."""
+    from archrank.bench.truth import load_truth
+
+    try:
+        return load_truth(spec, space)
+    except (FileNotFoundError, ValueError, KeyError, ImportError) as exc:
+        raise fail(f"ground truth {spec!r}: {exc}") from None
 
 
 @contextmanager

@@ -12,47 +12,22 @@ from typing import Any
 import click
 import torch
 
-from archrank.cli_options import workers_option
+from archrank.cli_options import (
+    data_option,
+    device_option,
+    load_batch,
+    load_truth_option,
+    quiet_option,
+    resolve_space,
+    setup_torch,
+    space_option,
+    store_option,
+    threads_option,
+    workers_option,
+)
 from archrank.executors import Executor, executor_options, optional_executor
-from archrank.spaces import SearchSpace, get_space
 
 _LABELLED_SEED = 2210
-
-
-def _space(name: str) -> SearchSpace:
-    try:
-        return get_space(name)
-    except KeyError as exc:
-        raise click.ClickException(str(exc.args[0])) from None
-
-
-def _setup(threads: int | None, device: str) -> None:
-    if threads:
-        torch.set_num_threads(threads)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise click.ClickException(f"--device {device}: CUDA is not available on this machine")
-
-
-def _batch(spec: str, batch_size: int, seed: int) -> Any:
-    """``cifar10[:DIR]`` (and the other datasets of ``archrank.data``), ``synthetic[:KIND]`` or ``none``."""
-    from archrank import data
-
-    name, _, arg = spec.partition(":")
-    name = name.lower()
-    if name == "none":
-        return None
-    if name == "synthetic":
-        return data.load_batch("synthetic", batch_size=batch_size, seed=seed, kind=arg or "gaussian")
-    return data.load_batch(name, root=arg or None, batch_size=batch_size, seed=seed)
-
-
-def _truth(spec: str, space: SearchSpace) -> Any:
-    from archrank.bench.truth import load_truth
-
-    try:
-        return load_truth(spec, space)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        raise click.ClickException(f"ground truth {spec!r}: {exc}") from None
 
 
 def _bar(total: int, desc: str, quiet: bool) -> Any:
@@ -62,22 +37,16 @@ def _bar(total: int, desc: str, quiet: bool) -> Any:
 
 
 common = [
-    click.option("--space", "space_name", default="nb201", show_default=True, help="Search space."),
-    click.option(
-        "--data",
-        "data_spec",
-        default="cifar10",
-        show_default=True,
-        help="Batch: cifar10[:DIR], cifar100[:DIR], imagenet16-120[:DIR], synthetic[:KIND] or none.",
-    ),
-    click.option("--batch-size", type=int, default=16, show_default=True),
+    space_option,
+    data_option("cifar10"),
+    click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True),
     click.option("--batch-seed", type=int, default=0, show_default=True),
     click.option("--seed", type=int, default=0, show_default=True, help="Model init, heads and barriers."),
     click.option("--truth", "truth_spec", default="auto", show_default=True, help="Ground truth (see archrank.bench)."),
-    click.option("--store", "store_path", default="archrank.db", show_default=True, help="SQLite results file."),
-    click.option("--device", default="cpu", show_default=True),
-    click.option("--threads", type=int, default=None, help="torch threads (1 is fastest on a shared machine)."),
-    click.option("--quiet", is_flag=True, help="No progress bar."),
+    store_option,
+    device_option,
+    threads_option,
+    quiet_option,
     workers_option,
     executor_options,
 ]
@@ -140,14 +109,14 @@ def eproxy_cmd(
     from archrank.eproxy.presets import resolve_config
     from archrank.eproxy.store import EproxyStore
 
-    _setup(threads, device)
-    space = _space(space_name)
+    setup_torch(threads, device)
+    space = resolve_space(space_name)
     try:
         config = resolve_config(config_spec)
     except (KeyError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    truth = _truth(truth_spec, space)
-    batch = _batch(data_spec, max(batch_size, config.batch_size), batch_seed) if config.inputs == "batch" else None
+    truth = load_truth_option(truth_spec, space)
+    batch = load_batch(data_spec, max(batch_size, config.batch_size), batch_seed) if config.inputs == "batch" else None
     with EproxyStore(store_path) as store:
         excluded = labelled_keys(config_spec)  # a DPS result file names its labelled archs: never evaluate on them
         for run in exclude_runs:
@@ -268,15 +237,15 @@ def dps_cmd(
     from archrank.eproxy.dps_space import DPSSpace
     from archrank.eproxy.presets import resolve_config
 
-    _setup(threads, device)
-    space = _space(space_name)
+    setup_torch(threads, device)
+    space = resolve_space(space_name)
     base = resolve_config(base_spec)
-    truth = _truth(truth_spec, space)
+    truth = load_truth_option(truth_spec, space)
     archs = [a for a in space.sample_many(labelled * 4, seed=labelled_seed) if space.key(a) in truth.values.index]
     if len(archs) < labelled:
         raise click.ClickException(f"only {len(archs)} labelled architectures found in the ground truth")
     pairs = [(a, float(truth.values.loc[space.key(a)])) for a in archs[:labelled]]
-    batch = _batch(data_spec, max(batch_size, base.batch_size), batch_seed) if base.inputs == "batch" else None
+    batch = load_batch(data_spec, max(batch_size, base.batch_size), batch_seed) if base.inputs == "batch" else None
     try:
         result = run_dps(
             space,

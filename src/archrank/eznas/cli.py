@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from archrank.cli_options import workers_option
+from archrank.cli_options import data_option, device_option, setup_torch, store_option, workers_option
 from archrank.executors import executor_options, optional_executor
 from archrank.eznas.gp import GPConfig, GPResult, run_gp
 from archrank.eznas.program import Program
@@ -45,13 +45,7 @@ def format_result(result: GPResult, summary: Summary, grad_target: str) -> str:
 
 
 @click.command("evolve")
-@click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("archrank.db"),
-    show_default=True,
-    help="SQLite file; every evaluated program, its fitness and generation checkpoints go here.",
-)
+@store_option
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -59,8 +53,7 @@ def format_result(result: GPResult, summary: Summary, grad_target: str) -> str:
     show_default=True,
     help="Per-architecture statistics cache.",
 )
-@click.option("--dataset", default="cifar10", show_default=True, help="Dataset of the data batches.")
-@click.option("--data-root", default=None, help="Dataset folder (default: the shared data root).")
+@data_option("cifar10")
 @click.option("--batch-size", default=16, show_default=True, help="Data batch size for the statistics passes.")
 @click.option("--tasks", "n_tasks", default=3, show_default=True, help="Fitness tasks (disjoint NB201 subsets).")
 @click.option("--archs-per-task", default=40, show_default=True, help="Labelled architectures per task.")
@@ -87,8 +80,9 @@ def format_result(result: GPResult, summary: Summary, grad_target: str) -> str:
 @click.option("--max-samples", default=GP_SUMMARY.max_samples, show_default=True, help="Summary: samples kept.")
 @click.option("--max-channels", default=GP_SUMMARY.max_channels, show_default=True, help="Summary: channels kept.")
 @click.option("--max-spatial", default=GP_SUMMARY.max_spatial, show_default=True, help="Summary: centred window.")
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--threads", default=1, show_default=True, help="torch CPU threads (1 is fastest for small tensors).")
+@device_option
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="torch CPU threads (1 is fastest for small tensors).")
 @click.option("--top", default=10, show_default=True, help="How many of the best programs to report.")
 @click.option(
     "--save-best",
@@ -100,10 +94,9 @@ def format_result(result: GPResult, summary: Summary, grad_target: str) -> str:
 @workers_option
 @executor_options
 def evolve_cmd(
-    db: Path,
+    store_path: str,
     cache_dir: Path,
-    dataset: str,
-    data_root: str | None,
+    data_spec: str,
     batch_size: int,
     n_tasks: int,
     archs_per_task: int,
@@ -137,16 +130,14 @@ def evolve_cmd(
 
     Fitness is the minimum over tasks of the rank correlation with CIFAR-10 test accuracy; tasks are disjoint
     NB201 subsets (the only labelled benchmark here), none of them in the held-out sample. Statistics are cached,
-    every evaluated program is stored in --db, and re-running the same command resumes the run.
+    every evaluated program is stored in --store, and re-running the same command resumes the run.
     """
-    import torch
 
     from archrank.bench.tables import load_nb201_cifar10
     from archrank.spaces import get_space
 
-    if threads > 0:
-        torch.set_num_threads(threads)
-
+    setup_torch(threads, device)
+    dataset, _, data_root = data_spec.partition(":")
     try:
         gp_config = GPConfig(
             population=population,
@@ -163,7 +154,8 @@ def evolve_cmd(
         )
         summary = Summary(max_samples, max_channels, max_spatial)
         source = StatsSource(
-            dataset, data_root, batch_size, StatsConfig(grad_target=grad_target), summary, cache_dir, device
+            dataset.lower(), data_root or None, batch_size, StatsConfig(grad_target=grad_target), summary,
+            cache_dir, device,
         )
         executor = optional_executor(executor_opts, workers=workers, spawn=device.startswith("cuda"))
     except ValueError as exc:
@@ -188,7 +180,7 @@ def evolve_cmd(
             executor=executor,
         )
     spec["exclude"] = {"n": exclude_sample, "seed": exclude_seed}
-    with EznasStore(db) as store:
+    with EznasStore(store_path) as store:
         result = run_gp(tasks, gp_config, store=store, fitness_spec=spec, progress=progress, top=top)
         counts = store.count_programs(result.fitness_key)
     click.echo(format_result(result, summary, grad_target))

@@ -8,35 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-import torch
 
-from archrank.cli_options import workers_option
+from archrank.cli_options import parse_seeds, resolve_space, setup_torch, workers_option
 from archrank.econas.consistency import DEFAULT_GRID
 from archrank.executors import executor_options, optional_executor
-from archrank.spaces import SearchSpace, get_space
 
 DATA_NOTE = "the shared CIFAR-10 here is a 5085-image training subset (1017 test images)"
-
-
-def _space(name: str) -> SearchSpace:
-    try:
-        return get_space(name)
-    except KeyError as exc:
-        raise click.ClickException(str(exc.args[0])) from None
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise click.ClickException(f"expected comma-separated integers, got {text!r}") from None
-
-
-def _threads(threads: int | None, device: str) -> None:
-    if threads:
-        torch.set_num_threads(threads)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise click.ClickException(f"--device {device}: CUDA is not available on this machine")
 
 
 @click.command("consistency")
@@ -44,7 +21,7 @@ def _threads(threads: int | None, device: str) -> None:
 @click.option("--sample", type=int, default=100, show_default=True, help="Seeded uniform sample of N architectures.")
 @click.option("--sample-seed", type=int, default=0, show_default=True)
 @click.option("--settings", default=",".join(DEFAULT_GRID), show_default=True, help="Comma-separated settings.")
-@click.option("--seeds", default="0", show_default=True, help="Training seeds, comma-separated.")
+@click.option("--seeds", default="0", show_default=True, help="Training seeds, e.g. 0-2 or 0,3,5.")
 @click.option("--data", "data_spec", default="cifar10", show_default=True, help="cifar10[:DIR] or cifar100[:DIR].")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--threads", type=int, default=None, help="torch threads in this process.")
@@ -68,8 +45,8 @@ def consistency_cmd(
     from archrank.econas.setting import parse_setting
     from archrank.econas.store import TrainingStore
 
-    _threads(threads, device)
-    space = _space(space_name)
+    setup_torch(threads, device)
+    space = resolve_space(space_name)
     if space.name != "nb201":
         raise click.ClickException("consistency needs a ground-truth table: only nb201 is supported")
     try:
@@ -81,7 +58,7 @@ def consistency_cmd(
         raise click.ClickException(str(exc)) from None
     with TrainingStore(store_path) as store, executor or contextlib.nullcontext():
         try:
-            ran = train_many(space, archs, names, data_spec, store, seeds=_ints(seeds), device=device,
+            ran = train_many(space, archs, names, data_spec, store, seeds=parse_seeds(seeds), device=device,
                              progress=not quiet, executor=executor, stack=stack)
         except (ValueError, FileNotFoundError) as exc:
             raise click.ClickException(str(exc)) from None
@@ -119,8 +96,8 @@ def train_cmd(
     from archrank.econas.store import TrainingStore
     from archrank.econas.trainer import train
 
-    _threads(threads, device)
-    space = _space(space_name)
+    setup_torch(threads, device)
+    space = resolve_space(space_name)
     try:
         executor = optional_executor(executor_opts, spawn=device.startswith("cuda"))
         if executor is None:
@@ -157,7 +134,7 @@ def econas_search_cmd(seeds: int, budget_hours: float, warmup: int, proxy_second
 
     if seeds < 1 or budget_hours <= 0 or warmup < 0:
         raise click.ClickException("need --seeds >= 1, --budget-hours > 0 and --warmup >= 0")
-    space = _space("nb201")
+    space = resolve_space("nb201")
     try:
         oracle = TableOracle.nb201_fidelities(space)
     except (ValueError, FileNotFoundError) as exc:

@@ -204,8 +204,9 @@ def filters_from(opts: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_seeds(text: str) -> list[int]:
+    """``--seeds`` (``0-29`` or ``0,3,5-7``) -> the seeds in order, without repeats; one error line when bad."""
     try:
-        return parse_int_list(text, "seed")
+        return list(dict.fromkeys(parse_int_list(text, "seed")))
     except ValueError as exc:
         raise fail(str(exc)) from None
 

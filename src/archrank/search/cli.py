@@ -11,32 +11,16 @@ import click
 import numpy as np
 import pandas as pd
 
+from archrank.cli_options import parse_seeds
 from archrank.search.history import History, HistoryDB
 from archrank.search.oracles import NB201_COST, NB201_TEST, NB201_VALID, Oracle, TableOracle, econas_oracle
 from archrank.search.proxy import resolve_scorer
 from archrank.search.run import DEFAULT_MOVE_RANDOM_PROB, default_run_name, parse_warmup, run
 from archrank.search.samplers import ALGORITHMS
 from archrank.spaces import SearchSpace, get_space
-from archrank.store import Store
+from archrank.store import DEFAULT_PATH, Store
 
-DEFAULT_STORE = "archrank.db"
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"0-29"`` or ``"0,3,5-7"`` -> a list of seeds."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        try:
-            seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
-        except ValueError:
-            raise click.BadParameter(f"bad seed list item {part!r}: use numbers and ranges like 0-29") from None
-    if not seeds:
-        raise click.BadParameter("no seeds given")
-    return list(dict.fromkeys(seeds))
+DEFAULT_STORE = DEFAULT_PATH
 
 
 def parse_params(items: tuple[str, ...]) -> dict[str, Any]:

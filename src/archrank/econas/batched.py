@@ -26,16 +26,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archrank.econas.data import RawData, TrainData, load_data, prepare
+from archrank.econas.data import RawData, TrainData
 from archrank.econas.setting import Setting, parse_setting
 from archrank.econas.trainer import (
     Recipe,
     TrainResult,
-    autocast_for,
     fit,
     make_optimizer,
     reduced_build_kwargs,
     seeded_model,
+    training_setup,
     variant_tag,
 )
 from archrank.spaces import Arch, SearchSpace
@@ -277,14 +277,9 @@ def train_stacked(
     # Networks sharing ops on the first edges sit side by side, so their gathers are contiguous.
     order = sorted(range(len(parsed)), key=lambda i: parsed[i].ops)
     device = torch.device(device)
-    prepared = data if isinstance(data, TrainData) else prepare(load_data(data), setting, seed)
-    if prepared.reduction != (setting.resolution_divisor, setting.s):
-        raise ValueError(
-            f"data was prepared for r{prepared.reduction[0]}s{prepared.reduction[1]}, not for setting {setting}"
-        )
-    kwargs = {**dict(build_kwargs or {}), **reduced_build_kwargs(space, setting, width_kwarg)}
-    autocast, scaler = autocast_for(device, recipe)
-    fmt = torch.channels_last if device.type == "cuda" and recipe.channels_last else torch.contiguous_format
+    prepared, kwargs, autocast, scaler, fmt = training_setup(
+        space, setting, data, seed, device, recipe, width_kwarg, build_kwargs
+    )
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
     on_device = prepared.to(device)

@@ -290,6 +290,29 @@ def fit(
     return FitStats(loss_sum=loss_sum, correct=correct, seen=seen, iterations=total)
 
 
+def training_setup(
+    space: SearchSpace,
+    setting: Setting,
+    data: RawData | TrainData | tuple[str, Any] | str,
+    seed: int,
+    device: torch.device,
+    recipe: Recipe,
+    width_kwarg: Mapping[str, int] | None,
+    build_kwargs: Mapping[str, Any] | None,
+) -> tuple[TrainData, dict[str, Any], Any, Any, torch.memory_format]:
+    """What every training of ``setting`` needs before its first step: the reduced data (checked to match the
+    setting), the model's build options, autocast and grad scaler, and the memory format."""
+    prepared = data if isinstance(data, TrainData) else prepare(load_data(data), setting, seed)
+    if prepared.reduction != (setting.resolution_divisor, setting.s):
+        raise ValueError(
+            f"data was prepared for r{prepared.reduction[0]}s{prepared.reduction[1]}, not for setting {setting}"
+        )
+    kwargs = {**dict(build_kwargs or {}), **reduced_build_kwargs(space, setting, width_kwarg)}
+    autocast, scaler = autocast_for(device, recipe)
+    fmt = torch.channels_last if device.type == "cuda" and recipe.channels_last else torch.contiguous_format
+    return prepared, kwargs, autocast, scaler, fmt
+
+
 def train(
     space: SearchSpace,
     arch: Arch | str,
@@ -313,14 +336,9 @@ def train(
     recipe = recipe or Recipe()
     arch = space.parse(arch) if isinstance(arch, str) else arch
     device = torch.device(device)
-    prepared = data if isinstance(data, TrainData) else prepare(load_data(data), setting, seed)
-    if prepared.reduction != (setting.resolution_divisor, setting.s):
-        raise ValueError(
-            f"data was prepared for r{prepared.reduction[0]}s{prepared.reduction[1]}, not for setting {setting}"
-        )
-    kwargs = {**dict(build_kwargs or {}), **reduced_build_kwargs(space, setting, width_kwarg)}
-    autocast, scaler = autocast_for(device, recipe)
-    fmt = torch.channels_last if device.type == "cuda" and recipe.channels_last else torch.contiguous_format
+    prepared, kwargs, autocast, scaler, fmt = training_setup(
+        space, setting, data, seed, device, recipe, width_kwarg, build_kwargs
+    )
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
     on_device = prepared.to(device)

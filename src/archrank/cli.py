@@ -15,9 +15,9 @@ import pandas as pd
 import torch
 
 from archrank.cli_options import (
-    NUM_CLASSES,
     data_kind,
     data_option,
+    default_num_classes,
     device_option,
     fail,
     filters_from,
@@ -132,15 +132,15 @@ def _run_scoring(opts: dict[str, Any]) -> tuple[SearchSpace, list[Any], list[str
                              opts["archs_file"], opts["with_truth"])
         patterns = parse_names(opts["proxies"]) if opts["proxies"] is not None else list(proxy_engine.DEFAULT_PROXIES)
         names = expand_proxy_names(patterns)
-        batch, batch_hash = load_data(opts["data_spec"], opts["batch_size"], opts["seed"])
+        batch, batch_hash = load_data(opts["data_spec"], opts["batch_size"], opts["seed"], tuple(space.input_shape))
         executor = executor_from_options(opts, workers=opts["workers"], spawn=opts["device"].startswith("cuda"))
     except (ValueError, FileNotFoundError, ImportError) as exc:
         raise _fail(str(exc)) from None
     kind = data_kind(opts["data_spec"])
-    num_classes = opts["num_classes"] or NUM_CLASSES.get(kind, 10)
+    num_classes = opts["num_classes"] or default_num_classes(space, opts["data_spec"])
     with open_store(opts["store_path"]) as probe:
         probe.put_input(batch_hash, kind, {"data": opts["data_spec"], "batch_size": opts["batch_size"],
-                                           "seed": opts["seed"]})
+                                           "seed": opts["seed"], "shape": list(batch[0].shape[1:])})
     store = Store(opts["store_path"])
     config = {"proxies": names, "data": opts["data_spec"], "batch_size": opts["batch_size"], "seed": opts["seed"],
               "num_classes": num_classes, "archs": len(archs)}

@@ -25,6 +25,15 @@ DATA_HELP = "cifar10[:DIR], cifar100[:DIR], imagenet16-120[:DIR], synthetic[:gau
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120}
 
 
+def default_num_classes(space: SearchSpace, spec: str) -> int:
+    """The classifier size a space is scored with: the data set's class count for a space whose benchmark is a
+    32×32 CIFAR-style task (NB201 on CIFAR-100 has 100 classes), else the benchmark's own (NDS: 1000)."""
+    kind = data_kind(spec)
+    if tuple(space.input_shape) == (3, 32, 32) and kind in NUM_CLASSES:
+        return NUM_CLASSES[kind]
+    return int(space.num_classes)
+
+
 def fail(message: str) -> click.ClickException:
     """The one way a command reports bad input: one line, exit status 1."""
     return click.ClickException(message)
@@ -77,9 +86,30 @@ def data_kind(spec: str) -> str:
     return name
 
 
-def load_batch(spec: str, batch_size: int, seed: int) -> Any:
+def load_batch(spec: str, batch_size: int, seed: int, input_shape: tuple[int, ...] | None = None) -> Any:
     """The :class:`archrank.data.Batch` of a ``--data`` value (see :data:`DATA_HELP`), or ``None`` for ``none``;
-    ``auto`` is CIFAR-10 from the shared data when present, else Gaussian noise."""
+    ``auto`` is CIFAR-10 from the shared data when present, else Gaussian noise.
+
+    ``input_shape`` (C, H, W) is the input a space's benchmark uses: synthetic inputs are drawn at that shape, and
+    CIFAR images (32×32) are resized to it bilinearly when it differs (e.g. NDS ImageNet networks at 224×224,
+    TransNAS-Bench-101 at 256×256). Other data sets keep their native size (NB201 on ImageNet16-120 is 16×16).
+    A resized batch has its own content hash."""
+    batch = _load_batch(spec, batch_size, seed, input_shape)
+    if batch is None or input_shape is None or data_kind(spec) not in ("cifar10", "cifar100"):
+        return batch
+    if tuple(batch.x.shape[1:]) == tuple(input_shape):
+        return batch
+    import torch.nn.functional as F
+
+    from archrank.data.batch import Batch
+
+    if batch.x.shape[1] != input_shape[0]:
+        raise ValueError(f"--data {spec} has {batch.x.shape[1]} channels; the space expects {input_shape[0]}")
+    resized = F.interpolate(batch.x, size=tuple(input_shape[1:]), mode="bilinear", align_corners=False)
+    return Batch(resized.contiguous(), batch.y)
+
+
+def _load_batch(spec: str, batch_size: int, seed: int, input_shape: tuple[int, ...] | None) -> Any:
     from archrank import data
 
     if batch_size < 1:
@@ -91,13 +121,16 @@ def load_batch(spec: str, batch_size: int, seed: int) -> Any:
     if name == "auto":
         name, arg = (data_kind("auto"), "") if data_kind("auto") == "cifar10" else ("synthetic", "gaussian")
     if name == "synthetic":
-        return data.load_batch("synthetic", batch_size=batch_size, seed=seed, kind=arg or "gaussian")
+        shape = {} if input_shape is None else {"shape": tuple(input_shape)}
+        return data.load_batch("synthetic", batch_size=batch_size, seed=seed, kind=arg or "gaussian", **shape)
     return data.load_batch(name, root=arg or None, batch_size=batch_size, seed=seed)
 
 
-def load_data(spec: str, batch_size: int, seed: int) -> tuple[tuple[Any, Any], str]:
+def load_data(
+    spec: str, batch_size: int, seed: int, input_shape: tuple[int, ...] | None = None
+) -> tuple[tuple[Any, Any], str]:
     """Batch tensors ``(x, y)`` and the batch's content hash from a ``--data`` value (see :func:`load_batch`)."""
-    batch = load_batch(spec, batch_size, seed)
+    batch = load_batch(spec, batch_size, seed, input_shape)
     if batch is None:
         raise ValueError("this command needs data: --data none is not allowed here")
     return (batch.x, batch.y), batch.content_hash

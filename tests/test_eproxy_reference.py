@@ -104,6 +104,6 @@ def test_barrier_output_of_the_first_forward(tiny) -> None:
     head = EproxyHead(CFG, [feats[b.stage].shape[1] for b in CFG.branches], seed=4).train()
     outs = _branch_outputs(net, head, x)
     targets = make_targets(CFG, x)
-    first = float(F.mse_loss(outs[0], targets[0]) + F.mse_loss(outs[1], targets[1]) / 2)
+    first = float((F.mse_loss(outs[0], targets[0]) + F.mse_loss(outs[1], targets[1]) / 2).detach())
     assert run.result.losses[0] == pytest.approx(first, rel=1e-5)
     assert all(o.shape == (16, 4, CFG.size, CFG.size) for o in outs)

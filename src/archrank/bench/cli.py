@@ -195,7 +195,9 @@ def _evaluate_all_spaces(
     if not evaluations:
         raise click.ClickException(f"no space of {store_path} could be evaluated")
     command = " ".join(["archrank", *map(shlex.quote, sys.argv[1:])])
-    written = write_cross_space_report(evaluations, out_dir, command=command)
+    ks = list(options.get("label_ks") or [])
+    labels = 20 if 20 in ks or not ks else max(k for k in ks if k <= 20) if min(ks) <= 20 else min(ks)
+    written = write_cross_space_report(evaluations, out_dir, command=command, labels=labels)
     with pd.option_context("display.width", 250, "display.max_columns", 30):
-        click.echo(what_to_use(evaluations).to_string(float_format=lambda v: f"{v:.3f}"))
+        click.echo(what_to_use(evaluations, labels).to_string(float_format=lambda v: f"{v:.3f}"))
     click.echo(f"wrote {written['report.html']}")

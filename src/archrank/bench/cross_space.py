@@ -137,7 +137,11 @@ def _png(path: Path) -> str:
 
 
 def write_cross_space_report(
-    evaluations: Mapping[str, Evaluation], out_dir: str | Path, command: str = "", title: str = "Which proxy to trust"
+    evaluations: Mapping[str, Evaluation],
+    out_dir: str | Path,
+    command: str = "",
+    title: str = "Which proxy to trust",
+    labels: int = LABELS_FOR_TABLE,
 ) -> dict[str, Path]:
     """Write ``table.csv``/``table.md`` (Spearman with n and CI), ``what_to_use.csv``/``.md``, ``heatmap.png``,
     one bar chart per space and a self-contained ``report.html`` into ``out_dir``."""
@@ -157,7 +161,7 @@ def write_cross_space_report(
     ) if any("P@10%" in ev.metrics for ev in evaluations.values()) else pd.DataFrame()
     written["table.csv"] = out / "table.csv"
     long.to_csv(written["table.csv"])
-    use = what_to_use(evaluations)
+    use = what_to_use(evaluations, labels)
     written["what_to_use.csv"] = out / "what_to_use.csv"
     use.to_csv(written["what_to_use.csv"])
     written["table.md"] = out / "table.md"

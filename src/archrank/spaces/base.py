@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 Arch = Hashable
@@ -70,6 +71,23 @@ class TruthSource:
 
     def option(self, key: str, default: Any = None) -> Any:
         return dict(self.options).get(key, default)
+
+
+class StagedNetwork(nn.Module):
+    """A network made of ``self.stem`` then ``self.stages`` (a ModuleList). ``forward_features`` returns the output of
+    every stage: the multi-resolution maps that Eproxy's heads and the stage-wise proxies read."""
+
+    stem: nn.Module
+    stages: nn.ModuleList
+
+    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The output of every stage, in order."""
+        feats = []
+        out = self.stem(x)
+        for stage in self.stages:
+            out = stage(out)
+            feats.append(out)
+        return feats
 
 
 class SearchSpace(ABC):

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from archrank.spaces.base import SearchSpace, TruthSource
+from archrank.spaces.base import SearchSpace, StagedNetwork, TruthSource
 
 STAGES: tuple[int, ...] = (2, 3, 3)
 CHOICES: tuple[str, ...] = ("identity", "mbconv_t3_k3", "mbconv_t6_k5")
@@ -83,7 +83,7 @@ def make_layer(choice: int, c_in: int, c_out: int, stride: int) -> nn.Module:
     raise ValueError(f"NAS-Bench-Macro choice must be 0, 1 or 2, got {choice}")
 
 
-class MacroNetwork(nn.Module):
+class MacroNetwork(StagedNetwork):
     """The NAS-Bench-Macro network for one choice string; ``forward_features`` gives each stage's output."""
 
     def __init__(self, choices: Sequence[int], num_classes: int = 10, in_channels: int = 3) -> None:
@@ -104,12 +104,6 @@ class MacroNetwork(nn.Module):
         self.head = nn.Sequential(*_conv_bn(channels, HEAD_CHANNELS, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.classifier = nn.Linear(HEAD_CHANNELS, num_classes)
 
-    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        feats, out = [], self.stem(x)
-        for stage in self.stages:
-            out = stage(out)
-            feats.append(out)
-        return feats
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.head(self.forward_features(x)[-1]))

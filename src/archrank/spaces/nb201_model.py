@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from archrank.spaces.base import StagedNetwork
+
 # (destination node, source node) of each edge, in arch-string order.
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 
@@ -82,7 +84,7 @@ class ResNetBasicBlock(nn.Module):
         return self.downsample(x) + self.conv_b(self.conv_a(x))
 
 
-class NB201Network(nn.Module):
+class NB201Network(StagedNetwork):
     """The NB201 macro skeleton around one cell. ``forward`` returns logits; ``forward_features`` stage maps."""
 
     def __init__(
@@ -108,14 +110,6 @@ class NB201Network(nn.Module):
         self.classifier = nn.Linear(c_prev, num_classes)
         self.stage_channels = (C, 2 * C, 4 * C)
 
-    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Feature maps at the end of each of the three stages (C, 2C, 4C channels)."""
-        feats = []
-        out = self.stem(x)
-        for stage in self.stages:
-            out = stage(out)
-            feats.append(out)
-        return feats
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.stem(x)

@@ -26,6 +26,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from archrank.spaces.base import StagedNetwork
+
 BLOCK_TYPES: tuple[str, ...] = ("res_basic_block", "res_bottleneck_block", "double_plain_block")
 
 
@@ -90,7 +92,7 @@ def make_stem(block_type: str, width: int, stride: int, in_channels: int = 3) ->
     raise ValueError(f"NDS stage networks have a stem of stride 4 or 8, got {stride} ({block_type})")
 
 
-class NDSStageNetwork(nn.Module):
+class NDSStageNetwork(StagedNetwork):
     """Stem, the stages of an NDS stage record, global average pooling and a linear classifier.
 
     ``forward_features`` returns each stage's output. Any input size works (the stem reduces it 4x or 8x and
@@ -135,14 +137,6 @@ class NDSStageNetwork(nn.Module):
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_prev, num_classes)
 
-    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The output of every stage."""
-        feats = []
-        out = self.stem(x)
-        for stage in self.stages:
-            out = stage(out)
-            feats.append(out)
-        return feats
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.global_pooling(self.forward_features(x)[-1]).flatten(1))

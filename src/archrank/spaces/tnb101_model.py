@@ -20,6 +20,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from archrank.spaces.base import StagedNetwork
+
 BASE_CHANNELS = 64
 SKELETON = "41414"
 #: (destination node, source node) of each op, in the order of NASLib's tuple (node by node).
@@ -103,7 +105,7 @@ class BasicBlock(nn.Module):
         return self.body(x) + (x if self.shortcut is None else self.shortcut(x))
 
 
-class TNB101MicroNetwork(nn.Module):
+class TNB101MicroNetwork(StagedNetwork):
     """Encoder (``64-41414`` around one cell, or a ``skeleton`` of basic blocks) + linear classification decoder.
 
     ``codes`` is the micro cell (6 op codes); with ``skeleton`` (the macro space's stage codes) the cells are
@@ -137,12 +139,6 @@ class TNB101MicroNetwork(nn.Module):
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(channels, num_classes)
 
-    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        feats, out = [], self.stem(x)
-        for stage in self.stages:
-            out = stage(out)
-            feats.append(out)
-        return feats
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.global_pooling(self.forward_features(x)[-1]).flatten(1))

@@ -34,7 +34,7 @@ from archrank.cli_options import (
     workers_option,
 )
 from archrank.spaces import SearchSpace, get_space, list_spaces
-from archrank.store import Store
+from archrank.store import Store, StoreError
 
 DEFAULT_TOP = 10
 _fail = fail
@@ -138,10 +138,12 @@ def _run_scoring(opts: dict[str, Any]) -> tuple[SearchSpace, list[Any], list[str
         raise _fail(str(exc)) from None
     kind = data_kind(opts["data_spec"])
     num_classes = opts["num_classes"] or default_num_classes(space, opts["data_spec"])
-    with open_store(opts["store_path"]) as probe:
-        probe.put_input(batch_hash, kind, {"data": opts["data_spec"], "batch_size": opts["batch_size"],
-                                           "seed": opts["seed"], "shape": list(batch[0].shape[1:])})
-    store = Store(opts["store_path"])
+    try:
+        store = Store(opts["store_path"])
+    except StoreError as exc:
+        raise _fail(str(exc)) from None
+    store.put_input(batch_hash, kind, {"data": opts["data_spec"], "batch_size": opts["batch_size"],
+                                       "seed": opts["seed"], "shape": list(batch[0].shape[1:])})
     config = {"proxies": names, "data": opts["data_spec"], "batch_size": opts["batch_size"], "seed": opts["seed"],
               "num_classes": num_classes, "archs": len(archs)}
     run_id = store.start_run(opts["device"], extra=config, kind="score", space=space.name, config=config)

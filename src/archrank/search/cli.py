@@ -11,11 +11,12 @@ import click
 import numpy as np
 import pandas as pd
 
-from archrank.cli_options import parse_seeds
+from archrank.cli_options import parse_seeds, workers_option
+from archrank.executors import executor_options, optional_executor
 from archrank.search.history import History, HistoryDB
 from archrank.search.oracles import NB201_COST, NB201_TEST, NB201_VALID, Oracle, TableOracle, econas_oracle
 from archrank.search.proxy import resolve_scorer
-from archrank.search.run import DEFAULT_MOVE_RANDOM_PROB, default_run_name, parse_warmup, run
+from archrank.search.run import DEFAULT_MOVE_RANDOM_PROB, default_run_name, parse_warmup, run, run_many
 from archrank.search.samplers import ALGORITHMS
 from archrank.spaces import SearchSpace, get_space
 from archrank.store import DEFAULT_PATH, Store
@@ -142,15 +143,18 @@ def summarise(histories: list[History], threshold: float | None) -> dict[str, An
 @click.option("--plot", is_flag=True, help="Write median/IQR plots (into --out).")
 @click.option("--compare", multiple=True, help="Other run names from the store to include in the plots.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@workers_option
+@executor_options
 def search_cmd(space_name: str, algorithm: str, budget: int, warmup: str | None, move: str | None,
                move_random_prob: float, seeds: str, oracle_spec: str, fidelity: str | None, device: str,
                valid_col: str | None, test_col: str | None, cost_col: str | None, arch_column: str | None,
                proxy_seconds: float, params: tuple[str, ...], store_path: str, run_name: str | None,
                out_dir: Path | None, max_cost_hours: float | None, plot: bool, compare: tuple[str, ...],
-               quiet: bool) -> None:
+               quiet: bool, workers: int, **executor_opts: Any) -> None:
     """Search a space (random, rea, reinforce, predictor, hierarchical) with optional zero-cost warmup and move
     proposal, against a benchmark table or real reduced training; queries are recorded in --store and a rerun
-    resumes (a rerun under the same --run-name with other settings is refused)."""
+    resumes (a rerun under the same --run-name with other settings is refused). With --workers N or
+    --executor ray the seeds run as parallel tasks; this process alone writes the store."""
     try:
         space = get_space(space_name)
         oracle = make_oracle(oracle_spec, space, valid_col, test_col, cost_col, arch_column, device)
@@ -159,29 +163,29 @@ def search_cmd(space_name: str, algorithm: str, budget: int, warmup: str | None,
         warm = parse_warmup(warmup)
         kwargs = parse_params(params)
         Store(store_path).close()  # the store exists before proxies resolve, so live scores are stored there
+        executor = optional_executor(executor_opts, workers=workers, spawn=device.startswith("cuda"))
     except (KeyError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
     seed_list = parse_seeds(seeds)
     name = run_name or default_run_name(space, algorithm, warm, move) + (f"@{fidelity}" if fidelity else "")
     if plot and out_dir is None:
         out_dir = Path("runs") / name.replace(":", "_")
-    # one scorer per proxy for all seeds: each seed charges its own proxy seconds, but nothing is computed twice
-    proxies = list(dict.fromkeys(p for p in (warm[0] if warm else None, move) if p is not None))
-    shared = {p: resolve_scorer(p, space, oracle, store_path, proxy_seconds) for p in proxies}
     threshold = oracle.top_threshold(0.001) if isinstance(oracle, TableOracle) else None
-    histories = []
-    for seed in seed_list:
+    max_cost = None if max_cost_hours is None else max_cost_hours * 3600.0
+    if executor is None:
+        histories = _search_here(space, oracle, seed_list, algorithm, budget, warm, move, move_random_prob,
+                                 store_path, name, quiet, proxy_seconds, fidelity, max_cost, kwargs)
+    else:
         try:
-            hist = run(space, algorithm, oracle, budget, warmup=warm, move=move, seed=seed,
-                       proxy_scorer={p: s.fork() for p, s in shared.items()}, move_random_prob=move_random_prob,
-                       store=store_path, run_name=name, progress=not quiet, table_seconds=proxy_seconds,
-                       fidelity=fidelity,
-                       max_cost=None if max_cost_hours is None else max_cost_hours * 3600.0, **kwargs)
+            with executor:
+                histories = run_many(space, seed_list, executor=executor, algorithm=algorithm, oracle=oracle,
+                                     budget=budget, warmup=warm, move=move, move_random_prob=move_random_prob,
+                                     store=store_path, run_name=name, progress=not quiet,
+                                     table_seconds=proxy_seconds, fidelity=fidelity, max_cost=max_cost, **kwargs)
         except (ValueError, KeyError, RuntimeError, TypeError) as exc:
             raise click.ClickException(str(exc)) from None
-        histories.append(hist)
-        note = f" (resumed {hist.resumed})" if hist.resumed else ""
-        click.echo(hist.summary() + note, err=True)
+        for hist in histories:
+            _echo_seed(hist)
     summary = summarise(histories, threshold)
     best = summary.get("best_overall")
     if best:
@@ -205,3 +209,30 @@ def search_cmd(space_name: str, algorithm: str, budget: int, warmup: str | None,
                                           threshold=threshold):
                 click.echo(f"wrote {path}")
         click.echo(f"wrote {out_dir / 'trajectories.csv'} and {out_dir / 'summary.json'}")
+
+
+def _search_here(space: SearchSpace, oracle: Oracle, seeds: list[int], algorithm: str, budget: int,
+                 warm: tuple[str, int] | None, move: str | None, move_random_prob: float, store_path: str, name: str,
+                 quiet: bool, proxy_seconds: float, fidelity: str | None, max_cost: float | None,
+                 kwargs: dict[str, Any]) -> list[History]:
+    """The seeds one after the other in this process, sharing one scorer per proxy: each seed charges its own
+    proxy seconds, but nothing is computed twice."""
+    proxies = list(dict.fromkeys(p for p in (warm[0] if warm else None, move) if p is not None))
+    shared = {p: resolve_scorer(p, space, oracle, store_path, proxy_seconds) for p in proxies}
+    histories = []
+    for seed in seeds:
+        try:
+            hist = run(space, algorithm, oracle, budget, warmup=warm, move=move, seed=seed,
+                       proxy_scorer={p: s.fork() for p, s in shared.items()}, move_random_prob=move_random_prob,
+                       store=store_path, run_name=name, progress=not quiet, table_seconds=proxy_seconds,
+                       fidelity=fidelity, max_cost=max_cost, **kwargs)
+        except (ValueError, KeyError, RuntimeError, TypeError) as exc:
+            raise click.ClickException(str(exc)) from None
+        histories.append(hist)
+        _echo_seed(hist)
+    return histories
+
+
+def _echo_seed(hist: History) -> None:
+    note = f" (resumed {hist.resumed})" if hist.resumed else ""
+    click.echo(hist.summary() + note, err=True)

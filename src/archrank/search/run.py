@@ -35,6 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
+from archrank.executors import Executor
 from archrank.search.guidance import MoveProposal, Warmup
 from archrank.search.history import History, HistoryDB
 from archrank.search.oracles import Oracle, OracleResult, TrainingOracle
@@ -322,6 +323,16 @@ def _drive(space: SearchSpace, sampler: Sampler, oracle: Oracle, limits: _Limits
         bar.close()
 
 
-def run_many(space: SearchSpace, seeds: Sequence[int], **kwargs: Any) -> list[History]:
-    """``run`` once per seed with the same arguments."""
-    return [run(space, seed=s, **kwargs) for s in seeds]
+def run_many(space: SearchSpace, seeds: Sequence[int], *, executor: Executor | None = None,
+             **kwargs: Any) -> list[History]:
+    """``run`` once per seed with the same arguments; the histories in the order of ``seeds``.
+
+    ``executor`` (e.g. ``make_executor("ray", address="auto")`` or ``make_executor("local", workers=4)``) runs
+    the seeds as parallel tasks; this process alone writes ``store``, and the trajectories equal the sequential
+    ones (:mod:`archrank.search.parallel`). ``None``: one seed after the other in this process.
+    """
+    if executor is None:
+        return [run(space, seed=s, **kwargs) for s in seeds]
+    from archrank.search.parallel import run_on_executor
+
+    return run_on_executor(executor, space, seeds, **kwargs)

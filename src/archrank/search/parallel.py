@@ -6,7 +6,8 @@ queries recorded so far travel with the task and are replayed without calling th
 sequential rerun replays them from the store; the new queries are collected and returned. The driver then writes
 the seed in one transaction (register or check the run, record the new queries, mark it done), so a run
 interrupted at any instant, even by ``kill -9``, resumes like the sequential one: a seed that was finished is read
-back from the store and not resubmitted, any other one replays what it had recorded and goes on. The unit of
+back from the store and not resubmitted, any other one replays what it had recorded and goes on; a seed the
+store holds with another setup is refused before anything runs (as the sequential run refuses it). The unit of
 work, and of what a crash of the driver loses, is one seed.
 
 Proxy scores (warmup, move proposal): each task gets the stored scores of the search's proxies in an in-memory
@@ -31,9 +32,12 @@ from archrank.runner import torch_threads
 from archrank.search.history import History, HistoryDB, search_run_name
 from archrank.search.oracles import Oracle, TrainingOracle
 from archrank.search.proxy import ProxyScorer, resolve_scorer
-from archrank.search.run import _open_db, _sampler_class, default_run_name, parse_warmup, run
+from archrank.search.run import _open_db, _sampler_class, default_run_name, parse_warmup, run, search_config
 from archrank.spaces.base import SearchSpace
 from archrank.store import ScoreRow, Store
+
+_RUN_ONLY = ("until", "max_repeats")
+"""Keywords of :func:`~archrank.search.run.run` that are not part of a search's recorded setup."""
 
 SEARCH_THREADS = 1
 """Intra-op torch threads of a seed on a worker (live proxies, training oracles): parallelism comes from seeds."""
@@ -58,12 +62,10 @@ class SeedJob:
 
 @dataclass(frozen=True)
 class SeedTask:
-    """One seed to run: the queries recorded so far (replayed, not asked again) and the setup the store holds
-    for it (``None`` for a new seed), checked before any work."""
+    """One seed to run, with the queries recorded so far (replayed, not asked again)."""
 
     seed: int
     recorded: pd.DataFrame
-    setup: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -96,12 +98,7 @@ class Transcript:
         self.status = "running"
 
     def start(self, run_name: str, seed: int, space: str, algorithm: str, config: dict[str, Any]) -> int:
-        """Note the run; refuse a seed the store holds with another setup (before any work is done)."""
-        if self.task.setup is not None:
-            stored = json.dumps(self.task.setup, sort_keys=True, default=str)
-            if stored != search_setup(run_name, seed, space, algorithm, config):
-                raise ValueError(f"search run {run_name!r} seed {seed} was recorded with a different setup; use "
-                                 "another run name")
+        """Note the run (the driver registers it, and checked its setup before submitting it)."""
         self.started = (run_name, seed, space, algorithm, config)
         return 0
 
@@ -188,11 +185,14 @@ def run_on_executor(
         raise ValueError("seeds on an executor record into a results store (a path, Store or HistoryDB), "
                          f"not {type(db).__name__}")
     try:
-        done, tasks = _plan(db, space, oracle, name, seeds, budget, max_cost)
+        algo_kwargs = {k: v for k, v in kwargs.items() if k not in _RUN_ONLY}
+        setup = search_config(space, cls, oracle, warm, move, table_seconds=table_seconds, **algo_kwargs)
+        done, tasks, refused = _plan(db, space, oracle, name, seeds, budget, max_cost,
+                                     search_setup(name, 0, space.name, cls.name, setup))
         scores, configs = _stored_scores(db, space, proxies) if db is not None else ((), ())
         job = SeedJob(space, oracle, name, run_kwargs, proxies, table_seconds, dict(live_kwargs or {}),
                       proxy_scorer, scores, configs)
-        failures = _collect(executor, job, tasks, db, done, progress, len(seeds))
+        failures = {**refused, **_collect(executor, job, tasks, db, done, progress, len(seeds))}
     finally:
         if db is not None and own_db:
             db.close()
@@ -203,22 +203,26 @@ def run_on_executor(
 
 
 def _plan(db: HistoryDB | None, space: SearchSpace, oracle: Oracle, name: str, seeds: Sequence[int], budget: int,
-          max_cost: float | None) -> tuple[dict[int, History], list[SeedTask]]:
-    """Finished seeds (read back from the store) and the tasks of the others, with what they had recorded."""
+          max_cost: float | None, setup: str) -> tuple[dict[int, History], list[SeedTask], dict[int, str]]:
+    """Finished seeds (read back from the store), the tasks of the others with what they had recorded, and the
+    seeds refused because the store holds them with a setup other than ``setup`` (:func:`search_setup`, seed 0)."""
     done: dict[int, History] = {}
-    tasks = []
+    tasks, refused = [], {}
     for seed in dict.fromkeys(seeds):
         run_id = db.store.find_run("search", search_run_name(name, seed)) if db is not None else None
         if db is None or run_id is None:
             tasks.append(SeedTask(seed, pd.DataFrame(columns=_QUERY_FRAME)))
             continue
         record = db.store.run(run_id)
+        if json.dumps({**record["config"], "seed": 0}, sort_keys=True, default=str) != setup:
+            refused[seed] = f"search run {name!r} seed {seed} was recorded with a different setup; use another run name"
+            continue
         recorded = db.queries(name, seed)
         if record["status"] == "done" and _limits_reached(recorded, budget, max_cost):
             done[seed] = _history_from_store(space, oracle, record["config"], recorded)
         else:
-            tasks.append(SeedTask(seed, recorded, record["config"]))
-    return done, tasks
+            tasks.append(SeedTask(seed, recorded))
+    return done, tasks, refused
 
 
 def _limits_reached(recorded: pd.DataFrame, budget: int, max_cost: float | None) -> bool:

@@ -216,13 +216,7 @@ def run(
             warm = Warmup.compute(space, scorers.get(warm_spec[0]), warm_spec[1], warm_rng)
         mover = MoveProposal(space, scorers.get(move), move_random_prob) if move is not None else None
         sampler = cls(space, seed=sampler_rng, warmup=warm, move=mover, **algo_kwargs)
-        config = {
-            "algorithm": cls.name, "params": sampler.config(), "warmup": list(warm_spec) if warm_spec else None,
-            "move": move, "move_random_prob": move_random_prob if move is not None else None,
-            "table_seconds": table_seconds, "oracle": oracle.describe(),
-        }
-        if len(oracle.fidelities) > 1 and not cls.multi_fidelity:
-            config["fidelity"] = oracle.fidelities[level]
+        config = _setup(cls, sampler, oracle, warm_spec, move, move_random_prob, table_seconds, level)
         name = run_name or default_run_name(space, cls.name, warm_spec, move)
         hist = History(space.name, cls.name, seed, name, config, scorers=scorers.describe(),
                        fidelities=tuple(oracle.fidelities))
@@ -238,6 +232,34 @@ def run(
     finally:
         if db is not None and own_db:
             db.close()
+
+
+def _setup(cls: type[Sampler], sampler: Sampler, oracle: Oracle, warm_spec: tuple[str, int] | None, move: str | None,
+           move_random_prob: float, table_seconds: float, level: int) -> dict[str, Any]:
+    """What defines a search run's answers (recorded with it; a resume must match it)."""
+    config = {
+        "algorithm": cls.name, "params": sampler.config(), "warmup": list(warm_spec) if warm_spec else None,
+        "move": move, "move_random_prob": move_random_prob if move is not None else None,
+        "table_seconds": table_seconds, "oracle": oracle.describe(),
+    }
+    if len(oracle.fidelities) > 1 and not cls.multi_fidelity:
+        config["fidelity"] = oracle.fidelities[level]
+    return config
+
+
+def search_config(space: SearchSpace, algorithm: str | type[Sampler], oracle: Oracle,
+                  warmup: tuple[str, int] | str | None = None, move: str | None = None,
+                  move_random_prob: float = DEFAULT_MOVE_RANDOM_PROB, table_seconds: float = 0.0,
+                  fidelity: int | str | None = None, **algo_kwargs: Any) -> dict[str, Any]:
+    """The setup :func:`run` records for these arguments, without scoring or training anything (the sampler's
+    hyper-parameters do not depend on its seed or guidance); lets a driver check a stored run before resuming it."""
+    cls = _sampler_class(algorithm)
+    oracle = oracle.bind(space)
+    level = oracle.level(fidelity)
+    if cls.multi_fidelity:
+        algo_kwargs = {"levels": len(oracle.fidelities), **algo_kwargs}
+    sampler = cls(space, seed=random.Random(0), warmup=None, move=None, **algo_kwargs)
+    return _setup(cls, sampler, oracle, parse_warmup(warmup), move, move_random_prob, table_seconds, level)
 
 
 class _Limits:

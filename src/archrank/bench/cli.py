@@ -177,19 +177,31 @@ def _evaluate_all_spaces(
     store_path: str, out_dir: Path, proxies: list[str] | None, filters: dict[str, Any], **options: Any
 ) -> None:
     """``evaluate --all-spaces``: every registered space with scores in the store, against its own benchmark."""
-    from archrank.bench.cross_space import evaluate_space, what_to_use, write_cross_space_report
-    from archrank.spaces import list_spaces
+    from archrank.bench.cross_space import (
+        evaluate_space,
+        evaluation_truths,
+        reference_table,
+        what_to_use,
+        write_cross_space_report,
+    )
+    from archrank.spaces import get_space, list_spaces
 
     filters = {("score_seed" if k == "seed" else k): v for k, v in filters.items()}
+    evaluations, references = {}, {}
     try:
         with Store(store_path, create=False) as store:
             spaces = [s for s in store.spaces() if s in list_spaces()]
-            evaluations = {}
             for name in spaces:
-                try:
-                    evaluations[name] = evaluate_space(store, name, "auto", proxies, **filters, **options)
-                except (ValueError, FileNotFoundError, ImportError, KeyError) as exc:
-                    click.echo(f"{name}: skipped ({exc})", err=True)
+                space = get_space(name)
+                for label, spec in evaluation_truths(space):
+                    try:
+                        ev = evaluate_space(store, space, spec, proxies, **filters, **options)
+                    except (ValueError, FileNotFoundError, ImportError, KeyError) as exc:
+                        click.echo(f"{label}: skipped ({exc})", err=True)
+                        continue
+                    evaluations[label] = ev
+                    task = label.partition("/")[2] or None
+                    references[label] = reference_table(ev, space, task)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     if not evaluations:
@@ -197,7 +209,8 @@ def _evaluate_all_spaces(
     command = " ".join(["archrank", *map(shlex.quote, sys.argv[1:])])
     ks = list(options.get("label_ks") or [])
     labels = 20 if 20 in ks or not ks else max(k for k in ks if k <= 20) if min(ks) <= 20 else min(ks)
-    written = write_cross_space_report(evaluations, out_dir, command=command, labels=labels)
+    written = write_cross_space_report(evaluations, out_dir, command=command, labels=labels,
+                                       references=references)
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         click.echo(what_to_use(evaluations, labels).to_string(float_format=lambda v: f"{v:.3f}"))
     click.echo(f"wrote {written['report.html']}")

@@ -21,6 +21,8 @@ import pandas as pd
 
 from archrank.bench.ensemble import ENSEMBLE_PROXIES
 from archrank.bench.evaluate import Evaluation, evaluate
+from archrank.bench.members import RULE, MemberRule, select_members
+from archrank.bench.reference import agreement, best_reference, references_for
 from archrank.bench.report import markdown_table
 from archrank.bench.truth import Truth, load_truth
 from archrank.spaces import SearchSpace, get_space
@@ -49,6 +51,7 @@ def evaluate_space(
     device: str | None = None,
     config: str | Mapping[str, str] | None = None,
     latest: bool = False,
+    member_rule: MemberRule | None = RULE,
     **options: Any,
 ) -> Evaluation:
     """Evaluate every stored proxy of ``space`` and the label-free combinations against ``truth``.
@@ -58,6 +61,10 @@ def evaluate_space(
     ``seed``, the seed the scores were computed with); ``options`` go to
     :func:`~archrank.bench.evaluate.evaluate` (``n_boot``, ``label_ks``, ``nan_policy``, ...). The returned
     evaluation's ``settings`` also hold the mean seconds per architecture of each proxy (``seconds``).
+
+    With a ``member_rule`` (default :data:`~archrank.bench.members.RULE`), the set ``robust`` is the default
+    ensemble's members that pass :func:`~archrank.bench.members.select_members` on these architectures' scores —
+    chosen without labels; the choice is in ``settings["robust_members"]`` and the notes.
     """
     sp = get_space(space) if isinstance(space, str) else space
     own = not isinstance(store, Store)
@@ -74,10 +81,75 @@ def evaluate_space(
     loaded = truth if isinstance(truth, Truth) else load_truth(truth, sp, metric)
     sets = {name: [p for p in members if p in table.columns] for name, members in COMBINATIONS.items()}
     sets = {name: members for name, members in sets.items() if len(members) >= 2}
+    selection = None
+    if member_rule is not None and len(sets.get("default", ())) >= 2:
+        selection = select_members(table, sets["default"], member_rule)
+        if len(selection.kept) >= 2 and selection.kept != tuple(sets["default"]):
+            sets["robust"] = list(selection.kept)
     ev = evaluate(table, loaded.values, truth_name=loaded.source, ensemble_sets=sets or None, **options)
     ev.settings["space"] = sp.name
     ev.settings["seconds"] = seconds
+    if selection is not None:
+        ev.settings["robust_members"] = selection.describe()
+        ev.notes.append(f"label-free member rule on {sp.name}: {selection.describe()}")
     return ev
+
+
+def evaluation_truths(space: SearchSpace) -> list[tuple[str, str]]:
+    """(column label, truth spec) pairs a space is evaluated against in the cross-space report: every task of
+    a multi-task benchmark (TransNAS-Bench-101: ``tnb101-micro/class_scene``, ...), else the space's own truth."""
+    from archrank.bench.truth_spaces import available_sources
+
+    tasks = [s for s in available_sources(space) if s.option("task") is not None]
+    if len(tasks) > 1:
+        return [(f"{space.name}/{s.name}", f"benchmark:{s.name}") for s in tasks]
+    return [(space.name, "auto")]
+
+
+def reference_table(ev: Evaluation, space: SearchSpace, task: str | None = None) -> pd.DataFrame:
+    """Agreement with the Suite-Zero reference scores for this evaluation's cells (empty when the shared data
+    has no reference for the space); see :mod:`archrank.bench.reference`."""
+    refs = references_for(space, task)
+    if not refs:
+        return pd.DataFrame()
+    proxies = [p for p in ev.proxies if p in ev.scores.columns]
+    return agreement(ev.scores[proxies], refs[0], ev.truth)
+
+
+def _rho(metrics: pd.DataFrame, name: str) -> float:
+    return float(metrics.loc[name, "spearman"]) if name in metrics.index else np.nan
+
+
+def targets_table(
+    evaluations: Mapping[str, Evaluation], references: Mapping[str, pd.DataFrame], labels: int = LABELS_FOR_TABLE
+) -> pd.DataFrame:
+    """Issue 14's targets per evaluated space: the default (and robust) ensemble against params/FLOPs, against
+    the best Suite-Zero reference proxy on the same cells, and the learned combination with ``labels`` labels."""
+    rows = []
+    for label, ev in evaluations.items():
+        metrics = ev.metrics
+        default = _rho(metrics, "default:nonlinear")
+        robust = _rho(metrics, "robust:nonlinear") if "robust:nonlinear" in metrics.index else default
+        baseline = np.nanmax([_rho(metrics, "params"), _rho(metrics, "flops")])
+        ref_name, ref_rho = best_reference(references[label]) if label in references and not references[
+            label].empty else ("", np.nan)
+        _, learned = _learned_at(ev, labels)
+        rows.append({
+            "space": label,
+            "n": int(metrics["n_used"].max()),
+            "ρ default": default,
+            "ρ robust": robust,
+            "ρ max(params, FLOPs)": baseline,
+            "default − baseline": default - baseline,
+            "≥ +0.05 over baseline": bool(default - baseline >= 0.05),
+            "not below baseline": bool(default >= baseline),
+            "best Suite-Zero ref": ref_name,
+            "ρ best ref (same cells)": ref_rho,
+            "beats best ref": bool(default > ref_rho) if np.isfinite(ref_rho) else None,
+            f"ρ learned ({labels} labels)": learned,
+            "learned beats default": bool(learned > default) if np.isfinite(learned) else None,
+        })
+    return pd.DataFrame(rows).set_index("space")
 
 
 def _seconds_per_arch(store: Store, space: str, proxies: Sequence[str]) -> dict[str, float]:
@@ -123,6 +195,8 @@ def what_to_use(evaluations: Mapping[str, Evaluation], labels: int = LABELS_FOR_
             "best label-free": best,
             "ρ best label-free": float(label_free.max()) if not label_free.empty else np.nan,
             "ρ default ensemble": float(metrics.loc[default, "spearman"]) if default else np.nan,
+            "ρ robust ensemble": _rho(metrics, "robust:nonlinear") if "robust:nonlinear" in metrics.index
+            else _rho(metrics, "default:nonlinear"),
             "ρ params": float(metrics.loc["params", "spearman"]) if "params" in metrics.index else np.nan,
             "ρ flops": float(metrics.loc["flops", "spearman"]) if "flops" in metrics.index else np.nan,
             f"best with {labels} labels": model,
@@ -142,9 +216,12 @@ def write_cross_space_report(
     command: str = "",
     title: str = "Which proxy to trust",
     labels: int = LABELS_FOR_TABLE,
+    references: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, Path]:
-    """Write ``table.csv``/``table.md`` (Spearman with n and CI), ``what_to_use.csv``/``.md``, ``heatmap.png``,
-    one bar chart per space and a self-contained ``report.html`` into ``out_dir``."""
+    """Write ``table.csv``/``table.md`` (Spearman with n and CI), ``what_to_use.csv``, ``targets.csv``,
+    ``reference_<space>.csv`` (agreement with Suite-Zero, where it has the space), ``heatmap.png``, one bar chart
+    per space and a self-contained ``report.html`` into ``out_dir``."""
+    references = {k: v for k, v in (references or {}).items() if not v.empty}
     import matplotlib
 
     matplotlib.use("Agg")
@@ -164,10 +241,24 @@ def write_cross_space_report(
     use = what_to_use(evaluations, labels)
     written["what_to_use.csv"] = out / "what_to_use.csv"
     use.to_csv(written["what_to_use.csv"])
+    targets = targets_table(evaluations, references, labels)
+    written["targets.csv"] = out / "targets.csv"
+    targets.to_csv(written["targets.csv"])
+    ref_md = ""
+    for label, table in references.items():
+        name = f"reference_{label.replace('/', '_')}.csv"
+        written[name] = out / name
+        table.to_csv(written[name])
+        ref_md += f"\n\n### {label}\n\n" + markdown_table(table.round(3))
+    members = "".join(f"\n- **{label}**: {ev.settings['robust_members']}" for label, ev in evaluations.items()
+                      if "robust_members" in ev.settings)
     written["table.md"] = out / "table.md"
     written["table.md"].write_text(
         f"# {title}\n\nSpearman ρ of every proxy and combination (rows) on every space (columns).\n\n"
         + markdown_table(rho.round(3)) + "\n\n## What to use\n\n" + markdown_table(use.round(3))
+        + "\n\n## Targets\n\n" + markdown_table(targets.round(3))
+        + (f"\n\n## Label-free member rule, per space\n{members}" if members else "")
+        + ("\n\n## Agreement with the Suite-Zero reference scores (same cells)" + ref_md if ref_md else "")
         + (f"\n\nMade by: `{command}`\n" if command else "\n")
     )
 
@@ -196,20 +287,25 @@ def write_cross_space_report(
         ax.set_xlabel("Spearman ρ (95% bootstrap CI); red: params/FLOPs, green: combinations")
         ax.set_title(f"{space} (n = {int(ev.metrics['n_used'].max())})")
         fig.tight_layout()
-        written[f"bars_{space}.png"] = out / f"bars_{space}.png"
-        fig.savefig(written[f"bars_{space}.png"], dpi=110)
+        safe = space.replace("/", "_")
+        written[f"bars_{safe}.png"] = out / f"bars_{safe}.png"
+        fig.savefig(written[f"bars_{safe}.png"], dpi=110)
         plt.close(fig)
 
     sources = "".join(f"<li><b>{html.escape(s)}</b>: {html.escape(ev.truth_name)}</li>"
                       for s, ev in evaluations.items())
-    bars = "".join(f'<h3>{html.escape(s)}</h3><img src="data:image/png;base64,{_png(written[f"bars_{s}.png"])}">'
-                   for s in evaluations)
+    bar_files = {s: written["bars_" + s.replace("/", "_") + ".png"] for s in evaluations}
+    bars = "".join(f'<h3>{html.escape(s)}</h3><img src="data:image/png;base64,{_png(path)}">'
+                   for s, path in bar_files.items())
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}</style></head><body>"
         f"<h1>{html.escape(title)}</h1><p>Ground truth per space:</p><ul>{sources}</ul>"
         f"<h2>What to use</h2>{use.to_html(float_format=lambda v: f'{v:.3f}')}"
+        f"<h2>Targets</h2>{targets.to_html(float_format=lambda v: f'{v:.3f}')}"
+        + "".join(f"<h2>Suite-Zero reference agreement: {html.escape(k)}</h2>"
+                  f"{v.to_html(float_format=lambda x: f'{x:.3f}')}" for k, v in references.items()) +
         f'<h2>Spearman ρ, proxies × spaces</h2><img src="data:image/png;base64,{_png(written["heatmap.png"])}">'
         f"<p>n and 95% bootstrap intervals are in the table below and in table.csv.</p>"
         f"{long.to_html(float_format=lambda v: f'{v:.3f}') if not long.empty else ''}"

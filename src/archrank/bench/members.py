@@ -1,0 +1,126 @@
+"""Which ensemble members to trust on a new space, decided from the scores alone (no labels).
+
+The default ensemble's members were chosen on NB201. On another space a member can break: it may score most
+architectures NaN, collapse to a handful of distinct values, or turn *against* the others (NAS-Bench-Suite-Zero
+saw proxies flip sign between spaces). :func:`select_members` applies three label-free checks, in this order,
+to the scores of the architectures being ranked — exactly what a user has before training anything:
+
+1. **coverage**: a member that fails to score more than ``max_missing`` of the architectures is dropped;
+2. **resolution**: a member with fewer distinct values than ``min_distinct`` of the architectures it scored is
+   dropped (it cannot order them; ties carry no information);
+3. **consensus**: each remaining member's Spearman ρ with the non-linear aggregate of the *other* members
+   (leave-one-out) is computed; the member with the lowest agreement is dropped if that agreement is below
+   ``min_agreement``, and the check repeats until every member agrees or two are left.
+
+The thresholds were fixed before the cross-space accuracy was looked at, from what each check is for: half the
+architectures unscored makes a member's rank meaningless for the other half (0.5); a member resolving fewer
+than 1 in 10 architectures is mostly ties (0.1); a member *anti*-correlated with the consensus of the others
+(ρ < 0) contradicts them, while any positive agreement is kept so that a member with a view of its own is not
+punished for being different. They are the defaults of :data:`RULE`; nothing was tuned to accuracy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from archrank.bench import metrics as m
+from archrank.bench.ensemble import DEFAULT_METHOD, aggregate
+
+
+@dataclass(frozen=True)
+class MemberRule:
+    """The thresholds of :func:`select_members` (see the module docstring for why these values)."""
+
+    max_missing: float = 0.5
+    min_distinct: float = 0.1
+    min_agreement: float = 0.0
+    min_members: int = 2
+
+
+RULE = MemberRule()
+
+
+@dataclass
+class MemberSelection:
+    """The members kept, and for each dropped one the check that dropped it and the figure it failed on."""
+
+    kept: tuple[str, ...]
+    dropped: dict[str, str] = field(default_factory=dict)
+    agreement: dict[str, float] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """One line: what was kept and why anything was dropped."""
+        gone = "; ".join(f"{name}: {why}" for name, why in self.dropped.items()) or "none"
+        return f"kept {', '.join(self.kept)}; dropped {gone}"
+
+
+def _loo_agreement(table: pd.DataFrame, members: Sequence[str], method: str) -> dict[str, float]:
+    """Each member's Spearman ρ with the aggregate of the others (pairwise-complete architectures)."""
+    out = {}
+    for name in members:
+        others = [p for p in members if p != name]
+        consensus = aggregate(table[others], method=method)
+        out[name] = m.spearman(table[name].to_numpy(dtype=float), consensus, "omit")
+    return out
+
+
+def select_members(
+    table: pd.DataFrame,
+    members: Sequence[str],
+    rule: MemberRule = RULE,
+    method: str = DEFAULT_METHOD,
+) -> MemberSelection:
+    """Apply the coverage, resolution and consensus checks to ``members`` (columns of ``table``).
+
+    ``table`` holds the unlabelled architectures' scores (rows) — no accuracy is read. Members absent from the
+    table are reported as dropped ("not scored"). At least ``rule.min_members`` members are always kept (the
+    consensus check stops there).
+    """
+    if not members:
+        raise ValueError("no ensemble members to select from")
+    dropped: dict[str, str] = {}
+    kept: list[str] = []
+    for name in members:
+        if name not in table.columns:
+            dropped[name] = "not scored"
+            continue
+        column = table[name].to_numpy(dtype=float)
+        present = column[~np.isnan(column)]
+        missing = 1.0 - present.size / max(column.size, 1)
+        if missing > rule.max_missing:
+            dropped[name] = f"coverage: {missing:.0%} of the architectures unscored"
+            continue
+        distinct = np.unique(present).size / max(present.size, 1)
+        if distinct < rule.min_distinct:
+            dropped[name] = f"resolution: {np.unique(present).size} distinct values for {present.size} architectures"
+            continue
+        kept.append(name)
+    agreement: dict[str, float] = {}
+    while len(kept) > rule.min_members:
+        agreement = _loo_agreement(table, kept, method)
+        worst = min(kept, key=lambda p: (np.nan_to_num(agreement[p], nan=-np.inf), p))
+        value = agreement[worst]
+        if not (np.isnan(value) or value < rule.min_agreement):
+            break
+        dropped[worst] = f"consensus: ρ {value:.2f} with the other members"
+        kept.remove(worst)
+    if len(kept) >= 2 and not agreement:
+        agreement = _loo_agreement(table, kept, method)
+    return MemberSelection(tuple(kept), dropped, {p: agreement[p] for p in kept if p in agreement})
+
+
+def robust_aggregate(
+    table: pd.DataFrame,
+    members: Sequence[str],
+    rule: MemberRule = RULE,
+    method: str = DEFAULT_METHOD,
+) -> tuple[np.ndarray, MemberSelection]:
+    """The label-free ensemble over the members :func:`select_members` keeps, and the selection itself."""
+    selection = select_members(table, members, rule, method)
+    if not selection.kept:
+        raise ValueError(f"no ensemble member survived the label-free checks: {selection.describe()}")
+    return aggregate(table[list(selection.kept)], method=method), selection

@@ -1,0 +1,96 @@
+"""Our scores against NAS-Bench-Suite-Zero's reference scores, on the cells both have.
+
+Suite-Zero (Krishnakumar et al., NeurIPS 2022 datasets track) published NASLib's scores of 13 proxies for a
+sample of cells of NB201, NB101, NB301 and TransNAS-Bench-101 (per task). Two questions per space:
+
+- **agreement**: Spearman ρ between archrank's score and the reference score of the same proxy on the same
+  cells. NASLib's raw values keep their own sign, archrank's are oriented higher-is-better, so a proxy whose
+  orientation differs shows ρ near −1; |ρ| is the agreement of the computations. Differences in data (Suite-Zero
+  scored TransNAS on each task's own images, we on CIFAR-10 resized to the space's input), batch and
+  initialisation lower the agreement of data-dependent proxies; params/FLOPs should agree exactly.
+- **the best reference proxy**: the rank quality of each reference proxy against the space's ground truth, on
+  the cells we scored and on the whole file, so our default ensemble can be held against the best single
+  proxy of the published study (its sign taken as published: a user without labels cannot flip it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from archrank.bench import loaders
+from archrank.bench import metrics as m
+from archrank.config import data_root
+from archrank.spaces import SearchSpace
+
+NB201_FILE = ("nb201", "suite_zero_nb201_cifar10.json")
+# Suite-Zero's columns that are not proxies.
+_NOT_PROXIES = {"val_accuracy", "val_accuracy_score", "idx", "id", "arch"}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One Suite-Zero file's scores (archs × proxies) and accuracy for one space (and task)."""
+
+    name: str
+    scores: pd.DataFrame
+    accuracy: pd.Series
+
+
+def references_for(space: SearchSpace, task: str | None = None) -> list[Reference]:
+    """The Suite-Zero references the shared data holds for ``space`` (a TransNAS task: only that task's)."""
+    if space.name == "nb201":
+        root = data_root()
+        path = root.joinpath(*NB201_FILE) if root is not None else None
+        if path is None or not path.is_file():
+            return []
+        data = loaders.load_suite_zero(path, space)
+        return [Reference("suite-zero", data.scores, data.truth[loaders.SUITE_ZERO_ACCURACY].astype(float))]
+    from archrank.bench.truth_spaces import available_sources, read_source
+
+    out = []
+    for source in available_sources(space):
+        if not source.name.startswith("suite-zero"):
+            continue
+        if task is not None and source.option("dataset") != task:
+            continue
+        table = read_source(space, source)
+        proxies = [c for c in table.columns if c not in _NOT_PROXIES and not c.endswith("_accuracy")]
+        renamed = {c: c.removesuffix("_score") for c in proxies}
+        out.append(Reference(source.name, table[proxies].rename(columns=renamed).astype(float),
+                             table[loaders.SUITE_ZERO_ACCURACY].astype(float)))
+    return out
+
+
+def agreement(ours: pd.DataFrame, reference: Reference, truth: pd.Series) -> pd.DataFrame:
+    """Per proxy both have: cells in common, ρ(ours, reference), and each one's ρ vs ``truth`` on those cells,
+    plus the reference's ρ vs its own file's accuracy over the whole file."""
+    rows = {}
+    common_cells = ours.index.intersection(reference.scores.index)
+    for proxy in reference.scores.columns:
+        ref = reference.scores[proxy]
+        row: dict[str, float] = {"ρ ref vs truth (whole file)": m.spearman(ref.to_numpy(),
+                                                                          reference.accuracy.reindex(ref.index))}
+        cells = common_cells
+        row["n common"] = float(len(cells))
+        row["ρ ref vs truth (our cells)"] = m.spearman(ref.reindex(cells).to_numpy(), truth.reindex(cells).to_numpy())
+        if proxy in ours.columns:
+            mine = ours[proxy].reindex(cells).to_numpy(dtype=float)
+            row["ρ ours vs ref"] = m.spearman(mine, ref.reindex(cells).to_numpy())
+            row["ρ ours vs truth (our cells)"] = m.spearman(mine, truth.reindex(cells).to_numpy())
+        rows[proxy] = row
+    columns = ["n common", "ρ ours vs ref", "ρ ours vs truth (our cells)", "ρ ref vs truth (our cells)",
+               "ρ ref vs truth (whole file)"]
+    frame = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=columns)
+    frame.index.name = "proxy"
+    return frame
+
+
+def best_reference(table: pd.DataFrame) -> tuple[str, float]:
+    """The reference proxy with the highest ρ vs truth on our cells (params/FLOPs included, as published)."""
+    column = table["ρ ref vs truth (our cells)"].dropna()
+    if column.empty:
+        return "", float("nan")
+    name = str(column.idxmax())
+    return name, float(column[name])

@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from archrank.bench import Truth, evaluate_space
-from archrank.bench.cross_space import cross_space_table, what_to_use, write_cross_space_report
+from archrank.bench.cross_space import (
+    cross_space_table,
+    evaluation_truths,
+    reference_table,
+    targets_table,
+    what_to_use,
+    write_cross_space_report,
+)
 from archrank.spaces import get_space
 from archrank.store import ScoreRow, Store
 
@@ -82,3 +89,61 @@ def test_evaluate_all_spaces_cli(stored: tuple[Path, Truth], tmp_path: Path) -> 
         pytest.skip(f"no NB201 ground truth on this machine: {result.output.strip()}")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "cross" / "report.html").exists() and "nb201" in result.output
+
+
+def test_member_rule_makes_a_robust_set_without_labels(tmp_path: Path) -> None:
+    space = get_space("nb201")
+    keys = [space.key(a) for a in space.sample_many(60, seed=4)]
+    rng = np.random.default_rng(1)
+    truth = rng.normal(90, 3, size=len(keys))
+    path = tmp_path / "r.db"
+    with Store(path) as store:
+        _fill(store, "nb201", keys, truth, rng)
+        # zico turns against the other members; az_trainability scores almost nothing
+        z = -(truth - truth.mean()) / truth.std()
+        store.put_scores([ScoreRow("nb201", k, "zico", "c-zico", 0, "b", "cpu", float(v), 0.01, "ok")
+                          for k, v in zip(keys, z, strict=True)])
+        store.put_scores([ScoreRow("nb201", k, "az_trainability", "c-az", 0, "b", "cpu",
+                                   float(i) if i < 5 else float("nan"), 0.01, "ok" if i < 5 else "nan")
+                          for i, k in enumerate(keys)])
+    ev = evaluate_space(path, "nb201", truth=Truth(pd.Series(truth, index=keys), "planted", "acc"), n_boot=20,
+                        label_ks=(10,), label_repeats=2)
+    assert set(ev.ensembles["robust"]) == {"meco", "nwot", "synflow"}
+    assert "zico: consensus" in ev.settings["robust_members"]
+    assert "az_trainability: coverage" in ev.settings["robust_members"]
+    assert ev.metrics.loc["robust:nonlinear", "spearman"] > ev.metrics.loc["default:nonlinear", "spearman"]
+    targets = targets_table({"nb201": ev}, {})
+    assert targets.loc["nb201", "ρ robust"] == pytest.approx(ev.metrics.loc["robust:nonlinear", "spearman"])
+    base = max(ev.metrics.loc["params", "spearman"], ev.metrics.loc["flops", "spearman"])
+    assert targets.loc["nb201", "ρ max(params, FLOPs)"] == pytest.approx(base)
+
+
+def test_transnas_tasks_are_separate_columns() -> None:
+    from archrank.bench.truth_spaces import available_sources
+
+    space = get_space("tnb101-micro")
+    if not [s for s in available_sources(space) if s.option("task")]:
+        pytest.skip("no TransNAS-Bench-101 table under ARCHRANK_DATA")
+    labels = [label for label, _ in evaluation_truths(space)]
+    assert len(labels) == 7 and "tnb101-micro/class_scene" in labels
+    assert evaluation_truths(get_space("macro")) == [("macro", "auto")]
+
+
+def test_reference_agreement_of_params_is_exact(tmp_path: Path) -> None:
+    from archrank.bench.reference import references_for
+
+    space = get_space("nb101")
+    refs = references_for(space)
+    if not refs:
+        pytest.skip("no Suite-Zero NB101 file under ARCHRANK_DATA")
+    keys = list(refs[0].scores.index[:40])
+    path = tmp_path / "n.db"
+    from archrank.runner import score_space
+
+    with Store(path) as store:
+        score_space(space, [space.parse(k) for k in keys], ["params"], store, progress=False)
+    ev = evaluate_space(path, space, "auto", n_boot=20, label_ks=(), label_repeats=1)
+    table = reference_table(ev, space)
+    assert table.loc["params", "n common"] == 40
+    assert table.loc["params", "ρ ours vs ref"] == pytest.approx(1.0)
+    assert np.isnan(table.loc["grasp", "ρ ours vs ref"])  # not scored by us: no agreement figure, no made-up one

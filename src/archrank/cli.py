@@ -184,18 +184,22 @@ def ranking_table(
 
     ``selection`` (seed, batch, device, config) picks exactly the results of one scoring setup, so results of
     other seeds or data in the same store never leak in. ``by="ensemble"`` adds and sorts by the default
-    label-free aggregate of the scored ``ENSEMBLE_PROXIES``.
+    label-free aggregate of the scored ``ENSEMBLE_PROXIES`` that pass the label-free member checks
+    (:func:`archrank.bench.members.select_members`); what was kept and dropped is in ``table.attrs["members"]``.
     """
     table = store.score_table(space.name, names, **(selection or {}))
     keys = [space.key(a) for a in archs]
     table = table.reindex(keys)
     if by == ENSEMBLE:
-        from archrank.bench import ENSEMBLE_PROXIES, aggregate
+        from archrank.bench import ENSEMBLE_PROXIES
+        from archrank.bench.members import robust_aggregate
 
         members = [p for p in ENSEMBLE_PROXIES if p in table.columns]
         if len(members) < 2:
             raise ValueError(f"--by ensemble needs at least two of {', '.join(ENSEMBLE_PROXIES)} among the proxies")
-        table[ENSEMBLE] = aggregate({p: table[p].to_numpy() for p in members})
+        values, chosen = robust_aggregate(table[members], members)
+        table[ENSEMBLE] = values
+        table.attrs["members"] = chosen.describe()
     if by not in table.columns:
         raise ValueError(f"cannot rank by {by!r}: scored proxies are {', '.join(table.columns)}")
     table = table.sort_values(by, ascending=False, na_position="last")
@@ -335,6 +339,7 @@ def rank_cmd(by: str | None, top: int, **opts: Any) -> None:
         truth_column = f"test_acc ({short})"
         table[truth_column] = values.reindex(table.index).to_numpy()
     ranked_by = by or names[0]
+    members = table.attrs.get("members")
     trust = _trust_line(space, table, ranked_by, truth_column)
     table.insert(0, "rank", range(1, len(table) + 1))
     table["architecture"] = table.index
@@ -343,6 +348,8 @@ def rank_cmd(by: str | None, top: int, **opts: Any) -> None:
     with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_colwidth", 120,
                            "display.float_format", "{:.6g}".format):
         click.echo(table.head(top).to_string(index=False))
+    if members:
+        click.echo(f"ensemble members (label-free checks): {members}")
     if trust:
         click.echo(trust)
 

@@ -32,6 +32,7 @@ from archrank.bench.loaders import (
     load_nb201_api,
     load_suite_zero,
 )
+from archrank.bench.members import MemberRule, MemberSelection, robust_aggregate, select_members
 from archrank.bench.metrics import (
     NanReport,
     bootstrap_ci,
@@ -54,6 +55,8 @@ __all__ = [
     "Combination",
     "Evaluation",
     "GroundTruthError",
+    "MemberRule",
+    "MemberSelection",
     "NanReport",
     "ReportInfo",
     "SuiteZero",
@@ -74,6 +77,8 @@ __all__ = [
     "load_table",
     "load_truth",
     "pearson",
+    "robust_aggregate",
+    "select_members",
     "spearman",
     "topk_precision",
     "topk_recall",

@@ -10,7 +10,8 @@ to the scores of the architectures being ranked — exactly what a user has befo
    dropped (it cannot order them; ties carry no information);
 3. **consensus**: each remaining member's Spearman ρ with the non-linear aggregate of the *other* members
    (leave-one-out) is computed; the member with the lowest agreement is dropped if that agreement is below
-   ``min_agreement``, and the check repeats until every member agrees or two are left.
+   ``min_agreement``, and the check repeats until every member agrees or two are left (skipped below
+   ``min_archs`` architectures, where a rank correlation says little).
 
 The thresholds were fixed before the cross-space accuracy was looked at, from what each check is for: half the
 architectures unscored makes a member's rank meaningless for the other half (0.5); a member resolving fewer
@@ -39,6 +40,7 @@ class MemberRule:
     min_distinct: float = 0.1
     min_agreement: float = 0.0
     min_members: int = 2
+    min_archs: int = 20  # fewer architectures than this: the consensus check is too noisy and is skipped
 
 
 RULE = MemberRule()
@@ -100,7 +102,7 @@ def select_members(
             continue
         kept.append(name)
     agreement: dict[str, float] = {}
-    while len(kept) > rule.min_members:
+    while len(kept) > rule.min_members and len(table) >= rule.min_archs:
         agreement = _loo_agreement(table, kept, method)
         worst = min(kept, key=lambda p: (np.nan_to_num(agreement[p], nan=-np.inf), p))
         value = agreement[worst]

@@ -2,15 +2,18 @@
 
 Part 1 scores the same seeded NB201 sample with the same proxies and batch twice, side by side in one run: with
 ``local`` worker processes and with a local Ray instance of the same number of CPUs, each into a fresh store
-file (as a real run). It prints wall time, architectures per second and Ray's overhead as a ratio, with and
-without Ray's start-up, and checks that both stores hold the same values.
+file (as a real run), in interleaved blocks (local, ray, ray, local, ...) so that a drift of a shared machine's
+load weighs on both. It prints wall time, architectures per second and Ray's overhead as a ratio, with and
+without Ray's start-up, for the first block (Ray's workers cold) and the others (warm), and checks that both
+stores hold the same values. It also counts the CPU seconds each executor's blocks used in this process and the
+processes it started (pool workers; Ray's daemons and workers): a cost that other jobs' load does not change.
 
 Part 2 measures what scaling out costs per task — a no-op task's round trip on Ray and on the local pool, and the
 driver's own work per finished task (one transaction of results plus claim and release) — and the per-arch cost
 of the study's proxy set, then projects the wall time of the cross-space study (issue 14: every registered proxy
 on a fixed sample of every space) on 8 and 64 workers. The assumptions are printed with the figures.
 
-    .venv/bin/python benchmarks/executor_throughput.py [--archs 200] [--workers 2] [--proxies ...] [--data auto]
+    .venv/bin/python benchmarks/executor_throughput.py [--archs 200] [--blocks 8] [--workers 2] [--proxies ...]
 """
 
 from __future__ import annotations
@@ -113,36 +116,116 @@ def per_arch_cost(proxies: list[str], archs: list, batch: tuple) -> tuple[float,
     return statistics.median(walls), statistics.median(cpus)
 
 
+def process_tree_cpu() -> float | None:
+    """CPU seconds (user + system) used so far by this process and every process it started, running or reaped:
+    the local pool's workers, and a local Ray instance's daemons and workers. Linux ``/proc`` only (else None).
+    Other jobs on the machine are not counted, so this is the load-independent cost of a run."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").is_file():
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        ticks[int(entry.name)] = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    mine, frontier = {os.getpid()}, [os.getpid()]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in mine]
+        mine.update(children)
+        frontier.extend(children)
+    return sum(ticks.get(pid, 0) for pid in mine) / tick
+
+
+def block_order(blocks: int) -> list[str]:
+    """local, ray, ray, local, local, ray, ... (ABBA repeated): a drift of the machine's load weighs on both."""
+    return [("local", "ray", "ray", "local")[i % 4] for i in range(2 * blocks)]
+
+
 def part1(args: argparse.Namespace, archs: list, batch: tuple, folder: Path, ray_executor: RayExecutor) -> float:
-    """Ray against local, side by side; returns Ray's start-up seconds."""
-    print(f"\nPart 1: {args.archs} NB201 archs, {args.workers} workers each; two halves in the order local, ray,"
-          " ray, local so that a drift of the machine's load weighs on both alike")
-    halves = [archs[: len(archs) // 2], archs[len(archs) // 2 :]]
+    """Ray against local, side by side in interleaved blocks; returns Ray's start-up seconds."""
+    size = -(-len(archs) // args.blocks)
+    blocks = [archs[i : i + size] for i in range(0, len(archs), size)]
+    order = block_order(len(blocks))
+    print(f"\nPart 1: {len(archs)} NB201 archs in {len(blocks)} blocks, {args.workers} workers each; every block is "
+          f"scored by both executors, in the order {' '.join(n[0].upper() for n in order[:8])}... so that a drift of "
+          "the machine's load weighs on both alike. CPU = seconds used by this process and all it started "
+          "(pool workers; Ray's daemons and workers), not by other jobs on the machine.")
     local = LocalExecutor(args.workers)
-    start = time.perf_counter()
+    cpu0, start = process_tree_cpu(), time.perf_counter()
     ray_executor.connect()
-    startup = time.perf_counter() - start
-    walls: dict[str, float] = {"local": 0.0, "ray": 0.0}
+    startup, startup_cpu = time.perf_counter() - start, _delta(process_tree_cpu(), cpu0)
+    idle = ray_idle_cpu(args.idle_probe)
+    walls: dict[str, list[float]] = {"local": [], "ray": []}
+    cpus: dict[str, list[float | None]] = {"local": [], "ray": []}
     tables: dict[str, list[pd.DataFrame]] = {"local": [], "ray": []}
-    for half, order in zip(halves, (("local", "ray"), ("ray", "local")), strict=True):
-        for name in order:
-            executor = local if name == "local" else ray_executor
-            label = f"{name}-{len(tables[name]) + 1}"
-            wall, table = time_scoring(label, executor, args, half, batch, folder)
-            walls[name] += wall
-            tables[name].append(table)
-    local_wall, ray_wall = walls["local"], walls["ray"]
+    for i, name in enumerate(order):
+        block = blocks[i // 2]
+        executor = local if name == "local" else ray_executor
+        label = f"{name}-{len(walls[name]) + 1}"
+        cpu_before = process_tree_cpu()
+        wall, table = time_scoring(label, executor, args, block, batch, folder)
+        cpu = _delta(process_tree_cpu(), cpu_before)
+        if cpu is not None and idle is not None and name == "local":
+            cpu -= idle * wall  # Ray's daemons idle meanwhile: not the local executor's cost
+        walls[name].append(wall)
+        cpus[name].append(cpu)
+        tables[name].append(table)
+        print(f"  {'':22s} CPU {_fmt(cpu)} s, load average {os.getloadavg()[0]:.1f}", flush=True)
     identical = pd.concat(tables["local"]).sort_index().equals(pd.concat(tables["ray"]).sort_index())
-    print(f"  local {local_wall:.1f} s ({args.archs / local_wall:.2f} archs/s), ray {ray_wall:.1f} s "
-          f"({args.archs / ray_wall:.2f} archs/s) + Ray start-up {startup:.1f} s; values identical: {identical}")
-    print(f"  ray / local wall: {ray_wall / local_wall:.3f} without start-up (workers' first imports included), "
-          f"{(ray_wall + startup) / local_wall:.3f} with it (target <= 1.15)")
+    local_wall, ray_wall = sum(walls["local"]), sum(walls["ray"])
+    print(f"\n  Ray start-up (local instance): {startup:.1f} s wall, {_fmt(startup_cpu)} s CPU; Ray idle: "
+          f"{_fmt(idle, 3)} CPU s per s; values identical: {identical}")
+    print(f"  {'':18s} {'local':>10s} {'ray':>10s} {'ray/local':>10s}")
+    first = (walls["local"][0], walls["ray"][0])
+    print(f"  {'wall, 1st block':18s} {first[0]:9.1f}s {first[1]:9.1f}s {first[1] / first[0]:10.3f}   "
+          "(Ray's workers start cold: each imports torch and archrank on its first task)")
+    rest = (sum(walls["local"][1:]), sum(walls["ray"][1:]))
+    if rest[0] > 0:
+        print(f"  {'wall, other blocks':18s} {rest[0]:9.1f}s {rest[1]:9.1f}s {rest[1] / rest[0]:10.3f}   (warm)")
+    print(f"  {'wall, all':18s} {local_wall:9.1f}s {ray_wall:9.1f}s {ray_wall / local_wall:10.3f}   "
+          f"({len(archs) / local_wall:.2f} vs {len(archs) / ray_wall:.2f} archs/s)")
+    print(f"  {'wall + start-up':18s} {local_wall:9.1f}s {ray_wall + startup:9.1f}s "
+          f"{(ray_wall + startup) / local_wall:10.3f}   (target <= 1.15)")
+    if all(c is not None for c in cpus["local"] + cpus["ray"]) and startup_cpu is not None:
+        local_cpu, ray_cpu = sum(cpus["local"]), sum(cpus["ray"])  # type: ignore[arg-type]
+        print(f"  {'CPU, all':18s} {local_cpu:9.1f}s {ray_cpu:9.1f}s {ray_cpu / local_cpu:10.3f}")
+        print(f"  {'CPU + start-up':18s} {local_cpu:9.1f}s {ray_cpu + startup_cpu:9.1f}s "
+              f"{(ray_cpu + startup_cpu) / local_cpu:10.3f}   (load-independent)")
     return startup
+
+
+def ray_idle_cpu(seconds: float) -> float | None:
+    """CPU seconds per second that a connected, idle local Ray instance (and this process) uses."""
+    if seconds <= 0:
+        return None
+    before, start = process_tree_cpu(), time.perf_counter()
+    time.sleep(seconds)
+    used = _delta(process_tree_cpu(), before)
+    return None if used is None else used / (time.perf_counter() - start)
+
+
+def _delta(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else after - before
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--archs", type=int, default=200, help="NB201 architectures scored by each executor")
+    parser.add_argument("--blocks", type=int, default=8, help="interleaved blocks the archs are split into")
+    parser.add_argument("--idle-probe", type=float, default=10.0,
+                        help="seconds to measure an idle Ray instance's CPU use (0: do not)")
     parser.add_argument("--sample-seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2, help="local processes = CPUs of the local Ray instance")
     parser.add_argument("--proxies", default=",".join(DEFAULT_PROXIES))

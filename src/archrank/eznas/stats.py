@@ -1,7 +1,14 @@
 """Network statistics for EZNAS programs: the 22 tensors of every ReLU–Conv–BN block, extracted once and cached.
 
 EZNAS (Akhauri et al., NeurIPS 2022) scores a network by applying a program to each ReLU-Conv2d-BatchNorm2d
-("RCB") block and averaging over blocks. For each block the program may read (names as in the reference code):
+("RCB") block and averaging over blocks. Networks without RCB blocks (NB101, the NDS ResNet/ResNeXt/Vanilla stage
+networks) are read at their Conv2d-BatchNorm2d-ReLU ("CBR") blocks instead, as the reference does for NDS
+networks (:func:`find_blocks`: one kind per network, RCB first). The statistics are positional, as in the
+reference: ``input`` is the block's first module's input, ``preact`` its middle module's input, ``act`` its last
+module's output; so in a CBR block ``input`` is the conv input, ``preact`` the conv output (BN input) and ``act``
+the ReLU output, and ``weight`` is the conv weight in both kinds (the reference reads the BN's γ there for CBR
+blocks, an artefact of its position ``3i+1``; see ``docs/results/eznas/blocks.md``). Below, for RCB blocks, the
+program may read (names as in the reference code):
 
 - ``weight``: the conv weight (after the reference initialisation, see :class:`StatsConfig`);
 - ``weight_grad``: its gradient; ``input``: the block input (the ReLU's input) and ``input_grad``, the gradient
@@ -37,7 +44,7 @@ import os
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -45,10 +52,13 @@ from torch import nn
 from archrank.seeding import derive_seed
 
 __all__ = [
+    "BLOCK_KINDS",
     "KINDS",
     "PASSES",
     "STATS_FORMAT_VERSION",
     "TERMINALS",
+    "Block",
+    "CBRBlock",
     "NetworkStats",
     "RCBBlock",
     "StatsCache",
@@ -56,6 +66,8 @@ __all__ = [
     "Summary",
     "extract_stats",
     "extract_stats_views",
+    "find_blocks",
+    "find_cbr_blocks",
     "find_rcb_blocks",
     "input_noise_seed",
     "reference_init",
@@ -138,6 +150,35 @@ class RCBBlock:
     relu: nn.ReLU
     conv: nn.Conv2d
     bn: nn.BatchNorm2d
+    kind: ClassVar[str] = "relu-conv-bn"
+
+    @property
+    def modules(self) -> tuple[nn.Module, nn.Module, nn.Module]:
+        """(first, middle, last): ``input`` is the first's input, ``preact`` the middle's input, ``act`` the last's
+        output (the reference's positions ``3i``, ``3i+1``, ``3i+2``)."""
+        return (self.relu, self.conv, self.bn)
+
+
+@dataclass(frozen=True)
+class CBRBlock:
+    """A Conv2d → BatchNorm2d → ReLU block: the BN reads the conv's output, the ReLU the BN's output, directly or
+    through residual additions (``relu(bn(conv(x)) + shortcut)``). Several blocks may share the ReLU."""
+
+    name: str
+    conv: nn.Conv2d
+    bn: nn.BatchNorm2d
+    relu: nn.ReLU
+    kind: ClassVar[str] = "conv-bn-relu"
+
+    @property
+    def modules(self) -> tuple[nn.Module, nn.Module, nn.Module]:
+        """(first, middle, last), as :attr:`RCBBlock.modules`: the conv, the BN, the ReLU."""
+        return (self.conv, self.bn, self.relu)
+
+
+Block = RCBBlock | CBRBlock
+"""A block the statistics are read from; ``block.kind`` is one of :data:`BLOCK_KINDS`."""
+BLOCK_KINDS: tuple[str, ...] = (RCBBlock.kind, CBRBlock.kind)
 
 
 def find_rcb_blocks(model: nn.Module) -> list[RCBBlock]:
@@ -150,6 +191,90 @@ def find_rcb_blocks(model: nn.Module) -> list[RCBBlock]:
             if isinstance(a, nn.ReLU) and isinstance(b, nn.Conv2d) and isinstance(c, nn.BatchNorm2d):
                 blocks.append(RCBBlock(f"{name}.{children[i][0]}" if name else children[i][0], a, b, c))
     return blocks
+
+
+def _through_additions(node: Any) -> list[Any]:
+    """``node`` and every autograd node reached from it through residual additions (``AddBackward0``) only."""
+    seen: list[Any] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        if current.name() == "AddBackward0":
+            stack.extend(child for child, _ in current.next_functions)
+    return seen
+
+
+def _trace_cbr_blocks(net: nn.Module, x: torch.Tensor) -> list[CBRBlock]:
+    """The CBR blocks of ``net``, found from one forward pass of (at most two samples of) ``x``. Runs ``net`` as it
+    is (a train-mode pass updates BN running statistics), so it is only called on a private copy."""
+    names = {id(m): n for n, m in net.named_modules()}
+    alive: list[Any] = []  # the traced tensors and autograd nodes, so that no id() is reused during the pass
+    conv_of_output: dict[int, nn.Conv2d] = {}
+    conv_bn_of_node: dict[int, tuple[nn.Conv2d, nn.BatchNorm2d]] = {}
+    conv_order: dict[int, int] = {}
+    found: dict[tuple[int, int, int], CBRBlock] = {}
+
+    def on_conv(m: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        alive.append(out)
+        conv_of_output[id(out)] = m
+        conv_order.setdefault(id(m), len(conv_order))
+
+    def on_bn(m: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        conv = conv_of_output.get(id(inp[0]))
+        if conv is not None and out.grad_fn is not None:
+            alive.extend((out, out.grad_fn))
+            conv_bn_of_node[id(out.grad_fn)] = (conv, m)
+
+    def on_relu(m: nn.Module, inp: tuple[torch.Tensor, ...]) -> None:  # a pre-hook: before an in-place ReLU
+        for node in _through_additions(inp[0].grad_fn):
+            pair = conv_bn_of_node.get(id(node))
+            if pair is not None:
+                conv, bn = pair
+                found.setdefault((id(conv), id(bn), id(m)), CBRBlock(names[id(conv)], conv, bn, m))
+
+    handles = []
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            handles.append(m.register_forward_hook(on_conv))
+        elif isinstance(m, nn.BatchNorm2d):
+            handles.append(m.register_forward_hook(on_bn))
+        elif isinstance(m, nn.ReLU):
+            handles.append(m.register_forward_pre_hook(on_relu))
+    try:
+        with torch.enable_grad():
+            net(x[:2])
+    finally:
+        for handle in handles:
+            handle.remove()
+    return sorted(found.values(), key=lambda b: conv_order[id(b.conv)])
+
+
+def find_cbr_blocks(model: nn.Module, x: torch.Tensor) -> list[CBRBlock]:
+    """Every Conv2d → BatchNorm2d → ReLU block of ``model`` (see :class:`CBRBlock`), in the order the convs run.
+
+    Found by dataflow, from one forward pass of ``x`` on a private copy (the caller's model is not run): a BN whose
+    input is a conv's output, and a ReLU whose input is that BN's output or a sum that includes it (the ReLU after
+    a residual addition, as in ResNet blocks). Returned blocks hold ``model``'s own modules."""
+    net = copy.deepcopy(model)
+    for p in net.parameters():
+        p.requires_grad_(True)
+    name_in_copy = {id(m): n for n, m in net.named_modules()}
+    own = dict(model.named_modules())
+    return [
+        CBRBlock(b.name, own[b.name], own[name_in_copy[id(b.bn)]], own[name_in_copy[id(b.relu)]])
+        for b in _trace_cbr_blocks(net, x.detach())
+    ]
+
+
+def find_blocks(model: nn.Module, x: torch.Tensor) -> list[Block]:
+    """The blocks EZNAS statistics are read from: the ReLU-Conv-BN blocks if the model has any, else its
+    Conv-BN-ReLU blocks (one kind per network, as the reference: its module-order ReLU-Conv-BN triples first, its
+    Conv-BN-ReLU pattern only for networks where those do not fit). ``x`` is needed only to trace CBR blocks."""
+    rcb = find_rcb_blocks(model)
+    return list(rcb) if rcb else list(find_cbr_blocks(model, x))
 
 
 @dataclass
@@ -229,9 +354,10 @@ def _needed_kinds(terminals: Collection[str]) -> dict[str, set[str]]:
 
 
 def _run_pass(
-    net: nn.Module, blocks: list[RCBBlock], x: torch.Tensor, kinds: set[str], grad_target: str
+    net: nn.Module, blocks: list[Block], x: torch.Tensor, kinds: set[str], grad_target: str
 ) -> list[dict[str, torch.Tensor]]:
-    """One forward + backward of Σ target; per block the requested full tensors (detached)."""
+    """One forward + backward of Σ target; per block the requested full tensors (detached). The input requires
+    gradients, as in the reference, so a block that reads the network input (a CBR stem) has an input gradient."""
     captured: list[dict[str, torch.Tensor]] = [{} for _ in blocks]
     features: list[torch.Tensor] = []
     handles = []
@@ -240,23 +366,25 @@ def _run_pass(
         captured[i].setdefault(key, value)  # first call of a shared module only
 
     def own_input(i: int, inp: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-        # The block input is usually shared (a cell node feeds several edges); the ReLU gets a private alias so that
-        # the gradient taken with respect to it is the one through this block only, as in the reference (its
-        # backward hook on the ReLU), not the node's total gradient over all its consumers.
+        # The block input is usually shared (a cell node feeds several edges); the block's first module (ReLU or
+        # conv) gets a private alias so that the gradient taken with respect to it is the one through this block
+        # only, as in the reference (its backward hook on that module), not the node's total gradient over all its
+        # consumers.
         alias = inp[0].view_as(inp[0])
         keep(i, "input", alias)
         return (alias, *inp[1:])
 
     for i, blk in enumerate(blocks):
-        handles.append(blk.relu.register_forward_pre_hook(lambda m, inp, i=i: own_input(i, inp)))
-        handles.append(blk.conv.register_forward_hook(lambda m, inp, out, i=i: keep(i, "preact", inp[0])))
-        handles.append(blk.bn.register_forward_hook(lambda m, inp, out, i=i: keep(i, "act", out)))
+        first, middle, last = blk.modules
+        handles.append(first.register_forward_pre_hook(lambda m, inp, i=i: own_input(i, inp)))
+        handles.append(middle.register_forward_hook(lambda m, inp, out, i=i: keep(i, "preact", inp[0])))
+        handles.append(last.register_forward_hook(lambda m, inp, out, i=i: keep(i, "act", out)))
     linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
     if grad_target == "features" and linears:
         handles.append(linears[-1].register_forward_hook(lambda m, inp, out: features.append(inp[0])))
     try:
         with torch.enable_grad():
-            out = net(x)
+            out = net(x.detach().requires_grad_(True))
             if isinstance(out, (tuple, list)):
                 out = out[0]
             target = (features[-1] if features else out).sum()
@@ -321,8 +449,9 @@ def extract_stats_views(
     if config.init == "eznas":
         reference_init(net, seed)
         net.to(dev)
-    blocks = find_rcb_blocks(net)
     x = x.detach().to(dev, torch.float32).contiguous()
+    rcb = find_rcb_blocks(net)
+    blocks: list[Block] = list(rcb) if rcb else list(_trace_cbr_blocks(net, x))  # the rule of find_blocks
     gen = torch.Generator(device="cpu").manual_seed(input_noise_seed(seed))
     inputs = {
         "data": x,
@@ -356,7 +485,13 @@ def extract_stats_views(
             for i, blk in enumerate(blocks):
                 out[name][i]["weight"] = summary.crop("weight", blk.conv.weight.detach()).float().cpu()
         layers = [{t: layer[t] for t in TERMINALS if t in layer} for layer in out[name]]
-        meta = {"seed": int(seed), "config": asdict(config), "summary": asdict(summary), "batch_shape": list(x.shape)}
+        meta = {
+            "seed": int(seed),
+            "config": asdict(config),
+            "summary": asdict(summary),
+            "batch_shape": list(x.shape),
+            "block_kind": blocks[0].kind if blocks else "none",
+        }
         result[name] = NetworkStats(layers, [b.name for b in blocks], meta)
     return result
 
@@ -371,8 +506,9 @@ def extract_stats(
     terminals: Collection[str] | None = None,
     device: str | torch.device = "cpu",
 ) -> NetworkStats:
-    """Statistics of every RCB block of ``model`` on batch ``x`` (see the module docstring); ``terminals`` limits
-    what is computed and kept (default: all 22). ``seed`` seeds the re-initialisation and the noise inputs."""
+    """Statistics of every block of ``model`` (:func:`find_blocks`) on batch ``x`` (see the module docstring);
+    ``terminals`` limits what is computed and kept (default: all 22). ``seed`` seeds the re-initialisation and the
+    noise inputs."""
     views = {"stats": (summary or Summary(), terminals)}
     return extract_stats_views(model, x, views, seed=seed, config=config, device=device)["stats"]
 
@@ -400,14 +536,17 @@ class StatsCache:
         return self.root / space / key[:2] / f"{key}.pt"
 
     def get(self, space: str, key: str) -> NetworkStats | None:
-        """The cached statistics, or None (also for an unreadable file, which is then recomputed)."""
+        """The cached statistics, or None (also for an unreadable file, which is then recomputed, and for the empty
+        statistics that code without Conv-BN-ReLU blocks stored for such a network: no ``block_kind`` in ``meta``).
+        Statistics of ReLU-Conv-BN networks did not change with the CBR rule, so their files stay valid."""
         path = self.path(space, key)
         if not path.is_file():
             return None
         try:
-            return NetworkStats.load(path)
+            stats = NetworkStats.load(path)
         except (OSError, ValueError, RuntimeError, KeyError, EOFError):
             return None
+        return stats if stats.layers or "block_kind" in stats.meta else None
 
     def put(self, space: str, key: str, stats: NetworkStats) -> Path:
         path = self.path(space, key)

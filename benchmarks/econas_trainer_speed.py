@@ -57,8 +57,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps-only", type=int, default=0,
                         help="time only this many SGD steps per trainer (models built untimed; no evaluation)")
+    parser.add_argument("--variants", type=int, default=0,
+                        help="time this many SGD steps per architecture of each per-step variant (layout, bf16, "
+                        "stacked, optionally compiled) after one untimed warm-up step; print a profile of one step")
+    parser.add_argument("--compile", action="store_true",
+                        help="with --variants: add torch.compile (inductor) of the first architecture, compile "
+                        "CPU seconds (this process and its compiler subprocesses) counted")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.variants:
+        variants(args)
+        return
     if args.steps_only:
         steps_only(args)
         return
@@ -158,6 +167,118 @@ def steps_only(args: argparse.Namespace) -> None:
         print(f"| {name} | {1000 * per_step:.1f} CPU ms / step / arch | projected {per_step * full_steps:.0f} CPU s "
               f"/ arch for {full_steps} steps |")
     print(f"speed-up (CPU seconds of the steps, today / stacked): {today / stacked:.2f}x")
+
+
+def variants(args: argparse.Namespace) -> None:
+    """CPU ms per SGD step per architecture of the candidate per-step reductions, side by side on the same
+    architectures, batches and seed: today's loop (NCHW, float32), channels-last, bfloat16 autocast (oneDNN/AMX),
+    the stacked network, and (``--compile``) inductor; then where the time of today's step goes (torch.profiler)."""
+    import resource
+
+    import torch.nn.functional as F
+    from torch.profiler import ProfilerActivity, profile
+
+    from archrank.econas.batched import StackedNB201, stacked_loss
+    from archrank.econas.trainer import Recipe, make_optimizer, reduced_build_kwargs, seeded_model, speed_up_pools
+
+    space = get_space("nb201")
+    setting = parse_setting(args.setting)
+    archs = space.sample_many(args.archs, seed=args.sample_seed)
+    raw = load_data(args.data)
+    data = sliced(prepare(raw, setting, args.seed), (args.variants + 1) * 256, 10, args.seed)
+    batches = [((data.train_x[i * 256 : (i + 1) * 256] - data.mean) / data.std, data.train_y[i * 256 : (i + 1) * 256])
+               for i in range(args.variants + 1)]
+    kwargs = reduced_build_kwargs(space, setting)
+    recipe = Recipe()
+
+    def run_steps(model: torch.nn.Module, fmt: torch.memory_format, bf16: bool, loss_of, forward=None) -> float:
+        """CPU seconds of the timed steps (the first batch is an untimed warm-up step)."""
+        forward = forward or model
+        optimizer = make_optimizer(model, recipe)
+        elapsed = 0.0
+        for i, (xb, yb) in enumerate(batches):
+            cpu0 = time.process_time()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = loss_of(forward(xb.contiguous(memory_format=fmt)).float(), yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if i:
+                elapsed += time.process_time() - cpu0
+        return elapsed
+
+    def single(arch, fmt=torch.contiguous_format) -> torch.nn.Module:
+        model = seeded_model(space, arch, args.seed, 10, kwargs)
+        speed_up_pools(model)
+        return model.to(memory_format=fmt)
+
+    def cross_entropy(logits: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, yb)
+
+    def stacked_cross_entropy(logits: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return stacked_loss(logits, yb)[0]
+
+    totals: dict[str, float] = {}
+    cl, nchw = torch.channels_last, torch.contiguous_format
+    for arch in archs:  # interleaved, so the shared machine's load hits every variant alike
+        totals["today (NCHW, float32)"] = totals.get("today (NCHW, float32)", 0.0) + run_steps(
+            single(arch), nchw, False, cross_entropy)
+        totals["channels-last"] = totals.get("channels-last", 0.0) + run_steps(single(arch, cl), cl, False,
+                                                                             cross_entropy)
+        totals["bfloat16 autocast"] = totals.get("bfloat16 autocast", 0.0) + run_steps(
+            single(arch), nchw, True, cross_entropy)
+    for start in range(0, len(archs), args.stack):
+        group = archs[start : start + args.stack]
+        group = sorted(group, key=lambda a: a.ops)  # as train_stacked orders them
+        model = StackedNB201([seeded_model(space, a, args.seed, 10, kwargs) for a in group])
+        name = f"stacked (k={args.stack})"
+        totals[name] = totals.get(name, 0.0) + run_steps(model, nchw, False, stacked_cross_entropy)
+    n, steps = len(archs), args.variants
+    full_steps = iterations(setting, FULL_TRAIN_IMAGES, 256)
+    print(f"{n} NB201 archs, {steps} timed SGD steps each (after 1 warm-up step), {setting} model and batches "
+          f"(batch 256, data {raw.key}), 1 thread, shared machine (load {_load()})")
+    print("\n| variant | CPU ms / step / arch | projected CPU s / arch, 1960 steps | today / variant |")
+    print("|---|---|---|---|")
+    base = totals["today (NCHW, float32)"]
+    for name, cpu in totals.items():
+        per_step = cpu / n / steps
+        print(f"| {name} | {1000 * per_step:.1f} | {per_step * full_steps:.0f} | {base / cpu:.2f}x |")
+    if args.compile:
+        children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu0 = time.process_time()
+        model = single(archs[0])
+        compiled = torch.compile(model)
+        first = run_steps(model, nchw, False, cross_entropy, forward=compiled)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        total = time.process_time() - cpu0 + (children.ru_utime + children.ru_stime
+                                              - children0.ru_utime - children0.ru_stime)
+        eager = run_steps(single(archs[0]), nchw, False, cross_entropy)
+        print(f"\ntorch.compile (inductor) of arch 0: first {steps + 1} steps incl. compilation {total:.0f} CPU s "
+              f"(compiler subprocesses included); compiled steps: {1000 * first / steps:.1f} CPU ms / step, eager "
+              f"{1000 * eager / steps:.1f} (warm-up excluded; the warm-up step holds the compilation)")
+    model = single(archs[0])
+    optimizer = make_optimizer(model, recipe)
+    xb, yb = batches[0]
+    for _ in range(2):
+        loss = F.cross_entropy(model(xb), yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(3):
+            loss = F.cross_entropy(model(xb), yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    print(f"\nwhere today's step goes (arch 0 = {space.key(archs[0])}, 3 steps, torch.profiler, self CPU):")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
+def _load() -> str:
+    """The 1-minute load average (how shared the machine was)."""
+    import os
+
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def _wilcoxon_p(differences: np.ndarray) -> float:

@@ -4,6 +4,7 @@ again. One small table-oracle search (3 seeds, budget 30) is the reference."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from archrank import get_space
-from archrank.executors import LocalExecutor, TaskOutcome
+from archrank.executors import LocalExecutor, RayExecutor, TaskOutcome
 from archrank.search import HistoryDB, TableOracle, run_many
 from archrank.search.cli import search_cmd
 from archrank.store import Store
@@ -126,27 +127,38 @@ def test_a_seed_recorded_with_other_settings_fails_alone(table: Path, tmp_path: 
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    """A local Ray instance of 2 CPUs (or the one this test process already holds); its address."""
+def cluster() -> Iterator[tuple[str, bool]]:
+    """A local Ray instance of 2 CPUs started by the executor (or the one this test process already holds); its
+    address and whether the executor started it."""
     ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'archrank[ray]'")
     from ray import cloudpickle
 
+    executor = RayExecutor(num_cpus=2, init_kwargs={"log_to_driver": False})
     started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    executor.connect()
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
-        yield ray.get_runtime_context().gcs_address
+        yield ray.get_runtime_context().gcs_address, started
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-        if started:
-            ray.shutdown()
+        executor.close()
 
 
-def test_ray_equals_sequential_and_rerun_writes_nothing(cluster: str, table: Path, sequential: tuple,
+def _niceness(shared: object, items: list[int]) -> list[int]:
+    return [os.nice(0) for _ in items]
+
+
+def test_ray_local_instance_runs_tasks_at_the_drivers_priority(cluster: tuple[str, bool]) -> None:
+    if not cluster[1]:
+        pytest.skip("this test process already held a Ray instance started elsewhere")
+    outcomes = list(RayExecutor().map(_niceness, None, [0, 1], chunk_size=1))
+    assert [o.value for o in outcomes] == [[os.nice(0)], [os.nice(0)]]  # Ray's default would add 15
+
+
+def test_ray_equals_sequential_and_rerun_writes_nothing(cluster: tuple[str, bool], table: Path, sequential: tuple,
                                                        tmp_path: Path) -> None:
     store = tmp_path / "ray.db"
-    options = ("--executor", "ray", "--ray-address", cluster)
+    options = ("--executor", "ray", "--ray-address", cluster[0])
     result, frame = _search(table, store, *options)
     assert result.exit_code == 0, result.output
     pd.testing.assert_frame_equal(frame, sequential[0])

@@ -6,6 +6,11 @@ one ``RAY_ADDRESS`` names); ``"HOST:PORT"`` or ``"ray://HOST:PORT"`` joins a rem
 executor opened is closed by :meth:`close` (or at the end of a ``with`` block); one that already existed
 (``ray.init`` called by the user) is left alone.
 
+A local instance runs its workers at the driver's own CPU priority, as the local executor's worker processes run:
+Ray's default lowers them by 15 niceness steps (to keep its daemons responsive on a busy node), which on a machine
+shared with other jobs made every Ray task wait behind them (docs/results/executors.md, benchmark 1). A cluster
+keeps its own setting; ``RAY_worker_niceness=0 ray start --head`` does the same there.
+
 Each map puts the shared payload in Ray's object store once (``ray.put``) and passes its reference to every
 task, which resolves it on its node. Each task asks for ``cpus_per_task`` CPUs and ``gpus_per_task`` GPUs;
 fractions are allowed (``0.25`` GPU lets four tasks share one GPU). Retries are Ray's own: ``max_retries``
@@ -24,6 +29,9 @@ from typing import Any
 from archrank.executors.base import Executor, ExecutorUnavailable, Finished, Session, TaskFn, one_line
 
 INSTALL_HINT = "the ray executor needs Ray, which is not installed: pip install 'archrank[ray]'"
+
+WORKER_NICENESS = 0
+"""Niceness of a local instance's workers relative to the driver (Ray's default: 15, see the module doc)."""
 
 WINDOW_PER_SLOT = 2
 """Tasks kept submitted per parallel slot, so a slot never waits for the driver to hand it the next one."""
@@ -83,6 +91,8 @@ class RayExecutor(Executor):
             kwargs: dict[str, Any] = {"include_dashboard": False, **self.init_kwargs}
             if self.num_cpus is not None:
                 kwargs["num_cpus"] = self.num_cpus
+            if self.address is None:  # a new local instance: workers at the driver's priority (module doc)
+                kwargs["_system_config"] = {"worker_niceness": WORKER_NICENESS, **kwargs.get("_system_config", {})}
             try:  # "local": a new instance even when `ray start` runs here or RAY_ADDRESS is set
                 ray.init(address=self.address or "local", **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:

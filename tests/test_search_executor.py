@@ -20,10 +20,8 @@ from archrank.search import HistoryDB, TableOracle, run_many
 from archrank.search.cli import search_cmd
 from archrank.store import Store
 
-pytestmark = pytest.mark.xdist_group("ray")  # shares the test process of the other Ray tests (make test)
-
 SETUP = ["--algorithm", "rea", "--warmup", "params:20", "--move", "flops", "--seeds", "0-2", "--quiet"]
-RUN_NAME = "nb201-rea-warmup:params:20-move:flops"
+ON_RAY = pytest.mark.xdist_group("ray")  # the test process of the other Ray tests: one Ray instance at a time
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +146,7 @@ def _niceness(shared: object, items: list[int]) -> list[int]:
     return [os.nice(0) for _ in items]
 
 
+@ON_RAY
 def test_ray_local_instance_runs_tasks_at_the_drivers_priority(cluster: tuple[str, bool]) -> None:
     if not cluster[1]:
         pytest.skip("this test process already held a Ray instance started elsewhere")
@@ -155,6 +154,7 @@ def test_ray_local_instance_runs_tasks_at_the_drivers_priority(cluster: tuple[st
     assert [o.value for o in outcomes] == [[os.nice(0)], [os.nice(0)]]  # Ray's default would add 15
 
 
+@ON_RAY
 def test_ray_equals_sequential_and_rerun_writes_nothing(cluster: tuple[str, bool], table: Path, sequential: tuple,
                                                        tmp_path: Path) -> None:
     store = tmp_path / "ray.db"

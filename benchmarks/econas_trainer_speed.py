@@ -60,6 +60,10 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=0,
                         help="time this many SGD steps per architecture of each per-step variant (layout, bf16, "
                         "stacked, optionally compiled) after one untimed warm-up step; print a profile of one step")
+    parser.add_argument("--stacks", default="",
+                        help="with --variants: comma-separated stack sizes to time (default: --stack)")
+    parser.add_argument("--no-layouts", action="store_true",
+                        help="with --variants: leave out the channels-last and bfloat16 variants")
     parser.add_argument("--compile", action="store_true",
                         help="with --variants: add torch.compile (inductor) of the first architecture, compile "
                         "CPU seconds (this process and its compiler subprocesses) counted")
@@ -223,16 +227,17 @@ def variants(args: argparse.Namespace) -> None:
     for arch in archs:  # interleaved, so the shared machine's load hits every variant alike
         totals["today (NCHW, float32)"] = totals.get("today (NCHW, float32)", 0.0) + run_steps(
             single(arch), nchw, False, cross_entropy)
-        totals["channels-last"] = totals.get("channels-last", 0.0) + run_steps(single(arch, cl), cl, False,
-                                                                             cross_entropy)
-        totals["bfloat16 autocast"] = totals.get("bfloat16 autocast", 0.0) + run_steps(
-            single(arch), nchw, True, cross_entropy)
-    for start in range(0, len(archs), args.stack):
-        group = archs[start : start + args.stack]
-        group = sorted(group, key=lambda a: a.ops)  # as train_stacked orders them
-        model = StackedNB201([seeded_model(space, a, args.seed, 10, kwargs) for a in group])
-        name = f"stacked (k={args.stack})"
-        totals[name] = totals.get(name, 0.0) + run_steps(model, nchw, False, stacked_cross_entropy)
+        if not args.no_layouts:
+            totals["channels-last"] = totals.get("channels-last", 0.0) + run_steps(single(arch, cl), cl, False,
+                                                                                 cross_entropy)
+            totals["bfloat16 autocast"] = totals.get("bfloat16 autocast", 0.0) + run_steps(
+                single(arch), nchw, True, cross_entropy)
+    for stack in [int(k) for k in args.stacks.split(",") if k] or [args.stack]:
+        name = f"stacked (k={stack})"
+        for start in range(0, len(archs), stack):
+            group = sorted(archs[start : start + stack], key=lambda a: a.ops)  # as train_stacked orders them
+            model = StackedNB201([seeded_model(space, a, args.seed, 10, kwargs) for a in group])
+            totals[name] = totals.get(name, 0.0) + run_steps(model, nchw, False, stacked_cross_entropy)
     n, steps = len(archs), args.variants
     full_steps = iterations(setting, FULL_TRAIN_IMAGES, 256)
     print(f"{n} NB201 archs, {steps} timed SGD steps each (after 1 warm-up step), {setting} model and batches "

@@ -162,7 +162,6 @@ def part1(args: argparse.Namespace, archs: list, batch: tuple, folder: Path, ray
     cpu0, start = process_tree_cpu(), time.perf_counter()
     ray_executor.connect()
     startup, startup_cpu = time.perf_counter() - start, _delta(process_tree_cpu(), cpu0)
-    idle = ray_idle_cpu(args.idle_probe)
     walls: dict[str, list[float]] = {"local": [], "ray": []}
     cpus: dict[str, list[float | None]] = {"local": [], "ray": []}
     tables: dict[str, list[pd.DataFrame]] = {"local": [], "ray": []}
@@ -173,16 +172,19 @@ def part1(args: argparse.Namespace, archs: list, batch: tuple, folder: Path, ray
         cpu_before = process_tree_cpu()
         wall, table = time_scoring(label, executor, args, block, batch, folder)
         cpu = _delta(process_tree_cpu(), cpu_before)
-        if cpu is not None and idle is not None and name == "local":
-            cpu -= idle * wall  # Ray's daemons idle meanwhile: not the local executor's cost
         walls[name].append(wall)
         cpus[name].append(cpu)
         tables[name].append(table)
-        print(f"  {'':22s} CPU {_fmt(cpu)} s, load average {os.getloadavg()[0]:.1f}", flush=True)
+        print(f"  {'':22s} CPU {_fmt(cpu)} s (Ray's idle use included), load average {os.getloadavg()[0]:.1f}",
+              flush=True)
+    idle = ray_idle_cpu(args.idle_probe)  # measured warm and idle, after the blocks
+    if idle is not None:  # Ray's idle daemons and workers ran during the local blocks too: not local's cost
+        pairs = zip(cpus["local"], walls["local"], strict=True)
+        cpus["local"] = [None if c is None else c - idle * w for c, w in pairs]
     identical = pd.concat(tables["local"]).sort_index().equals(pd.concat(tables["ray"]).sort_index())
     local_wall, ray_wall = sum(walls["local"]), sum(walls["ray"])
     print(f"\n  Ray start-up (local instance): {startup:.1f} s wall, {_fmt(startup_cpu)} s CPU; Ray idle: "
-          f"{_fmt(idle, 3)} CPU s per s; values identical: {identical}")
+          f"{_fmt(idle, 3)} CPU s per s (subtracted from the local blocks' CPU below); values identical: {identical}")
     print(f"  {'':18s} {'local':>10s} {'ray':>10s} {'ray/local':>10s}")
     first = (walls["local"][0], walls["ray"][0])
     print(f"  {'wall, 1st block':18s} {first[0]:9.1f}s {first[1]:9.1f}s {first[1] / first[0]:10.3f}   "

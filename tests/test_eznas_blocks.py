@@ -108,6 +108,36 @@ def test_one_kind_per_network_relu_conv_bn_first() -> None:
     assert stats.layer_names == ["1.0"] and stats.meta["block_kind"] == "relu-conv-bn"
 
 
+class ReusedRelu(nn.Module):
+    """torchvision's BasicBlock pattern: one ReLU module called after bn1 and again after the residual addition."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(3, 3, 1, bias=False), nn.BatchNorm2d(3)
+        self.conv2, self.bn2 = nn.Conv2d(3, 3, 1, bias=False), nn.BatchNorm2d(3)
+        self.relu = nn.ReLU(inplace=True)
+        self.classifier = nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.relu(self.bn1(self.conv1(x)))
+        y = self.relu(self.bn2(self.conv2(h)) + x)
+        return self.classifier(y.mean(dim=(2, 3)))
+
+
+def test_a_relu_module_called_twice_ends_two_blocks_each_with_its_own_call() -> None:
+    model, x = ReusedRelu(), _x()
+    blocks = find_blocks(model, x)
+    assert [(b.name, b.relu) for b in blocks] == [("conv1", model.relu), ("conv2", model.relu)]
+    stats = extract_stats(model, x, config=StatsConfig(init="none"), terminals=["act_data"])
+    net = copy.deepcopy(model).train()
+    net.relu.inplace = False
+    with torch.no_grad():
+        h = net.relu(net.bn1(net.conv1(x)))
+        y = net.relu(net.bn2(net.conv2(h)) + x)
+    assert torch.allclose(stats.layers[0]["act_data"], h, atol=1e-6)
+    assert torch.allclose(stats.layers[1]["act_data"], y, atol=1e-6)  # the second call's output, not h
+
+
 # ------------------------------------------------------------------------------------------- what is read
 def test_cbr_statistics_are_positional_and_input_grad_is_through_the_conv() -> None:
     model, x = TinyResNet(), _x()

@@ -374,11 +374,29 @@ def _run_pass(
         keep(i, "input", alias)
         return (alias, *inp[1:])
 
+    bn_nodes: list[Any] = [None] * len(blocks)
+
+    def keep_bn(i: int, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        keep(i, "preact", inp[0])
+        if bn_nodes[i] is None:
+            bn_nodes[i] = out.grad_fn
+
+    def keep_relu(i: int, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        # a CBR block's ReLU may be one module called several times (torchvision's BasicBlock reuses `self.relu`):
+        # the block's `act` is the output of the call that reads this block's BN output
+        node = bn_nodes[i]
+        if node is not None and any(n is node for n in _through_additions(inp[0].grad_fn)):
+            keep(i, "act", out)
+
     for i, blk in enumerate(blocks):
         first, middle, last = blk.modules
         handles.append(first.register_forward_pre_hook(lambda m, inp, i=i: own_input(i, inp)))
-        handles.append(middle.register_forward_hook(lambda m, inp, out, i=i: keep(i, "preact", inp[0])))
-        handles.append(last.register_forward_hook(lambda m, inp, out, i=i: keep(i, "act", out)))
+        if isinstance(blk, CBRBlock):
+            handles.append(middle.register_forward_hook(lambda m, inp, out, i=i: keep_bn(i, inp, out)))
+            handles.append(last.register_forward_hook(lambda m, inp, out, i=i: keep_relu(i, inp, out)))
+        else:
+            handles.append(middle.register_forward_hook(lambda m, inp, out, i=i: keep(i, "preact", inp[0])))
+            handles.append(last.register_forward_hook(lambda m, inp, out, i=i: keep(i, "act", out)))
     linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
     if grad_target == "features" and linears:
         handles.append(linears[-1].register_forward_hook(lambda m, inp, out: features.append(inp[0])))

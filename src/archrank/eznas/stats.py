@@ -223,10 +223,10 @@ def _trace_cbr_blocks(net: nn.Module, x: torch.Tensor) -> list[CBRBlock]:
         conv_order.setdefault(id(m), len(conv_order))
 
     def on_bn(m: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-        conv = conv_of_output.get(id(inp[0]))
-        if conv is not None and out.grad_fn is not None:
-            alive.extend((out, out.grad_fn))
-            conv_bn_of_node[id(out.grad_fn)] = (conv, m)
+        conv, node = conv_of_output.get(id(inp[0])), out.grad_fn
+        if conv is not None and node is not None:
+            alive.extend((out, node))
+            conv_bn_of_node[id(node)] = (conv, m)
 
     def on_relu(m: nn.Module, inp: tuple[torch.Tensor, ...]) -> None:  # a pre-hook: before an in-place ReLU
         for node in _through_additions(inp[0].grad_fn):

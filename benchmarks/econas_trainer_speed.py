@@ -14,7 +14,13 @@ per-architecture accuracies of the two trainers are paired (same seed) and compa
 differences of the stacked trainer (seed 1 vs seed 0): Wilcoxon signed-rank test of the paired differences,
 and the spread of both differences.
 
+``--variants N`` times N SGD steps per architecture of each candidate per-step reduction instead (channels-last,
+bfloat16 autocast, stacked at each of ``--stacks``, optionally ``--compile``), interleaved so the shared machine's
+load hits all alike, and prints a torch.profiler breakdown of one step of today's trainer.
+
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/econas_trainer_speed.py --data cifar10:/work/econas_data
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/econas_trainer_speed.py --data cifar10:/work/econas_data \
+        --archs 32 --stacks 8,16,32 --no-layouts --variants 5
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ differences of the stacked trainer (seed 1 vs seed 0): Wilcoxon signed-rank test
 and the spread of both differences.
 
 ``--variants N`` times N SGD steps per architecture of each candidate per-step reduction instead (channels-last,
-bfloat16 autocast, stacked at each of ``--stacks``, optionally ``--compile``), interleaved so the shared machine's
-load hits all alike, and prints a torch.profiler breakdown of one step of today's trainer.
+bfloat16 autocast, stacked at each of ``--stacks``, optionally ``--compile``; the per-architecture ones
+interleaved so the machine's load hits them alike), and prints a torch.profiler breakdown of one step of today's
+trainer.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/econas_trainer_speed.py --data cifar10:/work/econas_data
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/econas_trainer_speed.py --data cifar10:/work/econas_data \

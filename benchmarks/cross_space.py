@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--batch", action="append", default=[], help="SPACE=BATCH_SIZE override (repeatable)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--evaluate-only", action="store_true")
+    parser.add_argument("--no-evaluate", action="store_true", help="score only (e.g. a second process on the store)")
     args = parser.parse_args()
     spaces = args.spaces.split(",")
     stages = [parse_stage(s, spaces) for s in (args.stage or ["1000:all"])]
@@ -88,6 +89,8 @@ def main() -> None:
                        "--workers", str(args.workers), "--store", args.store]
                 print(f"[{time.strftime('%H:%M:%S')}] {space}: {n} truth cells; {' '.join(cmd[3:])}", flush=True)
                 subprocess.run(cmd, check=False)
+    if args.no_evaluate:
+        return
     cmd = [*exe, "evaluate", "--all-spaces", "--store", args.store, "--out", args.out, "--bootstrap", "1000",
            "--labels", "10,20,50", "--repeats", "20"]
     print(f"[{time.strftime('%H:%M:%S')}] {' '.join(cmd[3:])}", flush=True)

@@ -26,6 +26,7 @@ import argparse
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -116,32 +117,65 @@ def per_arch_cost(proxies: list[str], archs: list, batch: tuple) -> tuple[float,
     return statistics.median(walls), statistics.median(cpus)
 
 
-def process_tree_cpu() -> float | None:
-    """CPU seconds (user + system) used so far by this process and every process it started, running or reaped:
-    the local pool's workers, and a local Ray instance's daemons and workers. Linux ``/proc`` only (else None).
-    Other jobs on the machine are not counted, so this is the load-independent cost of a run."""
-    proc = Path("/proc")
-    if not (proc / "self" / "stat").is_file():
-        return None
-    tick = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # exited meanwhile
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        ticks[int(entry.name)] = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
-    mine, frontier = {os.getpid()}, [os.getpid()]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in mine]
-        mine.update(children)
-        frontier.extend(children)
-    return sum(ticks.get(pid, 0) for pid in mine) / tick
+class TreeCpu:
+    """CPU seconds (user + system) used by this process and every process it started: the local pool's workers,
+    and a local Ray instance's daemons and workers. Other jobs on the machine are not counted, so this is the
+    load-independent cost of a run. A thread samples ``/proc`` every ``interval`` seconds and keeps each process's
+    last reading, so a process that ends (a pool shut down, a Ray worker killed) keeps what it used up to its last
+    sample. Linux only: :meth:`total` is None elsewhere."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.tick = os.sysconf("SC_CLK_TCK") if Path("/proc/self/stat").is_file() else 0
+        self.seen: dict[tuple[int, int], int] = {}  # (pid, start time) -> user + system ticks last read
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> TreeCpu:
+        if self.tick:
+            self.sample()
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.interval):
+            self.sample()
+
+    def sample(self) -> None:
+        """Read every process of this tree now."""
+        parents: dict[int, int] = {}
+        ticks: dict[int, tuple[int, int]] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile
+                continue
+            parents[int(entry.name)] = int(fields[1])
+            ticks[int(entry.name)] = (int(fields[19]), int(fields[11]) + int(fields[12]))  # start time, utime + stime
+        mine, frontier = {os.getpid()}, [os.getpid()]
+        while frontier:
+            parent = frontier.pop()
+            children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in mine]
+            mine.update(children)
+            frontier.extend(children)
+        with self.lock:
+            for pid in mine & ticks.keys():
+                started, used = ticks[pid]
+                self.seen[pid, started] = max(used, self.seen.get((pid, started), 0))
+
+    def total(self) -> float | None:
+        """CPU seconds so far (read now)."""
+        if not self.tick:
+            return None
+        self.sample()
+        with self.lock:
+            return sum(self.seen.values()) / self.tick
 
 
 def block_order(blocks: int) -> list[str]:
@@ -149,7 +183,8 @@ def block_order(blocks: int) -> list[str]:
     return [("local", "ray", "ray", "local")[i % 4] for i in range(2 * blocks)]
 
 
-def part1(args: argparse.Namespace, archs: list, batch: tuple, folder: Path, ray_executor: RayExecutor) -> float:
+def part1(args: argparse.Namespace, archs: list, batch: tuple, folder: Path, ray_executor: RayExecutor,
+          meter: TreeCpu) -> float:
     """Ray against local, side by side in interleaved blocks; returns Ray's start-up seconds."""
     size = -(-len(archs) // args.blocks)
     blocks = [archs[i : i + size] for i in range(0, len(archs), size)]
@@ -159,9 +194,9 @@ def part1(args: argparse.Namespace, archs: list, batch: tuple, folder: Path, ray
           "the machine's load weighs on both alike. CPU = seconds used by this process and all it started "
           "(pool workers; Ray's daemons and workers), not by other jobs on the machine.")
     local = LocalExecutor(args.workers)
-    cpu0, start = process_tree_cpu(), time.perf_counter()
+    cpu0, start = meter.total(), time.perf_counter()
     ray_executor.connect()
-    startup, startup_cpu = time.perf_counter() - start, _delta(process_tree_cpu(), cpu0)
+    startup, startup_cpu = time.perf_counter() - start, _delta(meter.total(), cpu0)
     walls: dict[str, list[float]] = {"local": [], "ray": []}
     cpus: dict[str, list[float | None]] = {"local": [], "ray": []}
     tables: dict[str, list[pd.DataFrame]] = {"local": [], "ray": []}
@@ -169,15 +204,15 @@ def part1(args: argparse.Namespace, archs: list, batch: tuple, folder: Path, ray
         block = blocks[i // 2]
         executor = local if name == "local" else ray_executor
         label = f"{name}-{len(walls[name]) + 1}"
-        cpu_before = process_tree_cpu()
+        cpu_before = meter.total()
         wall, table = time_scoring(label, executor, args, block, batch, folder)
-        cpu = _delta(process_tree_cpu(), cpu_before)
+        cpu = _delta(meter.total(), cpu_before)
         walls[name].append(wall)
         cpus[name].append(cpu)
         tables[name].append(table)
         print(f"  {'':22s} CPU {_fmt(cpu)} s (Ray's idle use included), load average {os.getloadavg()[0]:.1f}",
               flush=True)
-    idle = ray_idle_cpu(args.idle_probe)  # measured warm and idle, after the blocks
+    idle = ray_idle_cpu(args.idle_probe, meter)  # measured warm and idle, after the blocks
     if idle is not None:  # Ray's idle daemons and workers ran during the local blocks too: not local's cost
         pairs = zip(cpus["local"], walls["local"], strict=True)
         cpus["local"] = [None if c is None else c - idle * w for c, w in pairs]
@@ -204,13 +239,13 @@ def part1(args: argparse.Namespace, archs: list, batch: tuple, folder: Path, ray
     return startup
 
 
-def ray_idle_cpu(seconds: float) -> float | None:
+def ray_idle_cpu(seconds: float, meter: TreeCpu) -> float | None:
     """CPU seconds per second that a connected, idle local Ray instance (and this process) uses."""
     if seconds <= 0:
         return None
-    before, start = process_tree_cpu(), time.perf_counter()
+    before, start = meter.total(), time.perf_counter()
     time.sleep(seconds)
-    used = _delta(process_tree_cpu(), before)
+    used = _delta(meter.total(), before)
     return None if used is None else used / (time.perf_counter() - start)
 
 
@@ -237,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--study-probe", type=int, default=3,
                         help="archs scored with every registered proxy to price the study's proxy set")
     parser.add_argument("--skip-part1", action="store_true", help="only the scaling costs and the projection")
+    parser.add_argument("--skip-part2", action="store_true", help="only Ray against local")
     parser.add_argument("--space-factor", type=float, default=1.0,
                         help="cost of an average study model relative to an NB201 cell (assumption)")
     args = parser.parse_args(argv)
@@ -248,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
           f"no GPU; torch {torch.__version__}; python {sys.version.split()[0]}")
     print(f"data {args.data}, batch {args.batch_size}; proxies: {', '.join(args.proxies)}")
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, TreeCpu() as meter:
         folder = Path(tmp)
         ray_executor = RayExecutor(num_cpus=args.workers)
         if args.skip_part1:
@@ -256,7 +292,10 @@ def main(argv: list[str] | None = None) -> int:
             ray_executor.connect()
             startup = time.perf_counter() - start
         else:
-            startup = part1(args, archs, batch, folder, ray_executor)
+            startup = part1(args, archs, batch, folder, ray_executor, meter)
+        if args.skip_part2:
+            ray_executor.close()
+            return 0
         print("\nPart 2: costs that decide scaling")
         ray_task, ray_slots = task_overhead(ray_executor, args.noop_tasks)
         local_task, local_slots = task_overhead(LocalExecutor(args.workers), args.noop_tasks)

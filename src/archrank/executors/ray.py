@@ -6,10 +6,13 @@ one ``RAY_ADDRESS`` names); ``"HOST:PORT"`` or ``"ray://HOST:PORT"`` joins a rem
 executor opened is closed by :meth:`close` (or at the end of a ``with`` block); one that already existed
 (``ray.init`` called by the user) is left alone.
 
-A local instance runs its workers at the driver's own CPU priority, as the local executor's worker processes run:
-Ray's default lowers them by 15 niceness steps (to keep its daemons responsive on a busy node), which on a machine
-shared with other jobs made every Ray task wait behind them (docs/results/executors.md, benchmark 1). A cluster
-keeps its own setting; ``RAY_worker_niceness=0 ray start --head`` does the same there.
+A local instance treats its workers as the local executor treats its worker processes (:data:`LOCAL_INSTANCE`):
+they run at the driver's own CPU priority, where Ray's default lowers them by 15 niceness steps (to keep its
+daemons responsive on a busy node), which on a machine shared with other jobs made every Ray task wait behind
+them; and Ray's memory monitor, which kills workers while the whole node's memory is above 95 % even when other
+jobs hold it, is off (the kernel's out-of-memory killer still acts; a worker that dies is retried as always).
+docs/results/executors.md, benchmark 1, has the measurements. A cluster keeps its own settings;
+``RAY_worker_niceness=0 RAY_memory_monitor_refresh_ms=0 ray start --head`` does the same there.
 
 Each map puts the shared payload in Ray's object store once (``ray.put``) and passes its reference to every
 task, which resolves it on its node. Each task asks for ``cpus_per_task`` CPUs and ``gpus_per_task`` GPUs;
@@ -30,8 +33,9 @@ from archrank.executors.base import Executor, ExecutorUnavailable, Finished, Ses
 
 INSTALL_HINT = "the ray executor needs Ray, which is not installed: pip install 'archrank[ray]'"
 
-WORKER_NICENESS = 0
-"""Niceness of a local instance's workers relative to the driver (Ray's default: 15, see the module doc)."""
+LOCAL_INSTANCE = {"worker_niceness": 0, "memory_monitor_refresh_ms": 0}
+"""Ray settings (``_system_config``) of a local instance started here: workers at the driver's priority (Ray's
+default: 15 niceness steps lower), no memory monitor killing workers (see the module doc)."""
 
 WINDOW_PER_SLOT = 2
 """Tasks kept submitted per parallel slot, so a slot never waits for the driver to hand it the next one."""
@@ -91,8 +95,8 @@ class RayExecutor(Executor):
             kwargs: dict[str, Any] = {"include_dashboard": False, **self.init_kwargs}
             if self.num_cpus is not None:
                 kwargs["num_cpus"] = self.num_cpus
-            if self.address is None:  # a new local instance: workers at the driver's priority (module doc)
-                kwargs["_system_config"] = {"worker_niceness": WORKER_NICENESS, **kwargs.get("_system_config", {})}
+            if self.address is None:  # a new local instance: workers treated as local ones (module doc)
+                kwargs["_system_config"] = {**LOCAL_INSTANCE, **kwargs.get("_system_config", {})}
             try:  # "local": a new instance even when `ray start` runs here or RAY_ADDRESS is set
                 ray.init(address=self.address or "local", **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:

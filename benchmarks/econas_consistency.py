@@ -273,7 +273,8 @@ def plot_full(table: pd.DataFrame, path: Path, caption: str) -> Path:
         ax.scatter(part["cost_per_arch"], part["spearman"], c=color, marker=marker, s=70 if marker == "*" else 30,
                    label=label, zorder=3)
         for i, row in enumerate(part.itertuples()):
-            ax.annotate(str(row.ranker).replace("EcoNAS ", "").replace(" (5085-image subset)", ""),
+            name = str(row.ranker).replace("EcoNAS ", "").replace(" (5085-image subset)", "")
+            ax.annotate(f"{name} (n={row.archs})" if kind == "econas-full" else name,
                         (row.cost_per_arch, row.spearman), textcoords="offset points",
                         xytext=(5, 4 if i % 2 == 0 else -10), fontsize=7, color=color)
     front = table[table["pareto"]].sort_values("cost_per_arch")

@@ -27,6 +27,9 @@ from archrank.spaces import SearchSpace
 NB201_FILE = ("nb201", "suite_zero_nb201_cifar10.json")
 # Suite-Zero's columns that are not proxies.
 _NOT_PROXIES = {"val_accuracy", "val_accuracy_score", "idx", "id", "arch"}
+# Fewer cells in common than this: the same-cells figures are left NaN (a rank correlation over a handful of
+# cells says nothing) and the best reference proxy is judged on its whole file instead.
+MIN_COMMON = 10
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,9 @@ def agreement(ours: pd.DataFrame, reference: Reference, truth: pd.Series) -> pd.
                                                                           reference.accuracy.reindex(ref.index))}
         cells = common_cells
         row["n common"] = float(len(cells))
+        if len(cells) < MIN_COMMON:
+            rows[proxy] = row
+            continue
         row["ρ ref vs truth (our cells)"] = m.spearman(ref.reindex(cells).to_numpy(), truth.reindex(cells).to_numpy())
         if proxy in ours.columns:
             mine = ours[proxy].reindex(cells).to_numpy(dtype=float)
@@ -87,10 +93,12 @@ def agreement(ours: pd.DataFrame, reference: Reference, truth: pd.Series) -> pd.
     return frame
 
 
-def best_reference(table: pd.DataFrame) -> tuple[str, float]:
-    """The reference proxy with the highest ρ vs truth on our cells (params/FLOPs included, as published)."""
-    column = table["ρ ref vs truth (our cells)"].dropna()
-    if column.empty:
-        return "", float("nan")
-    name = str(column.idxmax())
-    return name, float(column[name])
+def best_reference(table: pd.DataFrame) -> tuple[str, float, str]:
+    """The reference proxy with the highest ρ vs truth (params/FLOPs included, as published), and on what basis:
+    ``"same cells"`` (our evaluated cells, when at least :data:`MIN_COMMON` are in the file) or ``"whole file"``."""
+    for column, basis in (("ρ ref vs truth (our cells)", "same cells"), ("ρ ref vs truth (whole file)", "whole file")):
+        values = table[column].dropna()
+        if not values.empty:
+            name = str(values.idxmax())
+            return name, float(values[name]), basis
+    return "", float("nan"), ""

@@ -168,7 +168,9 @@ def full_report(args: argparse.Namespace, space, keys: list[str], settings: list
     plot_full(table, out / "consistency_full.png", caption)
     nds = nds_epoch_table()
     nds.to_csv(out / "nds_epochs.csv", index=False)
-    same = pd.concat([same_cells(results, setting, truth, args.zc_store) for setting in finished] or [pd.DataFrame()])
+    subset_trainings = pd.read_csv(subset_csv) if subset_csv.exists() else None
+    same = pd.concat([same_cells(results, setting, truth, args.zc_store, subset_trainings) for setting in finished]
+                     or [pd.DataFrame()])
     if not same.empty:
         same.to_csv(out / "consistency_full_same_cells.csv", index=False)
     shown = table[["ranker", "archs", "spearman", "spearman_p", "kendall", "cost_per_arch", "cost_unit", "pareto"]]
@@ -213,9 +215,12 @@ def full_report(args: argparse.Namespace, space, keys: list[str], settings: list
     return table
 
 
-def same_cells(results: pd.DataFrame, setting: str, truth: pd.Series, zc_store: str | None) -> pd.DataFrame:
-    """``setting``'s Spearman beside the reference rankers (12-epoch NB201, params, FLOPs, the zero-cost ensemble)
-    on exactly the cells it finished, each with a bootstrap 95 % interval over the same resampled cells."""
+def same_cells(
+    results: pd.DataFrame, setting: str, truth: pd.Series, zc_store: str | None, subset: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """``setting``'s Spearman beside the reference rankers (12-epoch NB201, params, FLOPs, the zero-cost ensemble,
+    and the same setting on the 5085-image subset where ``subset`` has it for every cell) on exactly the cells it
+    finished, each with a bootstrap 95 % interval over the same resampled cells."""
     import numpy as np
 
     import archrank
@@ -230,6 +235,10 @@ def same_cells(results: pd.DataFrame, setting: str, truth: pd.Series, zc_store: 
     scores = {f"EcoNAS {setting}": part, "NB201 12-epoch (valid acc)": twelve["cifar10_valid_acc_12ep"],
               "NB201 12-epoch (test acc)": twelve["cifar10_test_acc_12ep"], "params": table["params_M"],
               "FLOPs": table["flops_M"]}
+    if subset is not None:
+        on_subset = subset[subset["setting"] == setting].groupby("arch_key")["accuracy"].mean().reindex(keys)
+        if on_subset.notna().all():
+            scores[f"EcoNAS {setting} (5085-image subset)"] = on_subset
     if zc_store and Path(zc_store).exists():
         proxies = list(archrank.ENSEMBLE_PROXIES)
         with Store(zc_store) as store:

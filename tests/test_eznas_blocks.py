@@ -264,3 +264,22 @@ def test_nb101_network_gets_a_finite_eznas_score() -> None:
     for h in handles:
         h.remove()
     assert sorted(stats.layer_names) == sorted(dict.fromkeys(ran))
+
+
+class BlockThenConstant(nn.Module):
+    """An RCB block whose result the output ignores (like an NB201/TransNAS cell of only `none` edges)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = nn.Sequential(nn.ReLU(), nn.Conv2d(3, 4, 1, bias=False), nn.BatchNorm2d(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.block(x)
+        return torch.zeros(x.shape[0], 2)
+
+
+def test_output_independent_of_every_block_gives_zero_gradients_not_an_error() -> None:
+    stats = extract_stats(BlockThenConstant(), _x(), terminals=["input_grad_data", "act_data"])
+    assert len(stats.layers) == 1
+    assert torch.count_nonzero(stats.layers[0]["input_grad_data"]) == 0
+    assert torch.count_nonzero(stats.layers[0]["act_data"]) > 0  # the forward statistics are real

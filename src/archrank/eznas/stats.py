@@ -414,8 +414,12 @@ def _run_pass(
                 if "weight_grad" in kinds:
                     wanted.append((i, "weight_grad", blk.conv.weight))
             differentiable = [w for w in wanted if w[2].requires_grad]
+            # An output that depends on no block (e.g. a cell of only `none` edges) has zero gradients everywhere,
+            # the same zeros `allow_unused` gives one unused tensor: not an error.
             grads = (
-                torch.autograd.grad(target, [w[2] for w in differentiable], allow_unused=True) if differentiable else ()
+                torch.autograd.grad(target, [w[2] for w in differentiable], allow_unused=True)
+                if differentiable and target.requires_grad
+                else (None,) * len(differentiable)
             )
     finally:
         for handle in handles:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -37,3 +38,13 @@ def nb201_csv(data_root: Path) -> pd.DataFrame:
     if not path.is_file():
         pytest.skip(f"{path} is missing")
     return pd.read_csv(path)
+
+
+@pytest.fixture()
+def one_torch_thread() -> Iterator[None]:
+    """One intra-op torch thread for the test (the caller's setting restored after): statistics that must match
+    bit for bit do not depend on the thread count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

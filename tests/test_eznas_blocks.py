@@ -29,13 +29,7 @@ from archrank.eznas.stats import (
 )
 from archrank.proxies import score
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def conv_bn(c_in: int, c_out: int, relu: bool = True) -> nn.Sequential:

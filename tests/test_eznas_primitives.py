@@ -15,13 +15,7 @@ from archrank.eznas import PRIMITIVES, TERMINALS, Program, Scalar, Tensor, build
 from archrank.eznas import primitives as P
 from archrank.eznas.gp import GPConfig, _lent_random, _toolbox
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def t(*rows: object) -> torch.Tensor:

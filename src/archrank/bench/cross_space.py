@@ -198,8 +198,8 @@ def what_to_use(evaluations: Mapping[str, Evaluation], labels: int = LABELS_FOR_
             "ρ default ensemble": float(metrics.loc[default, "spearman"]) if default else np.nan,
             "ρ robust ensemble": _rho(metrics, "robust:nonlinear") if "robust:nonlinear" in metrics.index
             else _rho(metrics, "default:nonlinear"),
-            "ρ params": float(metrics.loc["params", "spearman"]) if "params" in metrics.index else np.nan,
-            "ρ flops": float(metrics.loc["flops", "spearman"]) if "flops" in metrics.index else np.nan,
+            "ρ params": _rho(metrics, "params"),
+            "ρ flops": _rho(metrics, "flops"),
             f"best with {labels} labels": model,
             f"ρ with {labels} labels": learned,
             "default ensemble s/arch": float(sum(seconds.get(p, 0.0) for p in members)) if members else np.nan,

@@ -24,6 +24,7 @@ from scipy import stats
 
 from archrank.bench.tables import load_nb201_cifar10
 from archrank.eznas import EZNAS_A, GPConfig, Program, StatsBatch, evaluate, program_fitness, run_gp
+from archrank.eznas.stats import STATS_FORMAT_VERSION
 from archrank.eznas.store import EznasStore
 from archrank.eznas.tasks import GP_SUMMARY, StatsSource, build_tasks, evaluation_sample
 from archrank.spaces import get_space
@@ -33,8 +34,9 @@ RESULTS = Path("docs/results/eznas")
 
 def held_out(
     programs: list[str], space, archs, table, source: StatsSource, seed: int, chunk: int = 50
-) -> dict[str, tuple[float, float, int]]:
-    """Spearman ρ, Kendall τ and #scored of each program on ``archs`` (statistics streamed chunk by chunk)."""
+) -> dict[str, tuple[float, float, float, int]]:
+    """Spearman ρ and Kendall τ vs CIFAR-10 test accuracy, Spearman ρ vs validation accuracy, and #scored, of each
+    program on ``archs`` (statistics streamed chunk by chunk)."""
     parsed = [Program.parse(p) for p in programs]
     scores = {p.text: [] for p in parsed}
     for start in range(0, len(archs), chunk):
@@ -43,17 +45,20 @@ def held_out(
         for p in parsed:
             scores[p.text].extend(evaluate(p, batch).tolist())
         print(f"held-out: {min(start + chunk, len(archs))}/{len(archs)}", flush=True)
-    acc = table.loc[[space.key(a) for a in archs], "cifar10_test_acc"].to_numpy(dtype=float)
+    keys = [space.key(a) for a in archs]
+    acc = table.loc[keys, "cifar10_test_acc"].to_numpy(dtype=float)
+    valid = table.loc[keys, "cifar10_valid_acc"].to_numpy(dtype=float)
     out = {}
     for text, values in scores.items():
         v = np.asarray(values)
         ok = np.isfinite(v)
         if ok.sum() < 3 or np.ptp(v[ok]) == 0:
-            out[text] = (math.nan, math.nan, int(ok.sum()))
+            out[text] = (math.nan, math.nan, math.nan, int(ok.sum()))
             continue
         rho = float(stats.spearmanr(v[ok], acc[ok]).statistic)
         tau = float(stats.kendalltau(v[ok], acc[ok]).statistic)
-        out[text] = (rho, tau, int(ok.sum()))
+        rho_valid = float(stats.spearmanr(v[ok], valid[ok]).statistic)
+        out[text] = (rho, tau, rho_valid, int(ok.sum()))
     return out
 
 
@@ -98,10 +103,12 @@ def main() -> None:
             RESULTS / "best_program.json", fitness=best[0].fitness, per_task=list(best[0].per_task),
             summary=[GP_SUMMARY.max_samples, GP_SUMMARY.max_channels, GP_SUMMARY.max_spatial], grad_target="features",
         )  # fmt: skip
-    held: dict[str, tuple[float, float, int]] = {}
+    held: dict[str, tuple[float, float, float, int]] = {}
+    t2 = time.perf_counter()
     if not args.skip_held_out and best:
         held = held_out([r.program for r in best] + [EZNAS_A], space, eval_archs, table, source, seed=0)
 
+    held_seconds = time.perf_counter() - t2
     gens = result.history
     lines = [
         "# EZNAS: a genetic-programming run on this machine",
@@ -110,35 +117,40 @@ def main() -> None:
         f"here is NB201 CIFAR-10, so tasks are subsets with their own batch/init/noise seeds 1..{args.tasks}, not "
         f"spaces or datasets), none in the {args.eval_n}-architecture held-out sample. Fitness: min over tasks of "
         "Kendall τ vs `cifar10_test_acc`. Statistics: GP summary (4 samples × 8 channels × centred 8×8), CIFAR-10 "
-        "batch of 16, reference initialisation, cached.",
+        f"batch of 16, reference initialisation, cached; statistics format version {STATS_FORMAT_VERSION} "
+        "(`STATS_FORMAT_VERSION`; 2 and later include the issue 17 `input_grad` / `logdet` fixes).",
         "",
         f"GP (DEAP strongly-typed, varOr + elitist tournament μ+λ): population {args.population}, "
         f"{gens[-1].generation if gens else 0} of {args.generations} generations, cx 0.5 / mut 0.4, height limit 8, "
         f"seed {args.seed}; {sum(counts.values())} distinct programs evaluated ({counts.get('invalid', 0)} invalid). "
         f"GP wall time {sum(g.seconds for g in gens) / 60:.1f} min over all sessions (this session: statistics "
         f"{stats_seconds / 60:.1f} min, loaded from the cache when present; GP {gp_seconds / 60:.1f} min); 1 thread, "
-        "`nice`, on 2 cores shared with other jobs"
+        f"held-out statistics and scoring {held_seconds / 60:.1f} min), on 2 cores shared with other jobs"
         + ("" if result.completed else "; stopped by the time limit (re-run the command to resume)")
         + ".",
         "",
         "## Best programs (ranked by fitness; held-out = the seeded evaluation sample, never seen by the GP)",
         "",
-        "| rank | fitness (min τ) | per-task τ | held-out ρ | held-out τ | program |",
-        "|---:|---:|---|---:|---:|---|",
+        "| rank | fitness (min τ) | per-task τ | held-out ρ (test) | held-out τ (test) | held-out ρ (valid) "
+        "| program |",
+        "|---:|---:|---|---:|---:|---:|---|",
     ]
     for rank, rec in enumerate(best, 1):
-        rho, tau, _ = held.get(rec.program, (math.nan, math.nan, 0))
+        rho, tau, rho_v, _ = held.get(rec.program, (math.nan, math.nan, math.nan, 0))
         per = ", ".join(f"{v:.3f}" for v in rec.per_task)
-        lines.append(f"| {rank} | {rec.fitness:.3f} | {per} | {rho:.3f} | {tau:.3f} | `{rec.program}` |")
-    rho, tau, n = held.get(EZNAS_A, (math.nan, math.nan, 0))
+        lines.append(f"| {rank} | {rec.fitness:.3f} | {per} | {rho:.3f} | {tau:.3f} | {rho_v:.3f} | `{rec.program}` |")
+    rho, tau, rho_v, n = held.get(EZNAS_A, (math.nan, math.nan, math.nan, 0))
     per = ", ".join(f"{v:.3f}" for v in reference.per_task)
-    lines.append(f"| EZNAS-A | {reference.fitness:.3f} | {per} | {rho:.3f} | {tau:.3f} | `{EZNAS_A}` (same summary) |")
+    lines.append(
+        f"| EZNAS-A | {reference.fitness:.3f} | {per} | {rho:.3f} | {tau:.3f} | {rho_v:.3f} | `{EZNAS_A}` "
+        "(same summary) |"
+    )
     if best:
-        top_rho = held.get(best[0].program, (math.nan,))[0]
+        top_rho, _, top_rho_v, _ = held.get(best[0].program, (math.nan, math.nan, math.nan, 0))
         lines += [
             "",
-            f"Fittest program: `{best[0].program}` — held-out Spearman ρ {top_rho:.3f} on {n} architectures "
-            "(target ≥ 0.80).",
+            f"Fittest program: `{best[0].program}` — held-out Spearman ρ {top_rho:.3f} vs test accuracy, "
+            f"{top_rho_v:.3f} vs validation accuracy on {n} architectures (target ≥ 0.80).",
             "",
             "Use it as a proxy (same summary as in the search):",
             "",
@@ -147,8 +159,9 @@ def main() -> None:
     lines += ["", "## Best fitness per generation", "", "| generation | best fitness | new evaluations (cum.) |",
               "|---:|---:|---:|"]  # fmt: skip
     lines += [f"| {g.generation} | {g.best_fitness:.3f} | {g.n_evaluated} |" for g in gens]
-    lines += ["", "Command: `nice -n 10 .venv/bin/python benchmarks/eznas_gp.py --cache-dir /tmp/eznas_cache "
-              f"--db /tmp/eznas_gp.db --tasks {args.tasks} --archs-per-task {args.archs_per_task} "
+    lines += ["", "Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/eznas_gp.py "
+              f"--cache-dir {args.cache_dir} --db {args.db} --tasks {args.tasks} "
+              f"--archs-per-task {args.archs_per_task} "
               f"--population {args.population} --generations {args.generations} "
               f"--max-minutes {args.max_minutes:g}`", ""]  # fmt: skip
     text = "\n".join(lines)

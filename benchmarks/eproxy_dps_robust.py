@@ -1,14 +1,20 @@
-"""Is Discrete Proxy Search robust to the noise of its 20 labels? (issue 17, part 4)
+"""Is Discrete Proxy Search robust to the noise of its 20 labels, and does it adapt Eproxy to a space? (issue 17,
+part 4; issue 14's "Eproxy + DPS per space")
 
-For each of ``--draws`` independent draws of 20 labelled NB201 cells (``sample_many(20, seed=2210 + d)``), DPS runs
-with the robust defaults (first proposal = the default preset; result = the fittest proposal that beats the default
-in ``--confidence`` of bootstrap resamples of the 20 labels, else the default), then the default preset, DPS's
-chosen config and (``--eval-fittest``) the fittest proposal of the same run are scored on ``--eval`` held-out cells
-(a seeded sample excluding every labelled cell of every draw) and ranked against NB201 CIFAR-10 test accuracy.
-Resumable: every proposal and every score is in ``--store``; rerun the same command to continue.
+For each of ``--draws`` independent draws of 20 labelled cells of ``--space`` (``sample_many(20, seed=2210 + d)``),
+DPS runs with the robust defaults (first proposal = the default preset; result = the fittest proposal that beats the
+default in ``--confidence`` of bootstrap resamples of the 20 labels, else the default), then the default preset,
+DPS's chosen config and (``--eval-fittest``) the fittest proposal of the same run (the paper's pick) are scored on
+``--eval`` held-out cells (a seeded sample excluding every labelled cell of every draw) and ranked against the
+space's ground truth (:func:`archrank.bench.truth.load_truth` with ``--truth``, default ``auto``: NB201's CIFAR-10
+test accuracy, NAS-Bench-Macro's mean test accuracy, ...). Resumable: every proposal and every score is in
+``--store``; rerun the same command to continue.
 
-    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/eproxy_dps_robust.py --draws 5 --budget 16 \\
-        --population 8 --tournament 3 --eval 200 --store /work/dps_robust/store.db --out docs/results/eproxy
+Writes ``dps_robust.csv`` for NB201 (the session-4 file name) and ``dps_robust_<space>.csv`` with a markdown
+table ``dps_robust_<space>_table.md`` for any other space, under ``--out``.
+
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/eproxy_dps_robust.py --space macro --draws 5 \\
+        --budget 16 --population 8 --tournament 3 --eval 100 --eval-fittest --store /work/dps_macro/store.db
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ import pandas as pd
 import torch
 
 from archrank import get_space
-from archrank.bench.tables import load_nb201_cifar10
+from archrank.bench.report import markdown_table
+from archrank.bench.truth import load_truth
 from archrank.data import load_batch
 from archrank.eproxy.dps import run_dps
 from archrank.eproxy.dps_space import DPSSpace
@@ -36,6 +43,9 @@ LABELLED_SEED = 2210
 
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", default="nb201", help="Search space (its ground truth must load).")
+    p.add_argument("--truth", default="auto", help="Ground-truth spec (archrank.bench.truth.load_truth).")
+    p.add_argument("--metric", default=None, help="Ground-truth column (default: the spec's own).")
     p.add_argument("--draws", type=int, default=5)
     p.add_argument("--labelled", type=int, default=20)
     p.add_argument("--budget", type=int, default=16)
@@ -63,8 +73,10 @@ def held_out_rho(space, archs, config, batch, truth, store) -> float:
 def main() -> None:
     args = parse()
     torch.set_num_threads(args.threads)
-    space = get_space("nb201")
-    truth = load_nb201_cifar10(space)["cifar10_test_acc"]
+    space = get_space(args.space)
+    truth_spec = load_truth(args.truth, space, args.metric)
+    truth = truth_spec.values
+    print(f"{space.name}: ground truth {truth_spec.source}", flush=True)
     batch = load_batch("cifar10", None, batch_size=16, seed=0)
     default = resolve_config("default")
     draws = [space.sample_many(args.labelled, seed=LABELLED_SEED + d) for d in range(args.draws)]
@@ -75,22 +87,22 @@ def main() -> None:
     rows = []
     start = time.time()
     with EproxyStore(args.store) as store:
-        results = []
-        for d, archs in enumerate(draws):  # first every search (the CPU-heavy part), then the held-out scoring
+        # the default's held-out scores first, then draw by draw: search, then its picks held out (so that every
+        # finished draw is a complete row of the CSV even if the run is stopped)
+        rho_default = held_out_rho(space, held, default, batch, truth, store)
+        print(f"[{time.time() - start:6.0f} s] default held-out rho {rho_default:.4f} on {len(held)} cells", flush=True)
+        for d, archs in enumerate(draws):
             if d not in only:
                 continue
             labelled = [(a, float(truth[space.key(a)])) for a in archs]
-            results.append((d, run_dps(
+            result = run_dps(
                 space, labelled, store_path=store.store, batch=batch,
-                run_name=f"robust-p{args.population}t{args.tournament}-d{d}",
+                run_name=run_name(space.name, args.population, args.tournament, d),
                 dps_space=DPSSpace(base=default), budget=args.budget, population=args.population,
                 tournament=args.tournament, seed=0, start_from="base", select="confident",
                 confidence=args.confidence, progress=False,
-            )))
+            )
             print(f"[{time.time() - start:6.0f} s] draw {d} searched", flush=True)
-        rho_default = held_out_rho(space, held, default, batch, truth, store)
-        print(f"[{time.time() - start:6.0f} s] default held-out rho {rho_default:.4f}", flush=True)
-        for d, result in results:
             chosen, fittest = result.best, result.fittest or result.best
             rho_chosen = (rho_default if chosen.config == default  # the same config: the same scores
                           else held_out_rho(space, held, chosen.config, batch, truth, store))
@@ -99,16 +111,41 @@ def main() -> None:
                 rho_fittest = (rho_chosen if fittest.config == chosen.config
                                else held_out_rho(space, held, fittest.config, batch, truth, store))
             rows.append({
-                "draw": d, "labelled seed": LABELLED_SEED + d, "default fitness (20)": result.history[0].fitness,
+                "draw": d, "labelled seed": LABELLED_SEED + d, "proposals": len(result.history),
+                "distinct configs": len({c.config.key for c in result.history}),
+                "default fitness (20)": result.history[0].fitness,
                 "fittest fitness (20)": fittest.fitness, "fittest step": fittest.step,
+                "fittest config": fittest.config.key[:8],
                 "win rate of fittest": (result.win_rates or {}).get(fittest.config.key, math.nan),
                 "chosen": "default" if chosen.config == default else f"step {chosen.step}",
                 "held-out ρ default": rho_default, "held-out ρ DPS (robust)": rho_chosen,
                 "held-out ρ fittest": rho_fittest,
             })
             print(f"[{time.time() - start:6.0f} s] draw {d}: {json.dumps(rows[-1], default=str)}", flush=True)
-            pd.DataFrame(rows).to_csv(out / "dps_robust.csv", index=False)
-    print(pd.DataFrame(rows).to_string(index=False))
+            pd.DataFrame(rows).to_csv(out / csv_name(space.name), index=False)
+    table = pd.DataFrame(rows)
+    print(table.to_string(index=False))
+    if space.name != "nb201" and rows:
+        (out / f"dps_robust_{space.name}_table.md").write_text(summary_markdown(table, truth_spec.source))
+
+
+def run_name(space: str, population: int, tournament: int, draw: int) -> str:
+    """The DPS run's name in the store; NB201 keeps the session-4 names so that its store resumes."""
+    base = f"robust-p{population}t{tournament}-d{draw}"
+    return base if space == "nb201" else f"{space}-{base}"
+
+
+def csv_name(space: str) -> str:
+    """Per-draw CSV file name; NB201 keeps the session-4 name."""
+    return "dps_robust.csv" if space == "nb201" else f"dps_robust_{space}.csv"
+
+
+def summary_markdown(table: pd.DataFrame, source: str) -> str:
+    """The per-draw table with a mean row, as markdown, and the truth it was measured against."""
+    numeric = table.select_dtypes("number").drop(columns=["draw", "labelled seed", "fittest step"], errors="ignore")
+    mean = {c: numeric[c].mean() for c in numeric.columns}
+    full = pd.concat([table, pd.DataFrame([{"draw": "mean", **mean}])], ignore_index=True)
+    return f"Ground truth: {source}.\n\n{markdown_table(full.set_index('draw').round(3))}\n"
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Issue 17, EZNAS on Conv-BN-ReLU networks: our block rule and EZNAS-A beside the authors' layer selection.
 
 The authors' code (IntelLabs/Hardware-Aware-Automated-Machine-Learning, folder ``EZNAS/``) is imported from
-``--ref`` through ``benchmarks/eznas_vs_authors.py``'s import adaptation (never copied into archrank). Their NDS path
+``--ref`` through ``benchmarks/eznas_reference.py`` (the import adaptation and the three hooked passes shared with
+``eznas_vs_authors.py``; never copied into archrank). Their NDS path
 (``evaluate_networks``): ``create_layer_sequence(net, "NDS")`` (module-order triples after dropping the first two
 modules), and when its length is not a multiple of 3, ``create_layer_sequence_disordered`` (execution order,
 ``desired_pattern_enforcer`` Conv2d-BatchNorm2d-ReLU applied three times); then per triple ``i`` the statistics at
@@ -35,7 +36,6 @@ import copy
 import importlib.util
 import math
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,15 @@ from archrank.eznas.stats import StatsConfig, extract_stats, find_blocks, input_
 from archrank.spaces import get_space
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from eznas_vs_authors import OURS_TO_REF, TERMS, AuthorsEznasA, load_reference, rel_diff
+from eznas_reference import (
+    OURS_TO_REF,
+    TERMS,
+    AuthorsEznasA,
+    load_reference,
+    missing_reference_message,
+    reference_available,
+    rel_diff,
+)
 
 COMPARED = [t for t in TERMS if not t.startswith("weight")]
 """The 18 statistics compared: the weight ones differ by design (the authors read the BN's γ in a CBR triple)."""
@@ -92,29 +100,12 @@ def run_authors(ref: AuthorsEznasA, net: nn.Module, x: torch.Tensor, target: str
     sel_names = {id(m): n for n, m in selector.named_modules()}
     own = dict(model.named_modules())
     flat = [own[sel_names[id(m)]] for m in flat_sel]
-    names = [tuple(sel_names[id(m)].removeprefix("net.") for m in flat_sel[3 * i : 3 * i + 3])
-             for i in range(len(flat) // 3)]
+    names = [
+        tuple(sel_names[id(m)].removeprefix("net.") for m in flat_sel[3 * i : 3 * i + 3]) for i in range(len(flat) // 3)
+    ]
     kinds = ["".join(type(m).__name__[0] for m in flat_sel[3 * i : 3 * i + 3]) for i in range(len(flat) // 3)]
-    state: dict = {f"layer{i}": {} for i in range(len(flat) // 3)}
-    torch.manual_seed(noise_seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for kwargs in ({}, {"process_noise": True}, {"perturb": 0.01}):
-            hook_f = [ev.Hook(m) for m in flat]
-            hook_b = [ev.Hook(m, backward=True) for m in flat]
-            ev.process_network_output(model, x.clone(), state, hook_f, hook_b, flat, "cpu", **kwargs)
-            model.zero_grad()
-            for h in hook_f + hook_b:
-                h.hook.remove()
-    layers = [state[f"layer{i}"] for i in range(len(flat) // 3)]
-    values = []
-    for layer in layers:
-        if not layer:
-            values.append(0.0)
-            continue
-        out = ev.eval_layer(ref.func, {k: v.clone() for k, v in layer.items()}, "cpu")
-        values.append(float(torch.sum(out) / torch.numel(out)))
-    return path, names, kinds, layers, values
+    layers = ref.statistics(model, flat, x, noise_seed)
+    return path, names, kinds, layers, ref.layer_values(layers)
 
 
 def check_unchanged(old_path: Path, spaces: list[str], n: int, batch_size: int, seed: int) -> None:
@@ -153,15 +144,16 @@ def main() -> None:
     if args.unchanged is not None:
         check_unchanged(args.unchanged, args.spaces.split(","), args.n, args.batch_size, args.seed)
         return
-    if args.ref is None or not (args.ref / "evol_utilities.py").is_file():
-        print(f"authors' code not found at {args.ref} (need evol_utilities.py there); nothing to compare")
+    if args.ref is None or not reference_available(args.ref):
+        print(missing_reference_message(args.ref))
         return
-    torch.set_num_threads(1)
     ref = AuthorsEznasA(load_reference(args.ref))
     program = Program.parse(EZNAS_A)
     x = torch.randn(args.batch_size, 3, 32, 32, generator=torch.Generator().manual_seed(args.seed))
-    print(f"batch: N(0, 1) of shape {tuple(x.shape)} (seed {args.seed}); authors' gradient target: "
-          f"{args.authors_target}; EZNAS-A = {EZNAS_A}")
+    print(
+        f"batch: N(0, 1) of shape {tuple(x.shape)} (seed {args.seed}); authors' gradient target: "
+        f"{args.authors_target}; EZNAS-A = {EZNAS_A}"
+    )
     for space_name in args.spaces.split(","):
         space = get_space(space_name)
         rows = []
@@ -176,7 +168,10 @@ def main() -> None:
             path, names, kinds, layers, values = run_authors(ref, net, x, args.authors_target, noise_seed)
             theirs_first = [t[0] for t in names]
             row = {
-                "arch": space.key(arch), "path": path, "ours": len(ours_first), "authors": len(theirs_first),
+                "arch": space.key(arch),
+                "path": path,
+                "ours": len(ours_first),
+                "authors": len(theirs_first),
                 "both": len(set(ours_first) & set(theirs_first)),
                 "ours_only": sorted(set(ours_first) - set(theirs_first)),
                 "authors_only": sorted(set(theirs_first) - set(ours_first)),
@@ -187,13 +182,21 @@ def main() -> None:
             }
             for target in ("features", "logits"):
                 same_target = target == args.authors_target
-                st = extract_stats(net, x, seed=args.seed, config=StatsConfig(init="none", grad_target=target),
-                                   terminals=None if same_target else ["input_grad_data"])
+                st = extract_stats(
+                    net,
+                    x,
+                    seed=args.seed,
+                    config=StatsConfig(init="none", grad_target=target),
+                    terminals=None if same_target else ["input_grad_data"],
+                )
                 row[f"ours_{target}"] = float(evaluate(program, StatsBatch([st], ["input_grad_data"]))[0])
                 if same_target:
                     by_name = dict(zip(st.layer_names, st.layers, strict=True))
-                    diffs = [rel_diff(lay["inpactgraddata"], by_name[t[0]]["input_grad_data"])
-                             for t, lay in zip(names, layers, strict=True) if lay and t[0] in by_name]
+                    diffs = [
+                        rel_diff(lay["inpactgraddata"], by_name[t[0]]["input_grad_data"])
+                        for t, lay in zip(names, layers, strict=True)
+                        if lay and t[0] in by_name
+                    ]
                     row["input_grad_max_rel_diff_common"] = max(diffs) if diffs else math.nan
                     # every statistic but the weight ones (theirs: the BN's γ) on the triples both read identically
                     worst = (0.0, "")
@@ -212,13 +215,19 @@ def main() -> None:
         print(f"  authors' path: {', '.join(f'{p}: {paths.count(p)}' for p in sorted(set(paths)))}")
         for p in sorted(set(paths)):
             sub = [r for r in rows if r["path"] == p]
-            print(f"    {p}: blocks ours {np.mean([r['ours'] for r in sub]):.1f}, authors "
-                  f"{np.mean([r['authors'] for r in sub]):.1f}, both {np.mean([r['both'] for r in sub]):.1f}, "
-                  f"identical triples {np.mean([r['same_triples'] for r in sub]):.1f}")
-        print(f"  max rel diff of input_grad on common layers (same target): "
-              f"{max(r['input_grad_max_rel_diff_common'] for r in rows):.2e}")
-        print(f"  max rel diff of the 18 non-weight statistics on identical triples: "
-              f"{max(r['max_rel_diff_18_stats_identical_triples'] for r in rows):.2e}")
+            print(
+                f"    {p}: blocks ours {np.mean([r['ours'] for r in sub]):.1f}, authors "
+                f"{np.mean([r['authors'] for r in sub]):.1f}, both {np.mean([r['both'] for r in sub]):.1f}, "
+                f"identical triples {np.mean([r['same_triples'] for r in sub]):.1f}"
+            )
+        print(
+            f"  max rel diff of input_grad on common layers (same target): "
+            f"{max(r['input_grad_max_rel_diff_common'] for r in rows):.2e}"
+        )
+        print(
+            f"  max rel diff of the 18 non-weight statistics on identical triples: "
+            f"{max(r['max_rel_diff_18_stats_identical_triples'] for r in rows):.2e}"
+        )
         for target in ("features", "logits"):
             a = [r["authors_value"] for r in rows]
             b = [r[f"ours_{target}"] for r in rows]

@@ -1,11 +1,9 @@
 """Issue 17, EZNAS: our statistics and EZNAS-A side by side with the authors' code on the same NB201 networks.
 
 The authors' code (IntelLabs/Hardware-Aware-Automated-Machine-Learning, folder ``EZNAS/``) is imported from the
-path given with ``--ref`` (the folder holding ``evol_utilities.py``); it is never copied into archrank. Without it
-the script says so and exits 0. Only what the authors' code needs to *import* on this machine is adapted here:
-``models`` (the nas-without-training copy of xautodl, used only to build networks, which we do not need because we
-feed it our network) and ``torchvision`` are stubbed, and ``yaml.load`` gets an explicit safe loader (the reference
-calls it without one, which PyYAML ≥ 6 rejects).
+path given with ``--ref`` (the folder holding ``evol_utilities.py``) through ``benchmarks/eznas_reference.py``, which
+holds the import adaptation (stubs for ``models`` and ``torchvision``, a safe ``yaml.load``); it is never copied
+into archrank. Without it the script says so and exits 0.
 
 Per architecture of ``evaluation_sample(nb201, N, seed)``:
 
@@ -31,16 +29,11 @@ Resumable: rows are appended to ``--csv`` as they come and finished architecture
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import csv
-import importlib
 import math
-import os
 import sys
 import time
-import types
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -55,61 +48,20 @@ from archrank.eznas.stats import StatsConfig, extract_stats, input_noise_seed, r
 from archrank.eznas.tasks import evaluation_sample
 from archrank.spaces import get_space
 
-# reference key -> our terminal name
-REF_TO_OURS = {"wt": "weight"}
-for _ref, _ours in (
-    ("wtgrad", "weight_grad"),
-    ("inpact", "input"),
-    ("inpactgrad", "input_grad"),
-    ("preact", "preact"),
-    ("preactgrad", "preact_grad"),
-    ("act", "act"),
-    ("actgrad", "act_grad"),
-):
-    for _pas in ("data", "noise", "perturb"):
-        REF_TO_OURS[f"{_ref}{_pas}"] = f"{_ours}_{_pas}"
-OURS_TO_REF = {v: k for k, v in REF_TO_OURS.items()}
-TERMS = list(REF_TO_OURS.values())
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eznas_reference import (
+    OURS_TO_REF,
+    TERMS,
+    AuthorsEznasA,
+    load_reference,
+    missing_reference_message,
+    reference_available,
+    rel_diff,
+)
 
 AUTHORS_MEAN = (0.4914, 0.4822, 0.4465)
 AUTHORS_STD = (0.2023, 0.1994, 0.2010)  # dataset_utils.get_train_loader
 OUR_STD = (0.2470, 0.2435, 0.2616)
-
-
-@contextlib.contextmanager
-def _reference_imports(ref: Path) -> Iterator[None]:
-    """Make the reference importable on this machine for the duration of its import (stubs listed in the
-    module docstring); sys.modules and sys.path are restored afterwards, except the reference modules."""
-    import yaml
-
-    saved = {k: sys.modules.get(k) for k in ("models", "torchvision", "torchvision.transforms", "yaml")}
-    models = types.ModuleType("models")
-    models.get_cell_based_tiny_net = None  # networks come from archrank
-    tv = types.ModuleType("torchvision")
-    tv.transforms = types.ModuleType("torchvision.transforms")
-    safe_yaml = types.ModuleType("yaml")
-    safe_yaml.load = lambda stream, Loader=yaml.SafeLoader: yaml.load(stream, Loader=Loader)
-    sys.modules.update(
-        {"models": models, "torchvision": tv, "torchvision.transforms": tv.transforms, "yaml": safe_yaml}
-    )
-    sys.path.insert(0, str(ref))
-    cwd = os.getcwd()
-    os.chdir(ref)  # gp_func_defs reads evol_config.yaml from the working directory at import
-    try:
-        yield
-    finally:
-        os.chdir(cwd)
-        sys.path.remove(str(ref))
-        for k, v in saved.items():
-            if v is None:
-                sys.modules.pop(k, None)
-            else:
-                sys.modules[k] = v
-
-
-def load_reference(ref: Path) -> types.ModuleType:
-    with _reference_imports(ref):
-        return importlib.import_module("evol_utilities")
 
 
 class FeaturesAndLogits(nn.Module):
@@ -128,63 +80,16 @@ class FeaturesAndLogits(nn.Module):
         return feats, n.classifier(feats)
 
 
-class AuthorsEznasA:
-    """The authors' EZNAS-A, compiled from their own ``get_individual("darts")`` with their primitive set."""
-
-    def __init__(self, ev: types.ModuleType) -> None:
-        from deap import base, creator, gp, tools
-
-        self.ev = ev
-        toolbox = base.Toolbox()
-        pset = ev.generate_pset(toolbox)
-        if not hasattr(creator, "RefFitnessMax"):
-            creator.create("RefFitnessMax", base.Fitness, weights=(1.0,))
-            creator.create("RefIndividual", gp.PrimitiveTree, fitness=creator.RefFitnessMax)
-        toolbox.register("expr", gp.genHalfAndHalf, pset=pset, min_=1, max_=1)
-        toolbox.register("individual", tools.initIterate, creator.RefIndividual, toolbox.expr)
-        operations = next(iter(pset.primitives.values()))
-        terminals = next(iter(pset.terminals.values()))
-        self.individual = ev.get_individual("darts", toolbox, operations, terminals)
-        self.text = str(self.individual)
-        self.func = gp.compile(self.individual, pset)
-
-    def run(self, net: nn.Module, x: torch.Tensor, noise_seed: int) -> tuple[list[str], list[dict], list[float]]:
-        """Their three passes on ``net`` (their code, our weights); per layer their statistics and EZNAS-A value."""
-        ev = self.ev
-        model = FeaturesAndLogits(net)
-        model.train()
-        flat = ev.create_layer_sequence(model, "NASBench201")
-        names = {m: n for n, m in model.named_modules()}
-        layer_names = [names[flat[3 * i]].removeprefix("net.") for i in range(len(flat) // 3)]
-        state: dict = {f"layer{i}": {} for i in range(len(flat) // 3)}
-        torch.manual_seed(noise_seed)
-        data = x.clone()
-        with warnings_ignored():
-            for kwargs in ({}, {"process_noise": True}, {"perturb": 0.01}):
-                hook_f = [ev.Hook(m) for m in flat]
-                hook_b = [ev.Hook(m, backward=True) for m in flat]
-                ev.process_network_output(model, data, state, hook_f, hook_b, flat, "cpu", **kwargs)
-                model.zero_grad()
-                for h in hook_f + hook_b:
-                    h.hook.remove()
-        layers = [state[f"layer{i}"] for i in range(len(flat) // 3)]
-        values = []
-        for layer in layers:
-            if not layer:  # their evaluate_scores: a layer whose hooks did not fire scores 0 (a block outside the
-                values.append(0.0)  # graph: our NB201 drops `none` edges, xautodl multiplies by 0 -> also 0 there)
-                continue
-            out = ev.eval_layer(self.func, {k: v.clone() for k, v in layer.items()}, "cpu")
-            values.append(float(torch.sum(out) / torch.numel(out)))
-        return layer_names, layers, values
-
-
-@contextlib.contextmanager
-def warnings_ignored() -> Iterator[None]:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # register_backward_hook / implicit-dim softmax deprecations
-        yield
+def run_authors(ref: AuthorsEznasA, net: nn.Module, x: torch.Tensor, noise_seed: int):
+    """Their NB201 path on ``net`` (their code, our weights): ``create_layer_sequence(…, "NASBench201")`` on the
+    (features, logits) view, their three passes; (block names, per-layer statistics, per-layer EZNAS-A)."""
+    model = FeaturesAndLogits(net)
+    model.train()
+    flat = ref.ev.create_layer_sequence(model, "NASBench201")
+    names = {m: n for n, m in model.named_modules()}
+    layer_names = [names[flat[3 * i]].removeprefix("net.") for i in range(len(flat) // 3)]
+    layers = ref.statistics(model, flat, x, noise_seed)
+    return layer_names, layers, ref.layer_values(layers)
 
 
 def authors_batch(pool: np.ndarray, batch_size: int, rng: np.random.Generator, std: tuple[float, ...]) -> torch.Tensor:
@@ -198,11 +103,6 @@ def authors_batch(pool: np.ndarray, batch_size: int, rng: np.random.Generator, s
         out[k] = img[:, :, ::-1] if rng.random() < 0.5 else img
     mean = np.asarray(AUTHORS_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
     return torch.from_numpy((out - mean) / np.asarray(std, dtype=np.float32).reshape(1, 3, 1, 1))
-
-
-def rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
-    scale = float(a.abs().max())
-    return float((a - b).abs().max()) / scale if scale > 0 else float((a - b).abs().max())
 
 
 FIELDS = [
@@ -243,7 +143,7 @@ def score_one(arch, space, ref: AuthorsEznasA | None, x: torch.Tensor, seed: int
     for t in TERMS if ref is not None else ():
         row[f"norm_{t}_ours"] = float(np.mean([float(lay[t].norm()) for lay in ours.layers]))
     if ref is not None:
-        names, layers, values = ref.run(copy.deepcopy(net), x, input_noise_seed(seed))
+        names, layers, values = run_authors(ref, copy.deepcopy(net), x, input_noise_seed(seed))
         row["n_layers_ref"] = len(layers)
         row["same_layers"] = int(names == ours.layer_names)
         row["authors"] = float(np.mean(values)) if values else math.nan
@@ -386,11 +286,8 @@ def main() -> None:
     ref_dir = Path(args.ref)
     ref = None
     if not args.no_authors:
-        if not (ref_dir / "evol_utilities.py").is_file():
-            print(
-                f"skipped: the authors' EZNAS code is not at {ref_dir} (need evol_utilities.py there); fetch "
-                "IntelLabs/Hardware-Aware-Automated-Machine-Learning and pass its EZNAS/ folder with --ref"
-            )
+        if not reference_available(ref_dir):
+            print(missing_reference_message(ref_dir))
             return
         ref = AuthorsEznasA(load_reference(ref_dir))
     space = get_space("nb201")

@@ -77,6 +77,16 @@ def test_cbr_blocks_by_dataflow_residual_relu_shared() -> None:
     assert find_rcb_blocks(model) == [] and find_blocks(model, _x()) == blocks
 
 
+def test_block_finders_are_public_at_package_level() -> None:
+    import archrank.eznas as eznas
+
+    for name in ("find_blocks", "find_cbr_blocks", "find_rcb_blocks", "CBRBlock", "RCBBlock", "Block"):
+        assert name in eznas.__all__, name
+    blocks = eznas.find_blocks(TinyResNet(), _x())
+    assert [b.name for b in blocks] == ["stem.0", "proj.0", "f.0.0", "f.1.0"]
+    assert all(isinstance(b, eznas.CBRBlock) for b in blocks)
+
+
 def test_finding_blocks_leaves_the_model_alone() -> None:
     model = TinyResNet().train()
     before = copy.deepcopy(model.state_dict())

@@ -1,10 +1,10 @@
 """EZNAS programs: typed expression trees (DEAP ``PrimitiveSetTyped``) over the network statistics.
 
-A program maps the statistics of one ReLU-Conv-BN block to one number (its root has type :class:`Scalar`); the
-network's score is the mean over its blocks, as in EZNAS (Akhauri et al., NeurIPS 2022). Programs print as
-readable nested calls, e.g. ``frobenius_norm(sigmoid(logdet(sign(input_grad_data))))``, parse back from that
-string (:meth:`Program.parse` rejects unknown names, wrong arity and ill-typed trees), and save to / load from
-JSON files.
+A program maps the statistics of one block (ReLU-Conv-BN, or Conv-BN-ReLU in networks without any) to one
+number (its root has type :class:`Scalar`); the network's score is the mean over its blocks, as in EZNAS (Akhauri
+et al., NeurIPS 2022). Programs print as readable nested calls, e.g.
+``frobenius_norm(sigmoid(logdet(sign(input_grad_data))))``, parse back from that string (:meth:`Program.parse`
+rejects unknown names, wrong arity and ill-typed trees), and save to / load from JSON files.
 
 Evaluation is vectorised: :class:`StatsBatch` stacks the blocks of many networks that have the same statistic
 shapes into one layer-batched tensor per statistic, so a program runs once per shape group instead of once per

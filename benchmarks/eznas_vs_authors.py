@@ -21,7 +21,8 @@ per-network mean over layers of ‖statistic‖_F; per-layer and final EZNAS-A a
 validation accuracy. ``--protocol`` adds our scores under the authors' *data* protocol (a fresh augmented,
 shuffled CIFAR-10 batch per network, normalised with their std) to measure what that protocol changes.
 
-Resumable: rows are appended to ``--csv`` as they come and finished architectures are skipped. Example::
+Resumable: rows are appended to ``--csv`` as they come and finished architectures are skipped; ``--redo N``
+scores the first N cells again (rows made by an earlier version). Example::
 
     nice -n 10 .venv/bin/python benchmarks/eznas_vs_authors.py --ref /tmp/ref_eznas/EZNAS --n 100
 """
@@ -194,6 +195,18 @@ def spearman(a, b) -> float:
     return float(stats.spearmanr(a[ok], b[ok]).statistic) if ok.sum() > 2 else math.nan
 
 
+def spearman_se(a, b, n_boot: int = 1000, seed: int = 0) -> float:
+    """Bootstrap standard error of :func:`spearman` (cells resampled with replacement, seeded)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    if len(a) < 4:
+        return math.nan
+    rng = np.random.default_rng(seed)
+    draws = [spearman(a[i], b[i]) for i in (rng.integers(0, len(a), len(a)) for _ in range(n_boot))]
+    return float(np.nanstd(draws, ddof=1))
+
+
 def report(rows: list[dict[str, str]], args: argparse.Namespace, program_text: str) -> str:
     def col(name: str) -> np.ndarray:
         return np.array([float(r[name]) if r.get(name) not in (None, "", "nan") else math.nan for r in rows])
@@ -232,7 +245,7 @@ def report(rows: list[dict[str, str]], args: argparse.Namespace, program_text: s
         f"{np.nanmin(col('input_grad_sign_agree')):.6f}; largest per-layer |EZNAS-A value difference| "
         f"{np.nanmax(col('layer_value_maxdiff')):.3g}.",
         "",
-        "| score | cells | Spearman ρ vs authors' score | ρ vs CIFAR-10 test acc | ρ vs validation acc |",
+        "| score | cells | Spearman ρ vs authors' score | ρ vs CIFAR-10 test acc (± SE) | ρ vs validation acc (± SE) |",
         "|---|---:|---:|---:|---:|",
     ]
     if args.before and Path(args.before).is_file():  # EZNAS-A as stored before issue 17 (statistics version 1)
@@ -253,9 +266,11 @@ def report(rows: list[dict[str, str]], args: argparse.Namespace, program_text: s
         v = col(name)
         if np.isfinite(v).sum() > 2:
             lines.append(
-                f"| {label} | {int(np.isfinite(v).sum())} | {spearman(v, auth):.4f} | {spearman(v, test):.4f} "
-                f"| {spearman(v, valid):.4f} |"
+                f"| {label} | {int(np.isfinite(v).sum())} | {spearman(v, auth):.4f} "
+                f"| {spearman(v, test):.4f} ± {spearman_se(v, test):.4f} "
+                f"| {spearman(v, valid):.4f} ± {spearman_se(v, valid):.4f} |"
             )
+    lines += ["", "SE: bootstrap standard error of ρ (1000 resamples of the cells, seed 0)."]
     return "\n".join(lines) + "\n"
 
 
@@ -274,6 +289,13 @@ def main() -> None:
         "columns (the authors' value equals `ours_logdet_f32` wherever both ran)",
     )
     parser.add_argument("--no-authors", action="store_true", help="only our scores (protocol columns), no reference")
+    parser.add_argument(
+        "--redo",
+        type=int,
+        default=0,
+        help="recompute the first N cells of the sample (rows made by an earlier version of archrank or of this "
+        "script are dropped from --csv and scored again, the authors' code included where --authors-cells says)",
+    )
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument(
         "--before",
@@ -298,6 +320,14 @@ def main() -> None:
     if path.exists():
         with path.open() as f:
             done = {r["arch"]: r for r in csv.DictReader(f)}
+    if args.redo and not args.report_only and done:
+        redo = {space.key(a) for a in archs[: args.redo]}
+        kept = [r for k, r in done.items() if k not in redo]
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=FIELDS)
+            writer.writeheader()
+            writer.writerows(kept)
+        done = {r["arch"]: r for r in kept}
     if not args.report_only:
         batch = load_batch("cifar10", None, batch_size=args.batch_size, seed=args.seed)
         raw = load_batch("cifar10", None, batch_size=5000, seed=args.seed, normalize=False).x.numpy()
@@ -308,6 +338,7 @@ def main() -> None:
             if new:
                 writer.writeheader()
             t0 = time.perf_counter()
+            position = {space.key(a): i for i, a in enumerate(archs)}
             todo = [a for a in archs if space.key(a) not in done]
             for i, arch in enumerate(todo):
                 key = space.key(arch)
@@ -316,7 +347,7 @@ def main() -> None:
                     "protocol_fixed_authors_std": fixed_authors_std,
                     "protocol_authors": authors_batch(raw, args.batch_size, rng, AUTHORS_STD),
                 }
-                with_ref = ref if len(done) < args.authors_cells else None
+                with_ref = ref if position[key] < args.authors_cells else None
                 row = score_one(arch, space, with_ref, batch.x, args.seed, extra)
                 row.update(
                     arch=key, test_acc=table.loc[key, "cifar10_test_acc"], valid_acc=table.loc[key, "cifar10_valid_acc"]

@@ -98,15 +98,18 @@ def main() -> None:
     gp_seconds = time.perf_counter() - t1
     reference = program_fitness(EZNAS_A, tasks)
     best = result.best
-    if best:
-        Program.parse(best[0].program).save(
-            RESULTS / "best_program.json", fitness=best[0].fitness, per_task=list(best[0].per_task),
-            summary=[GP_SUMMARY.max_samples, GP_SUMMARY.max_channels, GP_SUMMARY.max_spatial], grad_target="features",
-        )  # fmt: skip
     held: dict[str, tuple[float, float, float, int]] = {}
     t2 = time.perf_counter()
     if not args.skip_held_out and best:
         held = held_out([r.program for r in best] + [EZNAS_A], space, eval_archs, table, source, seed=0)
+    if best:
+        top = held.get(best[0].program, (math.nan, math.nan, math.nan, 0))
+        Program.parse(best[0].program).save(
+            RESULTS / "best_program.json", fitness=best[0].fitness, per_task=list(best[0].per_task),
+            summary=[GP_SUMMARY.max_samples, GP_SUMMARY.max_channels, GP_SUMMARY.max_spatial], grad_target="features",
+            stats_version=STATS_FORMAT_VERSION, held_out={"n": top[3], "rho_test": top[0], "tau_test": top[1],
+                                                          "rho_valid": top[2]},
+        )  # fmt: skip
 
     held_seconds = time.perf_counter() - t2
     gens = result.history

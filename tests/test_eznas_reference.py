@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -123,6 +124,38 @@ def test_logdet_in_the_statistics_precision_as_the_reference() -> None:
     f64 = torch.linalg.slogdet(m.double())
     assert (torch.isfinite(ref) | torch.isnan(ref)).any()
     assert (torch.sign(torch.nan_to_num(ref, nan=-1.0, neginf=0.0)) != f64.sign.float()).any()
+
+
+# An exactly singular (rank 9) 16×16 sign map of NB201 cell
+# |skip_connect~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_3x3~0|avg_pool_3x3~1|nor_conv_1x1~2| (block
+# stages.1.1.edges.3_2.0, sample 9, channel 24) whose float32 LU meets several exact zero pivots: on this machine's
+# CPU ``torch.logdet`` gives NaN there (the reference's value 0 -> sigmoid 1/2), not -inf.
+_ZERO_PIVOTS = (
+    "+0-+++++++++--0000-++++00000--0000--++00000++--0000+++00++------"
+    "+00-----+---------000-------------------------------------------"
+    "----------------------------------------------------------------"
+    "--------------------------------+---------------++--------------"
+)
+
+
+def test_logdet_breakdown_nan_gives_zero_as_the_reference() -> None:
+    """Where the reference's ``torch.logdet`` is NaN for any reason (negative determinant, or a factorisation that
+    breaks down), its OP20 gives 0; op_logdet too — never LOG_FLOOR (issue 17: one block of one cell in 30 differed
+    by 0.037 in EZNAS-A before)."""
+    from archrank.eznas.primitives import LOG_FLOOR, PRIMITIVES
+
+    op_logdet = next(p.fn for p in PRIMITIVES if p.name == "logdet")
+    # hand-checkable: a NaN entry makes torch.logdet NaN -> 0 (the old rule gave LOG_FLOOR)
+    nan_matrix = torch.tensor([[[[math.nan, 1.0], [1.0, 1.0]]]])
+    assert torch.isnan(torch.logdet(nan_matrix)).all()
+    assert op_logdet(nan_matrix).tolist() == [[0.0]]
+    # the real map: whatever this platform's LU gives, op_logdet equals the reference's OP20 (NaN -> 0; -inf and
+    # LOG_FLOOR are the same after the sigmoid EZNAS-A applies)
+    m = torch.tensor([{"+": 1.0, "-": -1.0, "0": 0.0}[c] for c in _ZERO_PIVOTS]).reshape(1, 1, 16, 16)
+    assert int(torch.linalg.matrix_rank(m[0, 0].double())) == 9
+    ref = torch.logdet(m)
+    ref[ref != ref] = 0
+    assert torch.equal(torch.sigmoid(op_logdet(m)), torch.sigmoid(ref.clamp(min=LOG_FLOOR)))
 
 
 def test_eznas_a_value_of_one_block_by_hand() -> None:

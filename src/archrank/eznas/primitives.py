@@ -163,8 +163,10 @@ def op_logdet(a: torch.Tensor) -> torch.Tensor:
     """Log-determinant of every matrix in the last two dimensions (batched, as ``torch.logdet`` in the reference).
 
     Non-square matrices use their leading square block; a value with fewer than two dimensions per layer is a
-    1×1 matrix per entry. Reference conventions: a negative determinant (NaN in ``torch.logdet``) gives 0; a
-    singular matrix gives :data:`LOG_FLOOR` instead of ``-inf``.
+    1×1 matrix per entry. Reference conventions: a negative determinant (NaN in ``torch.logdet``) gives 0, and so
+    does a factorisation that breaks down (an exactly singular matrix whose LU meets several zero pivots can give a
+    NaN log-determinant in float32: NaN in ``torch.logdet`` too, which the reference's OP20 maps to 0); a singular
+    matrix with a finite ``-inf`` log-determinant gives :data:`LOG_FLOOR` instead of ``-inf``.
 
     Computed in the tensor's own precision (float32 for network statistics), as the reference's ``torch.logdet``.
     This matters for matrices that are singular in exact arithmetic but whose LU factorisation leaves a
@@ -176,9 +178,10 @@ def op_logdet(a: torch.Tensor) -> torch.Tensor:
     n = min(x.shape[-1], x.shape[-2])
     x = x[..., :n, :n]
     sign, logabs = torch.linalg.slogdet(x if x.is_floating_point() else x.float())
+    nan_in_reference = (sign < 0) | torch.isnan(logabs)  # torch.logdet is NaN there; the reference maps NaN to 0
     logabs = logabs.clamp(min=LOG_FLOOR, max=-LOG_FLOOR)
-    negative_or_singular = torch.where(sign < 0, torch.zeros_like(logabs), torch.full_like(logabs, LOG_FLOOR))
-    out = torch.where(sign > 0, logabs, negative_or_singular)
+    not_positive = torch.where(nan_in_reference, torch.zeros_like(logabs), torch.full_like(logabs, LOG_FLOOR))
+    out = torch.where((sign > 0) & ~nan_in_reference, logabs, not_positive)
     return _finite_or(out, 0.0).to(a.dtype)
 
 

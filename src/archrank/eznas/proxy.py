@@ -89,8 +89,9 @@ def eznas_score(probe: Any, program: Program, config: StatsConfig, summary: Summ
     bn_mode="train",
     citation=CITATION,
     # 2: input_grad through the block only, as the authors' code (issue 17); 3: Conv-BN-ReLU blocks where a network
-    # has no ReLU-Conv-BN block (NaN before; values of ReLU-Conv-BN networks unchanged, bit for bit)
-    version=3,
+    # has no ReLU-Conv-BN block (NaN before; values of ReLU-Conv-BN networks unchanged, bit for bit); 4: logdet 0
+    # where torch.logdet is NaN because the LU breaks down, as the reference (LOG_FLOOR before; 37 of 1000 NB201 cells)
+    version=4,
 )
 def eznas(
     probe: Any,

@@ -257,8 +257,8 @@ def report(rows: list[dict[str, str]], args: argparse.Namespace, program_text: s
     for name, label in (
         ("before", "ours before issue 17 (statistics version 1, `--before` file)"),
         ("authors", "authors' code, same batch/weights/noise"),
-        ("ours", "ours (`eznas` of the run; a run started before the logdet fix has float64 logdet there)"),
-        ("ours_logdet_f32", "ours, logdet in float32 as the reference's OP20 (= `eznas` now)"),
+        ("ours", "ours (`eznas` as run: the version of archrank that scored each cell)"),
+        ("ours_logdet_f32", "ours, the reference's OP20 (float32 `torch.logdet`, NaN -> 0) (= `eznas` v4)"),
         ("ours_logdet_rank", "ours, rank-deficient sign matrices treated as singular"),
         ("protocol_fixed_authors_std", "ours, same batch normalised with the authors' std"),
         ("protocol_authors", "ours, authors' data protocol (fresh augmented batch per network)"),

@@ -32,6 +32,16 @@ def test_correlations_match_hand_computed_values() -> None:
     assert pearson(PRED, TRUTH) == pytest.approx(0.8)
 
 
+def test_minus_infinity_orders_for_ranks_but_has_no_linear_correlation() -> None:
+    import warnings
+
+    pred = [-math.inf, 2.0, 3.0, 4.0]  # a known worst score (synflow's log 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from scipy on the infinite value
+        assert spearman(pred, TRUTH) == pytest.approx(0.8)
+        assert math.isnan(pearson(pred, TRUTH))
+
+
 def test_signs_are_kept() -> None:
     reverse = [-x for x in PRED]
     assert spearman(reverse, TRUTH) == pytest.approx(-0.8)

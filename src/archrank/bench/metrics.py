@@ -105,9 +105,13 @@ def kendall(pred: ArrayLike, truth: ArrayLike, nan_policy: NanPolicy = "omit") -
 
 
 def pearson(pred: ArrayLike, truth: ArrayLike, nan_policy: NanPolicy = "omit") -> float:
-    """Pearson's linear correlation r (``scipy.stats.pearsonr``) of the raw values; NaN when undefined."""
+    """Pearson's linear correlation r (``scipy.stats.pearsonr``) of the raw values; NaN when undefined — also
+    when a kept value is ±inf (a known worst score such as synflow's log 0 orders fine for Spearman and Kendall,
+    but has no linear distance)."""
     p, t, _ = clean_pairs(pred, truth, nan_policy)
-    return math.nan if _degenerate(p, t) else float(stats.pearsonr(p, t).statistic)
+    if _degenerate(p, t) or not np.isfinite(p).all():
+        return math.nan
+    return float(stats.pearsonr(p, t).statistic)
 
 
 def top_count(n: int, frac: float) -> int:

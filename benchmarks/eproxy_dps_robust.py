@@ -117,6 +117,7 @@ def main() -> None:
                 "fittest fitness (20)": fittest.fitness, "fittest step": fittest.step,
                 "fittest config": fittest.config.key[:8],
                 "win rate of fittest": (result.win_rates or {}).get(fittest.config.key, math.nan),
+                "win rates (finalists)": " ".join(f"{k[:8]}:{v:.3f}" for k, v in (result.win_rates or {}).items()),
                 "chosen": "default" if chosen.config == default else f"step {chosen.step}",
                 "held-out ρ default": rho_default, "held-out ρ DPS (robust)": rho_chosen,
                 "held-out ρ fittest": rho_fittest,
@@ -142,9 +143,10 @@ def csv_name(space: str) -> str:
 
 def summary_markdown(table: pd.DataFrame, source: str) -> str:
     """The per-draw table with a mean row, as markdown, and the truth it was measured against."""
-    numeric = table.select_dtypes("number").drop(columns=["draw", "labelled seed", "fittest step"], errors="ignore")
-    mean = {c: numeric[c].mean() for c in numeric.columns}
+    mean = {c: table[c].mean() for c in table.select_dtypes("floating").columns}
     full = pd.concat([table, pd.DataFrame([{"draw": "mean", **mean}])], ignore_index=True)
+    for column in table.select_dtypes("integer").columns.drop("draw", errors="ignore"):
+        full[column] = full[column].astype("Int64")  # integers stay integers beside the mean row's blanks
     return f"Ground truth: {source}.\n\n{markdown_table(full.set_index('draw').round(3))}\n"
 
 

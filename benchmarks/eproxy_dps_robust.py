@@ -25,8 +25,10 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import spearmanr
 
 from archrank import get_space
 from archrank.bench.report import markdown_table
@@ -34,7 +36,7 @@ from archrank.bench.truth import load_truth
 from archrank.data import load_batch
 from archrank.eproxy.dps import run_dps
 from archrank.eproxy.dps_space import DPSSpace
-from archrank.eproxy.evaluate import rank_metrics, sample_eval_archs, score_archs
+from archrank.eproxy.evaluate import rank_metrics, sample_eval_archs, score_archs, undefined_last
 from archrank.eproxy.presets import resolve_config
 from archrank.eproxy.store import EproxyStore
 
@@ -59,6 +61,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--store", default="/work/dps_robust/store.db")
     p.add_argument("--out", default="docs/results/eproxy")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--baselines", default="params,flops", help="Columns of the space's benchmark file ranked on the "
+                   "held-out cells beside the configs (spaces other than NB201; missing ones are skipped).")
     return p.parse_args()
 
 
@@ -85,6 +89,7 @@ def main() -> None:
     only = set(range(args.draws)) if args.only is None else {int(d) for d in args.only.split(",")}
     out = Path(args.out)
     rows = []
+    picks = {default.key: default}  # every config ranked held out, for the context table
     start = time.time()
     with EproxyStore(args.store) as store:
         # the default's held-out scores first, then draw by draw: search, then its picks held out (so that every
@@ -124,10 +129,60 @@ def main() -> None:
             })
             print(f"[{time.time() - start:6.0f} s] draw {d}: {json.dumps(rows[-1], default=str)}", flush=True)
             pd.DataFrame(rows).to_csv(out / csv_name(space.name), index=False)
+            picks[chosen.config.key] = chosen.config
+            if args.eval_fittest:
+                picks[fittest.config.key] = fittest.config
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
     if space.name != "nb201" and rows:
-        (out / f"dps_robust_{space.name}_table.md").write_text(summary_markdown(table, truth_spec.source))
+        with EproxyStore(args.store) as store:  # every score is stored by now: nothing is recomputed
+            values = {("default" if key == default.key else key[:8]): held_values(space, held, cfg, batch, store)
+                      for key, cfg in picks.items()}
+        for name in filter(None, args.baselines.split(",")):
+            try:
+                column = load_truth(args.truth, space, name).values
+            except ValueError as exc:
+                print(f"baseline {name} skipped: {exc}", flush=True)
+                continue
+            values[name] = [float(column[space.key(a)]) for a in held]
+        accuracies = [float(truth[space.key(a)]) for a in held]
+        context = held_out_context(values, accuracies)
+        context.to_csv(out / f"dps_robust_{space.name}_heldout.csv", index=False)
+        print(context.to_string(index=False))
+        (out / f"dps_robust_{space.name}_table.md").write_text(
+            summary_markdown(table, truth_spec.source) + f"\nHeld out ({len(held)} cells), 95 % bootstrap CIs "
+            f"(1000 resamples of the cells, seed 0; Δ paired with the default on the same resamples):\n\n"
+            + markdown_table(context.set_index("ranked by").round(3)) + "\n")
+
+
+def held_values(space, archs, config, batch, store) -> list[float]:
+    """Stored Eproxy values of ``archs`` under ``config`` (scored now if missing), undefined ones ranked last."""
+    scores = score_archs(space, archs, config, batch, seed=0, store=store)
+    return undefined_last([scores[space.key(a)]["value"] for a in archs])
+
+
+def held_out_context(values: dict[str, list[float]], accuracies: list[float], n_boot: int = 1000) -> pd.DataFrame:
+    """Spearman ρ of each ranking on the held-out cells with a percentile bootstrap CI, and its paired difference
+    with the default's (the same resampled cells for both), so that a gap can be read against its noise."""
+    acc = np.asarray(accuracies, dtype=float)
+    idx = np.random.default_rng(0).integers(0, len(acc), size=(n_boot, len(acc)))
+
+    def boot(v: np.ndarray) -> np.ndarray:
+        return np.array([spearmanr(v[i], acc[i])[0] for i in idx])
+
+    reference = boot(np.asarray(values["default"], dtype=float))
+    rows = []
+    for name, vals in values.items():
+        v = np.asarray(vals, dtype=float)
+        rho = boot(v)
+        delta = rho - reference
+        rows.append({
+            "ranked by": name, "ρ": spearmanr(v, acc)[0],
+            "CI low": np.nanpercentile(rho, 2.5), "CI high": np.nanpercentile(rho, 97.5),
+            "Δρ vs default": spearmanr(v, acc)[0] - spearmanr(values["default"], acc)[0],
+            "Δ CI low": np.nanpercentile(delta, 2.5), "Δ CI high": np.nanpercentile(delta, 97.5),
+        })
+    return pd.DataFrame(rows)
 
 
 def run_name(space: str, population: int, tournament: int, draw: int) -> str:

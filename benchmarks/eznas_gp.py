@@ -127,8 +127,8 @@ def main() -> None:
         f"{gens[-1].generation if gens else 0} of {args.generations} generations, cx 0.5 / mut 0.4, height limit 8, "
         f"seed {args.seed}; {sum(counts.values())} distinct programs evaluated ({counts.get('invalid', 0)} invalid). "
         f"GP wall time {sum(g.seconds for g in gens) / 60:.1f} min over all sessions (this session: statistics "
-        f"{stats_seconds / 60:.1f} min, loaded from the cache when present; GP {gp_seconds / 60:.1f} min); 1 thread, "
-        f"held-out statistics and scoring {held_seconds / 60:.1f} min), on 2 cores shared with other jobs"
+        f"{stats_seconds / 60:.1f} min, loaded from the cache when present; GP {gp_seconds / 60:.1f} min; held-out "
+        f"statistics and scoring {held_seconds / 60:.1f} min); 1 thread, on 2 cores shared with other jobs"
         + ("" if result.completed else "; stopped by the time limit (re-run the command to resume)")
         + ".",
         "",

@@ -44,10 +44,11 @@ import torch
 from scipy import stats
 from torch import nn
 
+from archrank.bench.metrics import spearman
 from archrank.bench.tables import load_nb201_cifar10
 from archrank.data import load_batch
 from archrank.eproxy import EproxyConfig, resolve_config, run_eproxy
-from archrank.eproxy.evaluate import build_seeded
+from archrank.eproxy.evaluate import build_seeded, undefined_last
 from archrank.eproxy.train import eproxy_inputs
 from archrank.eznas.tasks import evaluation_sample
 from archrank.spaces import get_space
@@ -418,6 +419,15 @@ def report(rows: list[dict[str, str]], base: EproxyConfig, args: argparse.Namesp
     def col(sel: list[dict[str, str]], name: str) -> np.ndarray:
         return np.array([float(r[name]) if r.get(name) not in (None, "", "nan") else math.nan for r in sel])
 
+    def quality(loss: np.ndarray, acc: np.ndarray) -> float:
+        """ρ of a score (a loss: lower = better) against accuracy over every cell, an undefined score last."""
+        return spearman(undefined_last(list(-loss)), acc)
+
+    unique: dict[tuple[str, str, str], dict[str, str]] = {}
+    for r in rows:  # one row per (cell, inputs, network): a resumed run may have appended a cell twice
+        unique.setdefault((r["arch"], r["inputs"], r["backbone"]), r)
+    rows = list(unique.values())
+
     out = [
         f"Config `{args.config}`; cells: seeded sample `evaluation_sample(nb201, {args.n}, seed={args.seed})`; "
         f"model/head seed {args.seed}; batch: CIFAR-10 train, {base.batch_size} images (`load_batch(seed="
@@ -469,9 +479,13 @@ def report(rows: list[dict[str, str]], base: EproxyConfig, args: argparse.Namesp
             "",
             "| score | ρ vs CIFAR-10 test acc | ρ vs validation acc |",
             "|---|---:|---:|",
-            f"| authors' code | {-_spearman(a, test):.4f} | {-_spearman(a, valid):.4f} |",
-            f"| ours | {-_spearman(o, test):.4f} | {-_spearman(o, valid):.4f} |",
-            f"| ours with the authors' MAC term | {-_spearman(om, test):.4f} | {-_spearman(om, valid):.4f} |",
+            f"| authors' code | {quality(a, test):.4f} | {quality(a, valid):.4f} |",
+            f"| ours | {quality(o, test):.4f} | {quality(o, valid):.4f} |",
+            f"| ours with the authors' MAC term | {quality(om, test):.4f} | {quality(om, valid):.4f} |",
+            "",
+            f"Rank quality over all {len(sel)} cells, an undefined score ranked last (undefined: authors "
+            f"{int(np.isnan(a).sum())}, ours {int(np.isnan(o).sum())}); the agreement rows above use the cells "
+            "where both are defined.",
             "",
         ]
     return "\n".join(out) + "\n"

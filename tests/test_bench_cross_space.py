@@ -57,6 +57,22 @@ def test_evaluate_space_has_baselines_and_combinations(stored: tuple[Path, Truth
     assert use.loc["nb201", "default ensemble s/arch"] == pytest.approx(0.03)  # meco, nwot, synflow present
 
 
+def test_best_label_free_needs_comparable_n(stored: tuple[Path, Truth]) -> None:
+    """A proxy scored on a few architectures does not become "best" on a lucky ρ."""
+    path, truth = stored
+    keys = list(truth.values.index[:5])
+    lucky = truth.values.loc[keys].to_numpy()  # perfect ranking, but on 5 of 60 architectures
+    with Store(path) as store:
+        store.put_scores([ScoreRow("nb201", k, "swap", "c-swap", 0, "b", "cpu", float(v), 0.01, "ok")
+                          for k, v in zip(keys, lucky, strict=True)])
+    ev = evaluate_space(path, "nb201", truth=truth, n_boot=0, label_ks=())
+    assert ev.metrics.loc["swap", "spearman"] == pytest.approx(1.0)
+    assert ev.metrics.loc["swap", "spearman"] > ev.metrics["spearman"].drop("swap").max()
+    use = what_to_use({"nb201": ev})
+    assert use.loc["nb201", "best label-free"] != "swap"
+    assert ev.metrics.loc[use.loc["nb201", "best label-free"], "n_used"] == 60
+
+
 def test_evaluate_space_refuses_a_missing_store_or_space(tmp_path: Path, stored: tuple[Path, Truth]) -> None:
     path, truth = stored
     with pytest.raises(ValueError, match="no store"):

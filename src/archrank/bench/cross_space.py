@@ -36,6 +36,9 @@ COMBINATIONS: dict[str, tuple[str, ...]] = {
 }
 BASELINES = ("params", "flops")
 LABELS_FOR_TABLE = 20
+# "Best label-free" in the what-to-use table is chosen among rankings measured on at least this share of the
+# space's most-scored architectures: a costly proxy scored on 5 of 30 cells must not win on a lucky ρ.
+MIN_SHARE_FOR_BEST = 0.8
 
 
 def evaluate_space(
@@ -179,12 +182,14 @@ def _learned_at(ev: Evaluation, k: int) -> tuple[str, float]:
 
 
 def what_to_use(evaluations: Mapping[str, Evaluation], labels: int = LABELS_FOR_TABLE) -> pd.DataFrame:
-    """Per space: the best label-free choice, the best with ``labels`` labels, params/FLOPs, the default
-    ensemble, and the cost per architecture of the default ensemble's proxies."""
+    """Per space: the best label-free choice (among rankings measured on at least :data:`MIN_SHARE_FOR_BEST` of the
+    most-scored architectures), the best with ``labels`` labels, params/FLOPs, the default ensemble, and the cost
+    per architecture of the default ensemble's proxies."""
     rows = []
     for space, ev in evaluations.items():
         metrics = ev.metrics
-        label_free = metrics["spearman"].dropna()
+        covered = metrics["n_used"] >= MIN_SHARE_FOR_BEST * metrics["n_used"].max()
+        label_free = metrics.loc[covered, "spearman"].dropna()
         best = str(label_free.idxmax()) if not label_free.empty else ""
         default = "default:nonlinear" if "default:nonlinear" in metrics.index else ""
         model, learned = _learned_at(ev, labels)

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from scipy.stats import spearmanr
 
 from archrank import get_space
+from archrank.bench.metrics import spearman
 from archrank.bench.report import markdown_table
 from archrank.bench.truth import load_truth
 from archrank.data import load_batch
@@ -168,18 +168,19 @@ def held_out_context(values: dict[str, list[float]], accuracies: list[float], n_
     idx = np.random.default_rng(0).integers(0, len(acc), size=(n_boot, len(acc)))
 
     def boot(v: np.ndarray) -> np.ndarray:
-        return np.array([spearmanr(v[i], acc[i])[0] for i in idx])
+        return np.array([spearman(v[i], acc[i]) for i in idx])
 
-    reference = boot(np.asarray(values["default"], dtype=float))
+    default = np.asarray(values["default"], dtype=float)
+    reference, rho_default = boot(default), spearman(default, acc)
     rows = []
     for name, vals in values.items():
         v = np.asarray(vals, dtype=float)
-        rho = boot(v)
+        rho, point = boot(v), spearman(v, acc)
         delta = rho - reference
         rows.append({
-            "ranked by": name, "ρ": spearmanr(v, acc)[0],
+            "ranked by": name, "ρ": point,
             "CI low": np.nanpercentile(rho, 2.5), "CI high": np.nanpercentile(rho, 97.5),
-            "Δρ vs default": spearmanr(v, acc)[0] - spearmanr(values["default"], acc)[0],
+            "Δρ vs default": point - rho_default,
             "Δ CI low": np.nanpercentile(delta, 2.5), "Δ CI high": np.nanpercentile(delta, 97.5),
         })
     return pd.DataFrame(rows)

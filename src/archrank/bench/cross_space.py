@@ -123,6 +123,13 @@ def _rho(metrics: pd.DataFrame, name: str) -> float:
     return float(metrics.loc[name, "spearman"]) if name in metrics.index else np.nan
 
 
+def _shipped_rho(metrics: pd.DataFrame) -> float:
+    """ρ of what ``rank --by ensemble`` ships: the members that pass the label-free checks (= the default's when
+    none fail, and then no ``robust`` set is evaluated)."""
+    name = "robust:nonlinear" if "robust:nonlinear" in metrics.index else "default:nonlinear"
+    return _rho(metrics, name)
+
+
 def targets_table(
     evaluations: Mapping[str, Evaluation], references: Mapping[str, pd.DataFrame], labels: int = LABELS_FOR_TABLE
 ) -> pd.DataFrame:
@@ -132,8 +139,7 @@ def targets_table(
     for label, ev in evaluations.items():
         metrics = ev.metrics
         default = _rho(metrics, "default:nonlinear")
-        # what `rank --by ensemble` ships: the members that pass the label-free checks (= default if none fail)
-        shipped = _rho(metrics, "robust:nonlinear") if "robust:nonlinear" in metrics.index else default
+        shipped = _shipped_rho(metrics)
         baseline = np.nanmax([_rho(metrics, "params"), _rho(metrics, "flops")])
         table = references.get(label)
         ref_name, ref_rho, basis = best_reference(table) if table is not None and not table.empty else ("", np.nan, "")
@@ -201,8 +207,7 @@ def what_to_use(evaluations: Mapping[str, Evaluation], labels: int = LABELS_FOR_
             "best label-free": best,
             "ρ best label-free": float(label_free.max()) if not label_free.empty else np.nan,
             "ρ default ensemble": float(metrics.loc[default, "spearman"]) if default else np.nan,
-            "ρ robust ensemble": _rho(metrics, "robust:nonlinear") if "robust:nonlinear" in metrics.index
-            else _rho(metrics, "default:nonlinear"),
+            "ρ robust ensemble": _shipped_rho(metrics),
             "ρ params": _rho(metrics, "params"),
             "ρ flops": _rho(metrics, "flops"),
             f"best with {labels} labels": model,

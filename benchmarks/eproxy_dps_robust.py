@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import time
 from pathlib import Path
 
@@ -66,6 +67,29 @@ def parse() -> argparse.Namespace:
     return p.parse_args()
 
 
+def draw_cells(space, truth: pd.Series, draws: int, labelled: int, n_eval: int) -> tuple[list[list], list]:
+    """The labelled cells of each draw and the held-out cells (none of any draw's labelled cells).
+
+    Where the ground truth covers the whole space (NB201, NAS-Bench-Macro) they are drawn from the space, as in
+    sessions 4-5 (so their stores resume); where it covers a subset (NB101/NB301 Suite-Zero records, NDS records,
+    TransNAS tables) from the truth's own cells: a seeded shuffle of its sorted keys per draw, and for the held-out
+    cells a shuffle with seed 0 of the keys left."""
+    keys = sorted(truth.dropna().index)
+    if space.size is not None and len(keys) >= space.size:
+        sets = [space.sample_many(labelled, seed=LABELLED_SEED + d) for d in range(draws)]
+        excluded = {space.key(a) for archs in sets for a in archs}
+        return sets, (sample_eval_archs(space, n_eval, seed=0, exclude=excluded) if n_eval else [])
+    sets = [[space.from_key(k) for k in random.Random(LABELLED_SEED + d).sample(keys, labelled)]
+            for d in range(draws)]
+    excluded = {space.key(a) for archs in sets for a in archs}
+    rest = [k for k in keys if k not in excluded]
+    random.Random(0).shuffle(rest)
+    if len(rest) < n_eval:
+        raise ValueError(f"--eval {n_eval}: only {len(rest)} cells of {space.name}'s ground truth are left "
+                         f"after the labelled ones")
+    return sets, [space.from_key(k) for k in rest[:n_eval]]
+
+
 def held_out_rho(space, archs, config, batch, truth, store) -> float:
     if not archs:
         return math.nan
@@ -83,9 +107,7 @@ def main() -> None:
     print(f"{space.name}: ground truth {truth_spec.source}", flush=True)
     batch = load_batch("cifar10", None, batch_size=16, seed=0)
     default = resolve_config("default")
-    draws = [space.sample_many(args.labelled, seed=LABELLED_SEED + d) for d in range(args.draws)]
-    excluded = {space.key(a) for archs in draws for a in archs}
-    held = sample_eval_archs(space, args.eval, seed=0, exclude=excluded) if args.eval else []
+    draws, held = draw_cells(space, truth, args.draws, args.labelled, args.eval)
     only = set(range(args.draws)) if args.only is None else {int(d) for d in args.only.split(",")}
     out = Path(args.out)
     rows = []

@@ -13,6 +13,7 @@ from archrank.bench import Truth, evaluate_space
 from archrank.bench.cross_space import (
     cross_space_table,
     evaluation_truths,
+    heatmap_text,
     reference_table,
     targets_table,
     what_to_use,
@@ -164,3 +165,14 @@ def test_reference_agreement_of_params_is_exact(tmp_path: Path) -> None:
     assert table.loc["params", "n common"] == 40
     assert table.loc["params", "ρ ours vs ref"] == pytest.approx(1.0)
     assert np.isnan(table.loc["grasp", "ρ ours vs ref"])  # not scored by us: no agreement figure, no made-up one
+
+
+def test_heatmap_shows_the_n_behind_each_figure() -> None:
+    rho = pd.DataFrame({"a": [0.5, 0.25, np.nan], "b": [0.1, np.nan, -0.3]}, index=["p", "q", "r"])
+    counts = pd.DataFrame({"a": [50, 20, np.nan], "b": [30, np.nan, 30]}, index=["p", "q", "r"])
+    labels, cells = heatmap_text(rho, counts)
+    assert labels == ["a (n=50)", "b (n=30)"]
+    assert cells[(0, 0)] == "0.50"  # the column's own n: not repeated
+    assert cells[(1, 0)] == "0.25\nn=20"  # fewer architectures than the column: says how many
+    assert cells[(2, 1)] == "-0.30"
+    assert (2, 0) not in cells and (1, 1) not in cells  # no rho, no text

@@ -176,6 +176,23 @@ def cross_space_table(evaluations: Mapping[str, Evaluation], value: str = "spear
     return pd.DataFrame(columns).sort_index()
 
 
+def heatmap_text(rho: pd.DataFrame, counts: pd.DataFrame) -> tuple[list[str], dict[tuple[int, int], str]]:
+    """Column labels and cell texts of the proxies × spaces heat map, with the n behind each figure.
+
+    Each column is labelled with its space's n (its most-scored ranking); a cell measured on fewer architectures
+    than that shows its own n under the ρ, so a ρ on 15 cells is not read like one on 95. Cells without a ρ get
+    no text."""
+    counts = counts.reindex(index=rho.index, columns=rho.columns)
+    column_n = counts.max(axis=0)
+    labels = [f"{c} (n={int(n)})" if np.isfinite(n) else str(c) for c, n in column_n.items()]
+    cells: dict[tuple[int, int], str] = {}
+    for (i, j), v in np.ndenumerate(rho.to_numpy(dtype=float)):
+        if np.isfinite(v):
+            n = counts.iat[i, j]
+            cells[(i, j)] = f"{v:.2f}" + (f"\nn={int(n)}" if np.isfinite(n) and n < column_n.iat[j] else "")
+    return labels, cells
+
+
 def _learned_at(ev: Evaluation, k: int) -> tuple[str, float]:
     summary = ev.learned_summary()
     if summary.empty:
@@ -273,15 +290,17 @@ def write_cross_space_report(
         + (f"\n\nMade by: `{command}`\n" if command else "\n")
     )
 
-    fig, ax = plt.subplots(figsize=(1.2 * max(3, rho.shape[1]) + 3, 0.32 * max(4, rho.shape[0]) + 1.5))
+    columns, cells = heatmap_text(rho, cross_space_table(evaluations, value="n_used"))
+    fig, ax = plt.subplots(figsize=(1.2 * max(3, rho.shape[1]) + 3, 0.36 * max(4, rho.shape[0]) + 1.8))
     image = ax.imshow(rho.to_numpy(dtype=float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
-    ax.set_xticks(range(rho.shape[1]), rho.columns, rotation=30, ha="right")
+    ax.set_xticks(range(rho.shape[1]), columns, rotation=30, ha="right")
     ax.set_yticks(range(rho.shape[0]), rho.index)
-    for (i, j), v in np.ndenumerate(rho.to_numpy(dtype=float)):
-        if np.isfinite(v):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if abs(v) > 0.6 else "k")
+    for (i, j), text in cells.items():
+        v = rho.iat[i, j]
+        ax.text(j, i, text, ha="center", va="center", fontsize=6 if "\n" in text else 7,
+                color="white" if abs(v) > 0.6 else "k")
     fig.colorbar(image, ax=ax, label="Spearman ρ vs ground truth")
-    ax.set_title("Proxies × spaces: Spearman ρ")
+    ax.set_title("Proxies × spaces: Spearman ρ (n per column; a cell on fewer architectures shows its n)")
     fig.tight_layout()
     written["heatmap.png"] = out / "heatmap.png"
     fig.savefig(written["heatmap.png"], dpi=120)

@@ -130,3 +130,33 @@ def test_econas_training_oracle_plugs_in(data_root: Path, tmp_path: Path) -> Non
     assert all(s > 0.0 for s in hist.train_seconds)
     resumed = search.run(nb, "random", oracle, budget=2, seed=0, store=tmp_path / "e.db")
     assert resumed.resumed == 2 and resumed.queries == hist.queries
+
+
+def test_training_oracle_caches_trainings_in_the_store_and_can_charge_cpu_seconds(
+        data_root: Path, tmp_path: Path) -> None:
+    """`archrank search --oracle econas:...` trains for real, keeps every training in --store and reuses it in
+    another run (the same charge, no new training); --train-cost cpu charges the trainings' CPU seconds."""
+    pytest.importorskip("archrank.econas")
+    from archrank.econas.store import TrainingStore
+
+    store = tmp_path / "r.db"
+    base = ["--oracle", "econas:c8r4s4e1", "--algorithm", "random", "--budget", "2", "--seeds", "0",
+            "--store", str(store), "--quiet"]
+    first = CliRunner().invoke(search_cmd, [*base, "--run-name", "a", "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    with TrainingStore(store) as view:
+        trained = view.results()
+    assert len(trained) == 2 and (trained["cpu_seconds"] > 0).all()
+    again = CliRunner().invoke(search_cmd, [*base, "--run-name", "b", "--out", str(tmp_path / "b"),
+                                            "--train-cost", "cpu"])
+    assert again.exit_code == 0, again.output
+    with TrainingStore(store) as view:
+        assert len(view.results()) == 2  # the same two cells: read back, not trained again
+    a = pd.read_csv(tmp_path / "a" / "trajectories.csv")
+    b = pd.read_csv(tmp_path / "b" / "trajectories.csv")
+    assert a["arch"].tolist() == b["arch"].tolist()
+    by_key = trained.set_index("arch_key")
+    assert sorted(a["cost_s"]) == pytest.approx(sorted(by_key["seconds"]))  # wall seconds as recorded
+    assert sorted(b["cost_s"]) == pytest.approx(sorted(by_key["cpu_seconds"]))  # CPU seconds as recorded
+    refused = CliRunner().invoke(search_cmd, ["--train-cost", "cpu", "--store", str(store), "--budget", "2"])
+    assert refused.exit_code != 0 and "apply to a training oracle" in refused.output

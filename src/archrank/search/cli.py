@@ -43,15 +43,21 @@ TABLE_DEFAULTS = {"valid": NB201_VALID, "test": NB201_TEST, "cost": NB201_COST, 
 
 
 def make_oracle(spec: str, space: SearchSpace, valid: str | None = None, test: str | None = None,
-                cost: str | None = None, arch_column: str | None = None, device: str = "cpu") -> Oracle:
+                cost: str | None = None, arch_column: str | None = None, device: str = "cpu",
+                store: str | Path | None = None, train_data: str = "cifar10",
+                train_cost: str = "wall") -> Oracle:
     """``nb201-csv[:PATH]`` (the shared NAS-Bench-201 CIFAR-10 table), ``nb201-fidelities`` (the same at 12 and
     200 epochs), ``csv:PATH`` (any table) or ``econas[:SETTING]`` (real reduced training; on NB201 the benchmark's
     test accuracy is reported when the shared table is present).
 
     ``valid``/``test``/``cost`` choose the table's columns (``None``: NB201's; ``cost="none"``: 1 s per query);
     ``arch_column`` applies to ``csv:`` only. An option that does not apply to the oracle is refused with one
-    clear line rather than ignored."""
+    clear line rather than ignored. A training oracle (``econas``) trains on ``train_data`` (``cifar10``: the
+    shared 5085-image subset; ``cifar10:ROOT``: e.g. the full data set), caches every training in ``store``
+    (reused across seeds and runs) and charges ``train_cost`` seconds (``wall`` or ``cpu``)."""
     kind, _, arg = spec.partition(":")
+    if kind != "econas" and (train_data != "cifar10" or train_cost != "wall"):
+        raise ValueError("--train-data and --train-cost apply to a training oracle (--oracle econas:...) only")
     given = {name: value for name, value in
              (("--valid", valid), ("--test", test), ("--cost", cost), ("--arch-column", arch_column)) if value}
     columns = {"valid": valid or TABLE_DEFAULTS["valid"], "test": test or TABLE_DEFAULTS["test"],
@@ -74,7 +80,8 @@ def make_oracle(spec: str, space: SearchSpace, valid: str | None = None, test: s
                 report = TableOracle.nb201_cifar10(space)
             except FileNotFoundError:
                 report = None
-        return econas_oracle(space, arg.split(",") if arg else "c4r4s0e10", device=device, report=report)
+        return econas_oracle(space, arg.split(",") if arg else "c4r4s0e10", data=train_data, device=device,
+                             report=report, store=store, cost=train_cost)
     raise ValueError(f"unknown oracle {spec!r}: use nb201-csv[:PATH], nb201-fidelities, csv:PATH or econas[:SETTING]")
 
 
@@ -126,6 +133,10 @@ def summarise(histories: list[History], threshold: float | None) -> dict[str, An
                    " econas:c4r4s0e10; several settings are fidelities).")
 @click.option("--fidelity", default=None, help="Fidelity a plain algorithm trains at (default: the most faithful).")
 @click.option("--device", default="cpu", show_default=True, help="Device of a training oracle.")
+@click.option("--train-data", default="cifar10", show_default=True,
+              help="Training data of a training oracle: cifar10 (the shared 5085-image subset) or cifar10:ROOT.")
+@click.option("--train-cost", type=click.Choice(["wall", "cpu"]), default="wall", show_default=True,
+              help="Seconds a training oracle charges per training (cpu: fairer on a shared machine).")
 @click.option("--valid", "valid_col", default=None, help=f"Table column searched [default: {NB201_VALID}].")
 @click.option("--test", "test_col", default=None, help=f"Table column reported [default: {NB201_TEST}].")
 @click.option("--cost", "cost_col", default=None,
@@ -147,6 +158,7 @@ def summarise(histories: list[History], threshold: float | None) -> dict[str, An
 @executor_options
 def search_cmd(space_name: str, algorithm: str, budget: int, warmup: str | None, move: str | None,
                move_random_prob: float, seeds: str, oracle_spec: str, fidelity: str | None, device: str,
+               train_data: str, train_cost: str,
                valid_col: str | None, test_col: str | None, cost_col: str | None, arch_column: str | None,
                proxy_seconds: float, params: tuple[str, ...], store_path: str, run_name: str | None,
                out_dir: Path | None, max_cost_hours: float | None, plot: bool, compare: tuple[str, ...],
@@ -157,12 +169,13 @@ def search_cmd(space_name: str, algorithm: str, budget: int, warmup: str | None,
     --executor ray the seeds run as parallel tasks; this process alone writes the store."""
     try:
         space = get_space(space_name)
-        oracle = make_oracle(oracle_spec, space, valid_col, test_col, cost_col, arch_column, device)
+        Store(store_path).close()  # the store exists before the oracle and the proxies use it
+        oracle = make_oracle(oracle_spec, space, valid_col, test_col, cost_col, arch_column, device,
+                             store=store_path, train_data=train_data, train_cost=train_cost)
         if fidelity is not None:
             oracle.level(fidelity)
         warm = parse_warmup(warmup)
         kwargs = parse_params(params)
-        Store(store_path).close()  # the store exists before proxies resolve, so live scores are stored there
         executor = optional_executor(executor_opts, workers=workers, spawn=device.startswith("cuda"))
     except (KeyError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None

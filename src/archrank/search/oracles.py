@@ -22,6 +22,7 @@ is judged on what its pick is really worth. Multi-fidelity policies (EcoNAS's hi
 from __future__ import annotations
 
 import math
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -349,6 +350,7 @@ def econas_oracle(
     device: str = "cpu",
     report: TableOracle | None = None,
     store: Any = None,
+    cost: str = "wall",
     **scorer_kwargs: Any,
 ) -> TrainingOracle:
     """Real training as an oracle: the reduced (EcoNAS-style) trainer of :mod:`archrank.econas`.
@@ -360,26 +362,41 @@ def econas_oracle(
     charged their recorded seconds. With a ``report`` table (e.g. the NB201 benchmark) the reported test
     accuracy is the table's, so a search driven by real reduced training is judged on the benchmark's
     full-training accuracy (NaN for a cell the table lacks); otherwise it is the same value. The data are
-    prepared once per setting, on the first query.
+    prepared once per setting, on the first query. ``cost="cpu"`` charges each training's process CPU seconds
+    instead of its wall seconds: on a shared machine wall time grows with the load of other jobs, so CPU time
+    is the fairer budget for comparing searches there.
     ``scorer_kwargs`` go to :class:`~archrank.econas.scorer.ReducedTrainingScorer`.
     """
     from archrank.econas.scorer import ReducedTrainingScorer  # lazy: only training oracles need the trainer
     from archrank.econas.store import TrainingStore
 
+    if cost not in ("wall", "cpu"):
+        raise ValueError(f"training cost must be 'wall' or 'cpu', got {cost!r}")
     settings = [setting] if isinstance(setting, str) else list(setting)
     if report is not None:
         report.bind(space)
-    view = TrainingStore(store) if store is not None else None
+    views: dict[int, TrainingStore] = {}
+
+    def view() -> TrainingStore | None:
+        """The store view of this process, opened on its first training (a path is opened per process, so a
+        forked search worker never shares the parent's SQLite connection)."""
+        if store is None:
+            return None
+        if os.getpid() not in views:
+            views[os.getpid()] = TrainingStore(store)
+        return views[os.getpid()]
 
     def trainer(spec: str) -> Callable[[Arch], OracleResult]:
-        scorer = ReducedTrainingScorer(spec, data, seed=seed, device=device, store=view, **scorer_kwargs)
+        scorer = ReducedTrainingScorer(spec, data, seed=seed, device=device, store=None, **scorer_kwargs)
 
         def train(arch: Arch) -> OracleResult:
+            scorer.store = view()
             result = scorer.result(space, arch)
             test = float(result.accuracy)
             if report is not None:  # the benchmark's accuracy; NaN for a cell the table lacks (never made up)
                 test = report.query(arch).test if arch in report else math.nan
-            return OracleResult(float(result.accuracy), test, float(result.seconds))
+            seconds = result.cpu_seconds if cost == "cpu" else result.seconds
+            return OracleResult(float(result.accuracy), test, float(seconds))
 
         return train
 

@@ -173,6 +173,34 @@ def test_econas_search_command(nb201_csv, data_root, tmp_path) -> None:
     assert bad.exit_code != 0 and "--seeds >= 1" in bad.output
 
 
+def test_econas_search_on_real_trainings(nb201_csv, data_root, tmp_path) -> None:
+    """--tiers runs the same comparison on real reduced trainings, cached in --store: a second run trains nothing
+    and reproduces the first one exactly."""
+    from archrank.econas.store import TrainingStore
+
+    if not (data_root / "nb201" / "nb201_cifar10_12epoch.csv").is_file():
+        pytest.skip("the NB201 12-epoch table is missing")
+    store = tmp_path / "t.db"
+    args = ["--seeds", "1", "--tiers", "c8r8s4e1,c8r4s4e1", "--budget-seconds", "2", "--warmup", "50",
+            "--proxy-seconds", "0.01", "--store", str(store)]
+    first = CliRunner().invoke(econas_search_cmd, [*args, "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    assert "hierarchical (c8r8s4e1 -> c8r4s4e1)" in first.output and "REAL reduced trainings" in first.output
+    with TrainingStore(store) as view:
+        trained = len(view.results())
+    assert trained >= 5  # at least one training per method
+    second = CliRunner().invoke(econas_search_cmd, [*args, "--out", str(tmp_path / "b")])
+    assert second.exit_code == 0, second.output
+    with TrainingStore(store) as view:
+        assert len(view.results()) == trained  # everything came from the store
+    a = pd.read_csv(tmp_path / "a" / "search_training_oracle.csv")
+    b = pd.read_csv(tmp_path / "b" / "search_training_oracle.csv")
+    pd.testing.assert_frame_equal(a, b)
+    assert (tmp_path / "a" / "search_training_oracle.png").is_file()
+    bad = CliRunner().invoke(econas_search_cmd, ["--tiers", "c8r8s4e1,c8r4s4e1"])
+    assert bad.exit_code != 0 and "go together" in bad.output
+
+
 def test_train_command(data_root, tmp_path) -> None:
     store = tmp_path / "r.sqlite"
     args = ["0", "--setting", "c8r8s4e1", "--threads", "1", "--store", str(store)]

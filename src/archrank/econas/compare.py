@@ -65,8 +65,10 @@ def compare_searches(
     and seed, read on a cost grid of ``grid_points`` up to ``max_cost``."""
     grid = np.linspace(max_cost / grid_points, max_cost, grid_points)
     rows = []
-    for method, search in methods.items():
-        for seed in seeds:
+    # seed by seed across the methods: with real trainings cached in a store, a run stopped part-way has trained
+    # every method on the same seeds, and a rerun with fewer seeds replays them from the store
+    for seed in seeds:
+        for method, search in methods.items():
             hist = search(seed)
             values = on_grid(hist, grid)
             costs = np.array([q.cumulative_cost_s for q in hist.queries])
@@ -76,7 +78,14 @@ def compare_searches(
                 row = {"method": method, "seed": seed, "cost": cost, "test_accuracy": value}
                 row.update({f"queries {f}": int(np.sum(done == i)) for i, f in enumerate(hist.fidelities)})
                 rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).sort_values(["method", "seed", "cost"], key=_method_order(methods), kind="stable",
+                                          ignore_index=True)
+
+
+def _method_order(methods: Mapping[str, Method]) -> Callable[[pd.Series], pd.Series]:
+    """Sort key keeping the methods in their given order (then seed, then cost)."""
+    order = {name: i for i, name in enumerate(methods)}
+    return lambda col: col.map(order) if col.name == "method" else col
 
 
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
@@ -91,7 +100,8 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_comparison(summary: pd.DataFrame, path: str | Path, caption: str, cost_unit: float = 3600.0,
-                    ylabel: str = "NB201 CIFAR-10 test acc of the pick (%)") -> Path:
+                    ylabel: str = "NB201 CIFAR-10 test acc of the pick (%)",
+                    xlabel: str = "training cost (GPU hours, NB201's own timings)") -> Path:
     """Median (line) and interquartile band of the pick's test accuracy vs cost (GPU hours by default)."""
     import matplotlib
 
@@ -103,6 +113,6 @@ def plot_comparison(summary: pd.DataFrame, path: str | Path, caption: str, cost_
         x = part["cost"] / cost_unit
         ax.plot(x, part["median"], label=method)
         ax.fill_between(x, part["q25"], part["q75"], alpha=0.15)
-    ax.set_xlabel("training cost (GPU hours, NB201's own timings)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     return save_captioned(fig, ax, caption, path, bottom=0.13)

@@ -169,13 +169,13 @@ def search_cmd(space_name: str, algorithm: str, budget: int, warmup: str | None,
     --executor ray the seeds run as parallel tasks; this process alone writes the store."""
     try:
         space = get_space(space_name)
-        Store(store_path).close()  # the store exists before the oracle and the proxies use it
         oracle = make_oracle(oracle_spec, space, valid_col, test_col, cost_col, arch_column, device,
                              store=store_path, train_data=train_data, train_cost=train_cost)
         if fidelity is not None:
             oracle.level(fidelity)
         warm = parse_warmup(warmup)
         kwargs = parse_params(params)
+        Store(store_path).close()  # the store exists before proxies resolve, so live scores are stored there
         executor = optional_executor(executor_opts, workers=workers, spawn=device.startswith("cuda"))
     except (KeyError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from archrank.cli_options import parse_seeds, resolve_space, setup_torch, workers_option
+from archrank.cli_options import parse_names, parse_seeds, resolve_space, setup_torch, workers_option
 from archrank.econas.consistency import DEFAULT_GRID
 from archrank.executors import executor_options, optional_executor
 
@@ -155,7 +155,7 @@ def econas_search_cmd(seeds: int, budget_hours: float, warmup: int, proxy_second
     try:
         table = TableOracle.nb201_fidelities(space)
         oracle = table if tiers is None else training_oracle(
-            space, [t.strip() for t in tiers.split(",") if t.strip()], data_spec, store=store_path, cost=train_cost)
+            space, parse_names(tiers, "tier"), data_spec, store=store_path, cost=train_cost)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     zero_cost = None

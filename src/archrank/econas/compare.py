@@ -62,7 +62,8 @@ def compare_searches(
     methods: Mapping[str, Method], seeds: Sequence[int], max_cost: float, grid_points: int = 60
 ) -> pd.DataFrame:
     """Long table (method, seed, cost, test accuracy of the pick, queries per fidelity so far) of every method
-    and seed, read on a cost grid of ``grid_points`` up to ``max_cost``."""
+    and seed, read on a cost grid of ``grid_points`` up to ``max_cost``; rows seed by seed, each seed's methods in
+    the given order (so :func:`summarize` keeps that order)."""
     grid = np.linspace(max_cost / grid_points, max_cost, grid_points)
     rows = []
     # seed by seed across the methods: with real trainings cached in a store, a run stopped part-way has trained
@@ -78,14 +79,7 @@ def compare_searches(
                 row = {"method": method, "seed": seed, "cost": cost, "test_accuracy": value}
                 row.update({f"queries {f}": int(np.sum(done == i)) for i, f in enumerate(hist.fidelities)})
                 rows.append(row)
-    return pd.DataFrame(rows).sort_values(["method", "seed", "cost"], key=_method_order(methods), kind="stable",
-                                          ignore_index=True)
-
-
-def _method_order(methods: Mapping[str, Method]) -> Callable[[pd.Series], pd.Series]:
-    """Sort key keeping the methods in their given order (then seed, then cost)."""
-    order = {name: i for i, name in enumerate(methods)}
-    return lambda col: col.map(order) if col.name == "method" else col
+    return pd.DataFrame(rows)
 
 
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:

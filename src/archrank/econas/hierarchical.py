@@ -90,12 +90,14 @@ def training_oracle(
     device: str = "cpu",
     store: Any = None,
     truth: Mapping[str, float] | None = None,
+    cost: str = "wall",
     **scorer_kwargs: Any,
 ) -> TrainingOracle:
     """Real reduced trainings as a multi-fidelity oracle: one fidelity per EcoNAS setting of ``tiers`` (cheapest
     first; a promotion retrains from scratch at the next setting and pays its seconds). Trainings are cached in
-    ``store`` and reused across seeds. ``truth`` (arch key -> benchmark accuracy) is the reported test value
-    (NaN for a cell it lacks); by default the shared NB201 table on NB201, else the reduced accuracy itself."""
+    ``store`` and reused across seeds; each is charged its ``cost`` seconds (``wall`` or ``cpu``). ``truth``
+    (arch key -> benchmark accuracy) is the reported test value (NaN for a cell it lacks); by default the shared
+    NB201 table on NB201, else the reduced accuracy itself."""
     import pandas as pd
 
     report = None
@@ -108,7 +110,7 @@ def training_oracle(
             report = TableOracle.nb201_cifar10(space)
         except FileNotFoundError:
             report = None
-    return econas_oracle(space, list(tiers), data, seed=seed, device=device, report=report, store=store,
+    return econas_oracle(space, list(tiers), data, seed=seed, device=device, report=report, store=store, cost=cost,
                          **scorer_kwargs)
 
 

@@ -122,3 +122,56 @@ def test_missing_ray_gives_the_install_line(monkeypatch: pytest.MonkeyPatch) -> 
     assert "pip install 'archrank[ray]'" in INSTALL_HINT
     with pytest.raises(ExecutorUnavailable):
         make_executor("ray")
+
+
+_ORPHAN_DRIVER = """
+import os, sys, time
+from archrank.executors import LocalExecutor
+
+def nap(_shared, items):
+    time.sleep(60)
+    return items
+
+if __name__ == "__main__":
+    session = LocalExecutor(2).open(nap, None)
+    session.submit((1,))
+    session.submit((2,))
+    time.sleep(0.5)
+    print(" ".join(str(p) for p in session._pool._processes), flush=True)
+    time.sleep(600)
+"""
+
+
+def test_workers_exit_when_their_driver_is_killed(tmp_path: Path) -> None:
+    """A driver killed without closing its pool (SIGKILL, OOM killer) must not leave workers behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "driver.py"
+    script.write_text(_ORPHAN_DRIVER)
+    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    workers: list[int] = []
+    try:
+        workers = [int(p) for p in driver.stdout.readline().split()]
+        assert len(workers) == 2 and all(_alive(p) for p in workers)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(p) for p in workers), "orphaned pool workers are still running"
+    finally:
+        driver.kill()
+        for pid in filter(_alive, workers):  # a failing run must not leave its own orphans behind
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie reaped by init counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -8,13 +8,17 @@ torch thread each (parallelism comes from the processes).
 A worker that dies (killed, out of memory, ``os._exit``) breaks the whole pool: every task running at that
 moment fails with it, innocent or not. The pool is then rebuilt and those tasks are rerun *one at a time*, so a
 death during such a solo run is charged to the task that caused it alone; a task is given up (recorded as
-failed) after ``retries`` charged retries. CUDA workers are spawned, not forked: a child cannot use CUDA once
-the parent has touched it.
+failed) after ``retries`` charged retries. A worker whose driver dies without closing the pool (killed, out of
+memory) notices within a second and exits, instead of waiting for work forever. CUDA workers are spawned, not
+forked: a child cannot use CUDA once the parent has touched it.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Hashable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
@@ -30,11 +34,27 @@ from archrank.executors.base import Executor, Finished, Session, TaskFn, handles
 _WORKER_PAYLOAD: dict[str, Any] = {}
 
 
-def _install_payload(fn: TaskFn, shared: Any, threads: int) -> None:
+# How often a worker checks that the process that started it is still alive (seconds).
+PARENT_POLL_SECONDS = 1.0
+
+
+def _exit_when_orphaned(parent: int, poll: float) -> None:
+    """Worker-side watchdog: end this process once its parent is gone.
+
+    A pool's workers wait on a queue fed by the driver. When the driver dies without shutting the pool down
+    (SIGKILL, the out-of-memory killer, a preempted job) nothing ever tells them, and they would sleep forever,
+    each holding its model, data and memory. Reparenting (``os.getppid()`` changes) is the portable sign."""
+    while os.getppid() == parent:
+        time.sleep(poll)
+    os._exit(1)
+
+
+def _install_payload(fn: TaskFn, shared: Any, threads: int, parent: int, poll: float) -> None:
     import torch
 
     torch.set_num_threads(threads)
     _WORKER_PAYLOAD["fn"], _WORKER_PAYLOAD["shared"] = fn, shared
+    threading.Thread(target=_exit_when_orphaned, args=(parent, poll), name="orphan-watchdog", daemon=True).start()
 
 
 def _run_installed(items: list[Any]) -> Any:
@@ -149,7 +169,7 @@ class _PoolSession(Session):
                 max_workers=self._workers,
                 mp_context=self._context,
                 initializer=_install_payload,
-                initargs=(self._fn, self._shared, 1),
+                initargs=(self._fn, self._shared, 1, os.getpid(), PARENT_POLL_SECONDS),
             )
         self._running[handle] = self._pool.submit(_run_installed, list(self._items[handle]))
 

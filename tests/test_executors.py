@@ -125,19 +125,20 @@ def test_missing_ray_gives_the_install_line(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 _ORPHAN_DRIVER = """
-import os, sys, time
+import sys, time
+from pathlib import Path
 from archrank.executors import LocalExecutor
 
-def nap(_shared, items):
+def nap(pid_dir, items):
+    import os
+    (Path(pid_dir) / str(os.getpid())).touch()  # tells the test which processes run the tasks
     time.sleep(60)
     return items
 
 if __name__ == "__main__":
-    session = LocalExecutor(2).open(nap, None)
+    session = LocalExecutor(2).open(nap, sys.argv[1])
     session.submit((1,))
     session.submit((2,))
-    time.sleep(0.5)
-    print(" ".join(str(p) for p in session._pool._processes), flush=True)
     time.sleep(600)
 """
 
@@ -149,12 +150,16 @@ def test_workers_exit_when_their_driver_is_killed(tmp_path: Path) -> None:
     import sys
     import time
 
-    script = tmp_path / "driver.py"
+    script, pid_dir = tmp_path / "driver.py", tmp_path / "pids"
     script.write_text(_ORPHAN_DRIVER)
-    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    pid_dir.mkdir()
+    driver = subprocess.Popen([sys.executable, str(script), str(pid_dir)])
     workers: list[int] = []
     try:
-        workers = [int(p) for p in driver.stdout.readline().split()]
+        deadline = time.monotonic() + 60
+        while len(list(pid_dir.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = [int(p.name) for p in pid_dir.iterdir()]
         assert len(workers) == 2 and all(_alive(p) for p in workers)
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=30)

@@ -38,23 +38,23 @@ _WORKER_PAYLOAD: dict[str, Any] = {}
 PARENT_POLL_SECONDS = 1.0
 
 
-def _exit_when_orphaned(parent: int, poll: float) -> None:
+def _exit_when_orphaned(parent: int) -> None:
     """Worker-side watchdog: end this process once its parent is gone.
 
     A pool's workers wait on a queue fed by the driver. When the driver dies without shutting the pool down
     (SIGKILL, the out-of-memory killer, a preempted job) nothing ever tells them, and they would sleep forever,
     each holding its model, data and memory. Reparenting (``os.getppid()`` changes) is the portable sign."""
     while os.getppid() == parent:
-        time.sleep(poll)
+        time.sleep(PARENT_POLL_SECONDS)
     os._exit(1)
 
 
-def _install_payload(fn: TaskFn, shared: Any, threads: int, parent: int, poll: float) -> None:
+def _install_payload(fn: TaskFn, shared: Any, threads: int, parent: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
     _WORKER_PAYLOAD["fn"], _WORKER_PAYLOAD["shared"] = fn, shared
-    threading.Thread(target=_exit_when_orphaned, args=(parent, poll), name="orphan-watchdog", daemon=True).start()
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), name="orphan-watchdog", daemon=True).start()
 
 
 def _run_installed(items: list[Any]) -> Any:
@@ -169,7 +169,7 @@ class _PoolSession(Session):
                 max_workers=self._workers,
                 mp_context=self._context,
                 initializer=_install_payload,
-                initargs=(self._fn, self._shared, 1, os.getpid(), PARENT_POLL_SECONDS),
+                initargs=(self._fn, self._shared, 1, os.getpid()),
             )
         self._running[handle] = self._pool.submit(_run_installed, list(self._items[handle]))
 

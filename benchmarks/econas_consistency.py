@@ -173,6 +173,9 @@ def full_report(args: argparse.Namespace, space, keys: list[str], settings: list
                      or [pd.DataFrame()])
     if not same.empty:
         same.to_csv(out / "consistency_full_same_cells.csv", index=False)
+    targets = what_it_ranks(results, finished)
+    if not targets.empty:
+        targets.to_csv(out / "consistency_full_targets.csv", index=False)
     shown = table[["ranker", "archs", "spearman", "spearman_p", "kendall", "cost_per_arch", "cost_unit", "pareto"]]
     lines = [
         "# EcoNAS reduced training on the full CIFAR-10 (JPEG-decoded) vs real reference points, NAS-Bench-201",
@@ -198,6 +201,15 @@ def full_report(args: argparse.Namespace, space, keys: list[str], settings: list
         "",
         markdown_table(same) if not same.empty else "(no setting finished)",
         "",
+        "## What a reduced training ranks: each finished setting against other targets, on its own cells",
+        "",
+        "Spearman of the setting's test accuracy with NB201's 200-epoch test and validation accuracy, NB201's own "
+        "12-epoch training (validation and test accuracy), the parameter count, and each other finished setting "
+        "(on the cells both finished). A reduced training that agrees with a short full training but not with the "
+        "200-epoch result measures early trainability, not final accuracy.",
+        "",
+        markdown_table(targets) if not targets.empty else "(no setting finished)",
+        "",
         "## Epoch factor without training: NDS ImageNet records (Spearman of epoch-e error vs final error)",
         "",
         "A snapshot at epoch e of a 50-epoch cosine schedule (not an e-epoch schedule annealed to zero, as EcoNAS's "
@@ -213,6 +225,28 @@ def full_report(args: argparse.Namespace, space, keys: list[str], settings: list
     ]
     (out / "consistency_full.md").write_text("\n".join(lines))
     return table
+
+
+def what_it_ranks(results: pd.DataFrame, finished: list[str]) -> pd.DataFrame:
+    """Spearman of each finished setting's accuracy against several targets on the cells it finished: NB201's
+    200-epoch test/validation accuracy, its 12-epoch training, params, and every other finished setting."""
+    from archrank.bench.tables import load_nb201_cifar10
+    from archrank.econas.references import load_twelve_epoch, rank_row
+
+    per_setting = {s: results[results["setting"] == s].groupby("arch_key")["accuracy"].mean() for s in finished}
+    table = load_nb201_cifar10(get_space("nb201"))
+    twelve = load_twelve_epoch()
+    targets = {"NB201 200-epoch test": table["cifar10_test_acc"], "NB201 200-epoch valid": table["cifar10_valid_acc"],
+               "NB201 12-epoch valid": twelve["cifar10_valid_acc_12ep"],
+               "NB201 12-epoch test": twelve["cifar10_test_acc_12ep"], "params": table["params_M"]}
+    rows = []
+    for setting, accuracy in per_setting.items():
+        others = {f"EcoNAS {s}": v for s, v in per_setting.items() if s != setting}
+        for target, values in {**targets, **others}.items():
+            row = rank_row(f"EcoNAS {setting}", accuracy, values, float("nan"), "")
+            rows.append({"setting": setting, "target": target, "archs": row["archs"], "spearman": row["spearman"],
+                         "kendall": row["kendall"]})
+    return pd.DataFrame(rows)
 
 
 def same_cells(

@@ -10,8 +10,10 @@ space's ground truth (:func:`archrank.bench.truth.load_truth` with ``--truth``, 
 test accuracy, NAS-Bench-Macro's mean test accuracy, ...). Resumable: every proposal and every score is in
 ``--store``; rerun the same command to continue.
 
-Writes ``dps_robust.csv`` for NB201 (the session-4 file name) and ``dps_robust_<space>.csv`` with a markdown
-table ``dps_robust_<space>_table.md`` for any other space, under ``--out``.
+Writes ``dps_robust.csv`` for NB201 (the session-4 file name) and ``dps_robust_<study>.csv`` with a markdown
+table ``dps_robust_<study>_table.md`` for any other space, under ``--out``; ``<study>`` is the space's name, plus
+the truth option where ``--truth`` names one (``--space tnb101-micro --truth benchmark:jigsaw`` is
+``tnb101-micro-jigsaw``: each TransNAS-Bench-101 task is its own study, with its own DPS runs in the store).
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/eproxy_dps_robust.py --space macro --draws 5 \\
         --budget 16 --population 8 --tournament 3 --eval 100 --eval-fittest --store /work/dps_macro/store.db
@@ -30,6 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+import archrank
 from archrank import get_space
 from archrank.bench.metrics import spearman
 from archrank.bench.report import markdown_table
@@ -105,7 +108,8 @@ def main() -> None:
     space = get_space(args.space)
     truth_spec = load_truth(args.truth, space, args.metric)
     truth = truth_spec.values
-    print(f"{space.name}: ground truth {truth_spec.source}", flush=True)
+    label = study_label(space.name, args.truth)
+    print(f"{label}: ground truth {truth_spec.source}", flush=True)
     batch = load_batch("cifar10", None, batch_size=16, seed=0)
     default = resolve_config("default")
     draws, held = draw_cells(space, truth, args.draws, args.labelled, args.eval)
@@ -125,7 +129,7 @@ def main() -> None:
             labelled = [(a, float(truth[space.key(a)])) for a in archs]
             result = run_dps(
                 space, labelled, store_path=store.store, batch=batch,
-                run_name=run_name(space.name, args.population, args.tournament, d),
+                run_name=run_name(label, args.population, args.tournament, d),
                 dps_space=DPSSpace(base=default), budget=args.budget, population=args.population,
                 tournament=args.tournament, seed=0, start_from="base", select="confident",
                 confidence=args.confidence, progress=False,
@@ -151,31 +155,42 @@ def main() -> None:
                 "held-out ρ fittest": rho_fittest,
             })
             print(f"[{time.time() - start:6.0f} s] draw {d}: {json.dumps(rows[-1], default=str)}", flush=True)
-            pd.DataFrame(rows).to_csv(out / csv_name(space.name), index=False)
+            pd.DataFrame(rows).to_csv(out / csv_name(label), index=False)
             picks[chosen.config.key] = chosen.config
             if args.eval_fittest:
                 picks[fittest.config.key] = fittest.config
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
-    if space.name != "nb201" and rows:
+    if label != "nb201" and rows:
         with EproxyStore(args.store) as store:  # every score is stored by now: nothing is recomputed
             values = {("default" if key == default.key else key[:8]): held_values(space, held, cfg, batch, store)
                       for key, cfg in picks.items()}
         for name in filter(None, args.baselines.split(",")):
             try:
                 column = load_truth(args.truth, space, name).values
+                values[name] = [float(column[space.key(a)]) for a in held]
             except ValueError as exc:
-                print(f"baseline {name} skipped: {exc}", flush=True)
-                continue
-            values[name] = [float(column[space.key(a)]) for a in held]
+                if name not in archrank.list_proxies():
+                    print(f"baseline {name} skipped: {exc}", flush=True)
+                    continue
+                print(f"baseline {name}: not in the benchmark file, computed with archrank's {name} proxy", flush=True)
+                values[name] = computed_baseline(space, held, name)
         accuracies = [float(truth[space.key(a)]) for a in held]
         context = held_out_context(values, accuracies)
-        context.to_csv(out / f"dps_robust_{space.name}_heldout.csv", index=False)
+        context.to_csv(out / f"dps_robust_{label}_heldout.csv", index=False)
         print(context.to_string(index=False))
-        (out / f"dps_robust_{space.name}_table.md").write_text(
+        (out / f"dps_robust_{label}_table.md").write_text(
             summary_markdown(table, truth_spec.source) + f"\nHeld out ({len(held)} cells), 95 % bootstrap CIs "
             f"(1000 resamples of the cells, seed 0; Δ paired with the default on the same resamples):\n\n"
             + markdown_table(context.set_index("ranked by").round(3)) + "\n")
+
+
+def computed_baseline(space, archs, proxy: str) -> list[float]:
+    """``proxy`` (e.g. ``params``, ``flops``) computed on ``archs`` where the benchmark file does not list it (the
+    TransNAS-Bench-101 tables carry no parameter count); one CIFAR-10 batch of 2, enough for data-free proxies."""
+    batch = load_batch("cifar10", None, batch_size=2, seed=0)
+    scorer = archrank.create_proxy(proxy)
+    return [float(archrank.score(space.build(a), [scorer], batch=batch, seed=0)[proxy]) for a in archs]
 
 
 def held_values(space, archs, config, batch, store) -> list[float]:
@@ -207,6 +222,14 @@ def held_out_context(values: dict[str, list[float]], accuracies: list[float], n_
             "Δ CI low": np.nanpercentile(delta, 2.5), "Δ CI high": np.nanpercentile(delta, 97.5),
         })
     return pd.DataFrame(rows)
+
+
+def study_label(space: str, truth: str) -> str:
+    """The name a study goes by in run names and files: the space, plus the truth option where ``--truth`` picks
+    one other than the default (e.g. ``tnb101-micro-room_layout`` for ``--truth benchmark:room_layout``), so that
+    two tasks of one space never resume each other's DPS runs or overwrite each other's files."""
+    option = truth.partition(":")[2] if truth != "auto" else ""
+    return f"{space}-{option}" if option else space
 
 
 def run_name(space: str, population: int, tournament: int, draw: int) -> str:

@@ -46,6 +46,8 @@ from archrank.eproxy.store import EproxyStore
 
 LABELLED_SEED = 2210
 
+ENSEMBLE_ROW = "default ensemble (label-free)"
+
 
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,6 +69,12 @@ def parse() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--baselines", default="params,flops", help="Columns of the space's benchmark file ranked on the "
                    "held-out cells beside the configs (spaces other than NB201; missing ones are skipped).")
+    p.add_argument("--ensemble-store", default=None, help="Also rank the held-out cells by archrank's label-free "
+                   "default ensemble (ENSEMBLE_PROXIES after the label-free member checks, as `archrank rank --by "
+                   "ensemble`), scoring them into this results store where missing (resumable; e.g. the cross-space "
+                   "store, whose scores it reuses when the data and batch size match).")
+    p.add_argument("--ensemble-batch-size", type=int, default=64, help="CIFAR-10 batch of the ensemble's scoring "
+                   "(the cross-space study used 16 on TransNAS-Bench-101 and NDS, 64 elsewhere).")
     return p.parse_args()
 
 
@@ -175,6 +183,9 @@ def main() -> None:
                     continue
                 print(f"baseline {name}: not in the benchmark file, computed with archrank's {name} proxy", flush=True)
                 values[name] = computed_baseline(space, held, name)
+        if args.ensemble_store:
+            values[ENSEMBLE_ROW] = ensemble_values(space, held, args.ensemble_store,
+                                                                      args.ensemble_batch_size)
         accuracies = [float(truth[space.key(a)]) for a in held]
         context = held_out_context(values, accuracies)
         context.to_csv(out / f"dps_robust_{label}_heldout.csv", index=False)
@@ -193,6 +204,33 @@ def computed_baseline(space, archs, proxy: str) -> list[float]:
     return [float(archrank.score(space.build(a), [scorer], batch=batch, seed=0)[proxy]) for a in archs]
 
 
+def ensemble_values(space, archs, store_path: str, batch_size: int) -> list[float]:
+    """archrank's label-free default ensemble on ``archs``: ``ENSEMBLE_PROXIES`` scored into ``store_path`` where
+    missing (one CIFAR-10 batch of ``batch_size``, seed 0, CPU), combined by the members that pass the label-free
+    checks, exactly as ``archrank rank --by ensemble`` does."""
+    from archrank.bench import ENSEMBLE_PROXIES
+    from archrank.bench.members import robust_aggregate
+    from archrank.cli_options import default_num_classes
+    from archrank.cli_options import load_data as load_scoring_batch
+    from archrank.proxies import expand_proxy_names
+    from archrank.runner import config_hashes, model_config, score_space
+    from archrank.store import Store
+
+    names = expand_proxy_names(list(ENSEMBLE_PROXIES))
+    num_classes = default_num_classes(space, "cifar10")
+    batch, batch_hash = load_scoring_batch("cifar10", batch_size, 0, tuple(space.input_shape))
+    with Store(store_path) as store:
+        store.put_input(batch_hash, "cifar10", {"data": "cifar10", "batch_size": batch_size, "seed": 0,
+                                                "shape": list(batch[0].shape[1:])})
+        score_space(space, archs, names, store, batch, batch_hash=batch_hash, seed=0, num_classes=num_classes)
+        table = store.score_table(space.name, names, seed=0, batch=batch_hash, device="cpu",
+                                  config=config_hashes(names, model_config(space, num_classes, {})))
+    table = table.reindex([space.key(a) for a in archs])
+    values, selection = robust_aggregate(table[names], names)
+    print(f"default ensemble on {len(archs)} held-out cells: {selection.describe()}", flush=True)
+    return [float(v) for v in values]
+
+
 def held_values(space, archs, config, batch, store) -> list[float]:
     """Stored Eproxy values of ``archs`` under ``config`` (scored now if missing), undefined ones ranked last."""
     scores = score_archs(space, archs, config, batch, seed=0, store=store)
@@ -201,26 +239,32 @@ def held_values(space, archs, config, batch, store) -> list[float]:
 
 def held_out_context(values: dict[str, list[float]], accuracies: list[float], n_boot: int = 1000) -> pd.DataFrame:
     """Spearman ρ of each ranking on the held-out cells with a percentile bootstrap CI, and its paired difference
-    with the default's (the same resampled cells for both), so that a gap can be read against its noise."""
+    with the default's (the same resampled cells for both), so that a gap can be read against its noise; where the
+    label-free ensemble was ranked too, the paired difference with it as well."""
     acc = np.asarray(accuracies, dtype=float)
     idx = np.random.default_rng(0).integers(0, len(acc), size=(n_boot, len(acc)))
 
     def boot(v: np.ndarray) -> np.ndarray:
         return np.array([spearman(v[i], acc[i]) for i in idx])
 
-    default = np.asarray(values["default"], dtype=float)
-    reference, rho_default = boot(default), spearman(default, acc)
+    references = {"default": "Δρ vs default", ENSEMBLE_ROW: "Δρ vs ensemble"}
+    paired = {}
+    for name, column in references.items():
+        if name in values:
+            ref = np.asarray(values[name], dtype=float)
+            paired[column] = (boot(ref), spearman(ref, acc))
     rows = []
     for name, vals in values.items():
         v = np.asarray(vals, dtype=float)
         rho, point = boot(v), spearman(v, acc)
-        delta = rho - reference
-        rows.append({
-            "ranked by": name, "ρ": point,
-            "CI low": np.nanpercentile(rho, 2.5), "CI high": np.nanpercentile(rho, 97.5),
-            "Δρ vs default": point - rho_default,
-            "Δ CI low": np.nanpercentile(delta, 2.5), "Δ CI high": np.nanpercentile(delta, 97.5),
-        })
+        row = {"ranked by": name, "ρ": point,
+               "CI low": np.nanpercentile(rho, 2.5), "CI high": np.nanpercentile(rho, 97.5)}
+        for column, (ref_boot, ref_point) in paired.items():
+            delta = rho - ref_boot
+            suffix = "" if column == "Δρ vs default" else " (ens.)"
+            row.update({column: point - ref_point, f"Δ CI low{suffix}": np.nanpercentile(delta, 2.5),
+                        f"Δ CI high{suffix}": np.nanpercentile(delta, 97.5)})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -184,15 +184,15 @@ def main() -> None:
                 print(f"baseline {name}: not in the benchmark file, computed with archrank's {name} proxy", flush=True)
                 values[name] = computed_baseline(space, held, name)
         if args.ensemble_store:
-            values[ENSEMBLE_ROW] = ensemble_values(space, held, args.ensemble_store,
-                                                                      args.ensemble_batch_size)
+            values[ENSEMBLE_ROW] = ensemble_values(space, held, args.ensemble_store, args.ensemble_batch_size)
         accuracies = [float(truth[space.key(a)]) for a in held]
         context = held_out_context(values, accuracies)
         context.to_csv(out / f"dps_robust_{label}_heldout.csv", index=False)
         print(context.to_string(index=False))
         (out / f"dps_robust_{label}_table.md").write_text(
             summary_markdown(table, truth_spec.source) + f"\nHeld out ({len(held)} cells), 95 % bootstrap CIs "
-            f"(1000 resamples of the cells, seed 0; Δ paired with the default on the same resamples):\n\n"
+            f"(1000 resamples of the cells, seed 0; Δ paired with the default, and with the label-free ensemble where "
+            f"it was ranked, on the same resamples):\n\n"
             + markdown_table(context.set_index("ranked by").round(3)) + "\n")
 
 
@@ -247,22 +247,22 @@ def held_out_context(values: dict[str, list[float]], accuracies: list[float], n_
     def boot(v: np.ndarray) -> np.ndarray:
         return np.array([spearman(v[i], acc[i]) for i in idx])
 
-    references = {"default": "Δρ vs default", ENSEMBLE_ROW: "Δρ vs ensemble"}
+    # reference row -> suffix of its three columns (Δρ, and the interval of the paired difference)
+    references = {"default": ("vs default", ""), ENSEMBLE_ROW: ("vs ensemble", " (ens.)")}
     paired = {}
-    for name, column in references.items():
+    for name, (label, suffix) in references.items():
         if name in values:
             ref = np.asarray(values[name], dtype=float)
-            paired[column] = (boot(ref), spearman(ref, acc))
+            paired[(label, suffix)] = (boot(ref), spearman(ref, acc))
     rows = []
     for name, vals in values.items():
         v = np.asarray(vals, dtype=float)
         rho, point = boot(v), spearman(v, acc)
         row = {"ranked by": name, "ρ": point,
                "CI low": np.nanpercentile(rho, 2.5), "CI high": np.nanpercentile(rho, 97.5)}
-        for column, (ref_boot, ref_point) in paired.items():
+        for (label, suffix), (ref_boot, ref_point) in paired.items():
             delta = rho - ref_boot
-            suffix = "" if column == "Δρ vs default" else " (ens.)"
-            row.update({column: point - ref_point, f"Δ CI low{suffix}": np.nanpercentile(delta, 2.5),
+            row.update({f"Δρ {label}": point - ref_point, f"Δ CI low{suffix}": np.nanpercentile(delta, 2.5),
                         f"Δ CI high{suffix}": np.nanpercentile(delta, 97.5)})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -272,8 +272,8 @@ def study_label(space: str, truth: str) -> str:
     """The name a study goes by in run names and files: the space, plus the truth option where ``--truth`` picks
     one other than the default (e.g. ``tnb101-micro-room_layout`` for ``--truth benchmark:room_layout``), so that
     two tasks of one space never resume each other's DPS runs or overwrite each other's files."""
-    option = truth.partition(":")[2] if truth != "auto" else ""
-    return f"{space}-{option}" if option else space
+    kind, _, option = truth.partition(":")
+    return f"{space}-{option}" if kind == "benchmark" and option else space
 
 
 def run_name(space: str, population: int, tournament: int, draw: int) -> str:

@@ -176,3 +176,16 @@ def test_heatmap_shows_the_n_behind_each_figure() -> None:
     assert cells[(1, 0)] == "0.25\nn=20"  # fewer architectures than the column: says how many
     assert cells[(2, 1)] == "-0.30"
     assert (2, 0) not in cells and (1, 1) not in cells  # no rho, no text
+
+
+def test_best_reference_needs_enough_common_cells() -> None:
+    """A maximum over many proxies on a handful of shared cells is noise: below MIN_COMMON_BEST cells the best
+    reference proxy is judged on its whole file, at or above it on our cells."""
+    from archrank.bench.reference import MIN_COMMON_BEST, best_reference
+
+    def table(n_common: int) -> pd.DataFrame:
+        return pd.DataFrame({"n common": [n_common] * 2, "ρ ref vs truth (our cells)": [0.9, 0.2],
+                             "ρ ref vs truth (whole file)": [0.3, 0.5]}, index=["jacov", "snip"])
+
+    assert best_reference(table(MIN_COMMON_BEST - 1)) == ("snip", 0.5, "whole file")
+    assert best_reference(table(MIN_COMMON_BEST)) == ("jacov", 0.9, "same cells")

@@ -333,7 +333,7 @@ def plot_full(table: pd.DataFrame, path: Path, caption: str) -> Path:
     ax.set_ylabel("Spearman ρ vs NB201 200-epoch CIFAR-10 test acc")
     ax.set_ylim(min(-0.3, float(table["spearman"].min()) - 0.05), 1.0)
     ax.grid(alpha=0.3)
-    ax.legend(loc="center left", fontsize=7, framealpha=0.9)
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.93), fontsize=7, framealpha=0.9)
     fig.text(0.01, 0.01, caption, fontsize=7.5, wrap=True, va="bottom")
     fig.tight_layout(rect=(0, 0.13, 1, 1))
     fig.savefig(path, dpi=130)

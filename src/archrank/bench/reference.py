@@ -34,8 +34,8 @@ MIN_COMMON = 10
 # maximum over ~13 proxies, held against our ensemble's ρ on all our cells, and over fewer cells that maximum is
 # mostly sampling noise (at n = 14 one ρ spans about ±0.5). Below it, the whole file is the basis. (Session 9: the
 # TransNAS sample grew to 100 cells, 14 of them in Suite-Zero's file, and the 14-cell maximum replaced the
-# whole-file one; this threshold restores the whole-file basis there. NB101/NB301 samples are Suite-Zero's own
-# cells, so nothing changes for them.)
+# whole-file one; this threshold restores the whole-file basis there and on NB201, whose 200-cell sample also
+# shares 14. NB101/NB301 samples are Suite-Zero's own cells, so nothing changes for them.)
 MIN_COMMON_BEST = 30
 
 

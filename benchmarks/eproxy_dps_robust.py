@@ -209,7 +209,7 @@ def ensemble_values(space, archs, store_path: str, batch_size: int) -> list[floa
     missing (one CIFAR-10 batch of ``batch_size``, seed 0, CPU), combined by the members that pass the label-free
     checks, exactly as ``archrank rank --by ensemble`` does."""
     from archrank.bench import ENSEMBLE_PROXIES
-    from archrank.bench.members import robust_aggregate
+    from archrank.cli import ENSEMBLE, ranking_table
     from archrank.cli_options import default_num_classes
     from archrank.cli_options import load_data as load_scoring_batch
     from archrank.proxies import expand_proxy_names
@@ -219,16 +219,15 @@ def ensemble_values(space, archs, store_path: str, batch_size: int) -> list[floa
     names = expand_proxy_names(list(ENSEMBLE_PROXIES))
     num_classes = default_num_classes(space, "cifar10")
     batch, batch_hash = load_scoring_batch("cifar10", batch_size, 0, tuple(space.input_shape))
+    selection = {"seed": 0, "batch": batch_hash, "device": "cpu",
+                 "config": config_hashes(names, model_config(space, num_classes, {}))}
     with Store(store_path) as store:
         store.put_input(batch_hash, "cifar10", {"data": "cifar10", "batch_size": batch_size, "seed": 0,
                                                 "shape": list(batch[0].shape[1:])})
         score_space(space, archs, names, store, batch, batch_hash=batch_hash, seed=0, num_classes=num_classes)
-        table = store.score_table(space.name, names, seed=0, batch=batch_hash, device="cpu",
-                                  config=config_hashes(names, model_config(space, num_classes, {})))
-    table = table.reindex([space.key(a) for a in archs])
-    values, selection = robust_aggregate(table[names], names)
-    print(f"default ensemble on {len(archs)} held-out cells: {selection.describe()}", flush=True)
-    return [float(v) for v in values]
+        table = ranking_table(space, archs, names, store, ENSEMBLE, selection)
+    print(f"default ensemble on {len(archs)} held-out cells: {table.attrs['members']}", flush=True)
+    return [float(v) for v in table[ENSEMBLE].reindex([space.key(a) for a in archs])]
 
 
 def held_values(space, archs, config, batch, store) -> list[float]:
@@ -247,23 +246,20 @@ def held_out_context(values: dict[str, list[float]], accuracies: list[float], n_
     def boot(v: np.ndarray) -> np.ndarray:
         return np.array([spearman(v[i], acc[i]) for i in idx])
 
-    # reference row -> suffix of its three columns (Δρ, and the interval of the paired difference)
+    boots = {name: boot(np.asarray(vals, dtype=float)) for name, vals in values.items()}
+    points = {name: spearman(np.asarray(vals, dtype=float), acc) for name, vals in values.items()}
+    # reference row -> (name of its Δρ column, suffix of its interval columns)
     references = {"default": ("vs default", ""), ENSEMBLE_ROW: ("vs ensemble", " (ens.)")}
-    paired = {}
-    for name, (label, suffix) in references.items():
-        if name in values:
-            ref = np.asarray(values[name], dtype=float)
-            paired[(label, suffix)] = (boot(ref), spearman(ref, acc))
     rows = []
-    for name, vals in values.items():
-        v = np.asarray(vals, dtype=float)
-        rho, point = boot(v), spearman(v, acc)
+    for name in values:
+        rho, point = boots[name], points[name]
         row = {"ranked by": name, "ρ": point,
                "CI low": np.nanpercentile(rho, 2.5), "CI high": np.nanpercentile(rho, 97.5)}
-        for (label, suffix), (ref_boot, ref_point) in paired.items():
-            delta = rho - ref_boot
-            row.update({f"Δρ {label}": point - ref_point, f"Δ CI low{suffix}": np.nanpercentile(delta, 2.5),
-                        f"Δ CI high{suffix}": np.nanpercentile(delta, 97.5)})
+        for ref, (label, suffix) in references.items():
+            if ref in values:
+                delta = rho - boots[ref]
+                row.update({f"Δρ {label}": point - points[ref], f"Δ CI low{suffix}": np.nanpercentile(delta, 2.5),
+                            f"Δ CI high{suffix}": np.nanpercentile(delta, 97.5)})
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -13,7 +13,15 @@ import torch
 from archrank import econas
 from archrank.econas.consistency import consistency_table, pareto_front, train_many
 from archrank.econas.data import augment, prepare, resize
-from archrank.econas.trainer import reduced_build_kwargs
+from archrank.econas.trainer import (
+    ZERO_COST_PAPER_RECIPE,
+    ZERO_COST_PAPER_SETTING,
+    fit,
+    make_optimizer,
+    reduced_build_kwargs,
+    seeded_model,
+    training_setup,
+)
 
 TINY_ARCH = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
 TINY = {"width_kwarg": {"C": 8}, "build_kwargs": {"N": 1}}
@@ -252,3 +260,83 @@ def test_consistency_table_and_pareto_front() -> None:
     assert table["pareto"].all() and set(table["archs"]) == {20}
     mask = pareto_front(np.array([1.0, 2.0, 3.0, 2.0]), np.array([0.5, 0.7, 0.6, 0.4]))
     assert mask.tolist() == [True, True, False, False]
+
+
+# --- the recipe: a cosine schedule longer than the training (the zero-cost paper's EcoNAS proxy) -------------------
+def test_recipe_schedule_epochs_is_checked_and_tagged() -> None:
+    setting = econas.parse_setting("c4r4s0e20")
+    assert econas.Recipe().horizon(setting) == 20
+    assert econas.Recipe(schedule_epochs=40).horizon(setting) == 40
+    with pytest.raises(ValueError, match="shorter than the 20 epochs"):
+        econas.Recipe(schedule_epochs=10).horizon(setting)
+    for bad in (0, -3, True, 2.5):
+        with pytest.raises(ValueError, match="schedule_epochs"):
+            econas.Recipe(schedule_epochs=bad)
+    assert ZERO_COST_PAPER_RECIPE.diffs() == ["batch_size=2048", "schedule_epochs=40"]
+    assert ZERO_COST_PAPER_RECIPE.horizon(econas.parse_setting(ZERO_COST_PAPER_SETTING)) == 40
+
+
+def final_learning_rate(nb201, recipe: econas.Recipe, setting: str) -> float:
+    """The learning rate of the last SGD step of a tiny training under ``recipe``."""
+    parsed = econas.parse_setting(setting)
+    data, kwargs, autocast, scaler, fmt = training_setup(nb201, parsed, colour_task(64, 30), 0, torch.device("cpu"),
+                                                         recipe, TINY["width_kwarg"], TINY["build_kwargs"])
+    model = seeded_model(nb201, nb201.parse(TINY_ARCH), 0, data.num_classes, kwargs)
+    optimizer = make_optimizer(model, recipe)
+
+    def loss_fn(logits: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        loss = torch.nn.functional.cross_entropy(logits, yb)
+        return loss, loss.detach() * len(yb), (logits.argmax(1) == yb).sum()
+
+    stats = fit(model, optimizer, data, parsed, recipe, 0, fmt, autocast, scaler, loss_fn)
+    assert stats.iterations == parsed.epochs * 2  # 64 images, batch 32: the steps trained, not the horizon
+    return optimizer.param_groups[0]["lr"]
+
+
+def test_schedule_epochs_stops_the_cosine_half_way(nb201) -> None:
+    annealed = final_learning_rate(nb201, TINY_RECIPE, "c1r1s0e2")
+    snapshot = final_learning_rate(nb201, econas.Recipe(batch_size=32, lr=0.05, schedule_epochs=4), "c1r1s0e2")
+    # last step is step 3 of 4 (annealed) or of 8 (half of a 4-epoch schedule)
+    assert annealed == pytest.approx(0.05 * 0.5 * (1 + math.cos(math.pi * 3 / 4)))
+    assert snapshot == pytest.approx(0.05 * 0.5 * (1 + math.cos(math.pi * 3 / 8)))
+    with pytest.raises(ValueError, match="shorter"):
+        econas.train(nb201, TINY_ARCH, "c1r1s0e3", colour_task(60, 30), recipe=econas.Recipe(schedule_epochs=2),
+                     **TINY)
+
+
+def test_recipe_options_reach_the_store_and_errors_are_one_line(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from archrank.cli import main
+
+    bad = CliRunner().invoke(main, ["consistency", "--settings", "c4r4s0e20", "--schedule-epochs", "10",
+                                    "--store", str(tmp_path / "s.db"), "--quiet"])
+    assert bad.exit_code != 0
+    lines = [ln for ln in bad.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "shorter than the 20 epochs" in lines[0], bad.output
+    assert not (tmp_path / "s.db").exists()  # refused before any work
+
+
+def test_train_command_stores_a_recipe_variant_under_its_own_key(data_root, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from archrank.cli import main
+
+    if not (data_root / "cifar-10-batches-py").is_dir():
+        pytest.skip(f"no CIFAR-10 under {data_root}")
+    store = tmp_path / "t.db"
+    args = ["train", TINY_ARCH, "--setting", "c4r4s2e1", "--store", str(store), "--threads", "1"]
+    variant = CliRunner().invoke(main, [*args, "--batch-size", "512", "--schedule-epochs", "3"])
+    plain = CliRunner().invoke(main, args)
+    assert variant.exit_code == 0 and plain.exit_code == 0, variant.output + plain.output
+    assert "|batch_size=512,schedule_epochs=3" in variant.output
+    with econas.TrainingStore(store) as training_store:
+        frame = training_store.results(space="nb201")
+    assert sorted(frame["setting"]) == ["c4r4s2e1", "c4r4s2e1|batch_size=512,schedule_epochs=3"]
+    assert set(frame["iterations"]) == {math.ceil(len_subset(frame) / 512), math.ceil(len_subset(frame) / 256)}
+
+
+def len_subset(frame: pd.DataFrame) -> int:
+    """The training images of the stored trainings (all of one setting, so one value)."""
+    (count,) = set(frame["train_samples"])
+    return int(count)

@@ -37,3 +37,25 @@ def test_twelve_epoch_training_ranks_the_200_epoch_result() -> None:
     assert twelve["archs"] == 60 and 0.3 < twelve["spearman"] <= 1.0
     assert twelve["cost_unit"].startswith("GPU") and twelve["cost_per_arch"] > 0
     assert rows["params (no training)"]["cost_per_arch"] == 0.0
+
+
+@pytest.mark.skipif(data_root() is None, reason="needs ../shared/data (NB201 tables)")
+def test_sample_typicality_places_a_sample_among_random_ones() -> None:
+    from archrank import get_space
+    from archrank.econas.consistency import nb201_truth
+    from archrank.econas.references import sample_typicality
+
+    space = get_space("nb201")
+    truth = nb201_truth(space)
+    uniform = sample_typicality([space.key(a) for a in space.sample_many(200, seed=3)], truth, draws=300)
+    assert list(uniform["ranker"])[:1] == ["NB201 12-epoch training (valid acc)"] and set(uniform["archs"]) == {200}
+    for row in uniform.itertuples():
+        assert row.random_q025 < row.random_median < row.random_q975
+        assert abs(row.random_median - row.spearman_all) < 0.03  # random samples centre on the population value
+        assert 0.0 <= row.study_percentile <= 1.0
+    # cells from a narrow band of the truth: every ranker's Spearman collapses, far below any random sample's
+    middle = truth.dropna().sort_values()
+    band = list(middle.index[len(middle) // 2 : len(middle) // 2 + 200])
+    narrow = sample_typicality(band, truth, draws=300)
+    assert (narrow["spearman_study"] < narrow["random_q025"]).all()
+    assert (narrow["study_percentile"] < 0.025).all()

@@ -23,10 +23,19 @@ from archrank.econas.hierarchical import (
 from archrank.econas.scorer import ReducedTrainingScorer
 from archrank.econas.setting import Setting, parse_setting
 from archrank.econas.store import TrainingStore
-from archrank.econas.trainer import Recipe, TrainResult, reduced_build_kwargs, train
+from archrank.econas.trainer import (
+    ZERO_COST_PAPER_RECIPE,
+    ZERO_COST_PAPER_SETTING,
+    Recipe,
+    TrainResult,
+    reduced_build_kwargs,
+    train,
+)
 
 __all__ = [
     "DEFAULT_GRID",
+    "ZERO_COST_PAPER_RECIPE",
+    "ZERO_COST_PAPER_SETTING",
     "HierarchicalConfig",
     "RawData",
     "Recipe",

@@ -16,6 +16,33 @@ from archrank.executors import executor_options, optional_executor
 DATA_NOTE = "the shared CIFAR-10 here is a 5085-image training subset (1017 test images)"
 
 
+def recipe_options(command: Any) -> Any:
+    """``--batch-size``, ``--lr`` and ``--schedule-epochs``: the parts of the training recipe a study varies (the
+    defaults are NB201's recipe; e.g. the zero-cost paper's EcoNAS proxy is ``c4r4s0e20`` with ``--batch-size 2048
+    --schedule-epochs 40``). Trainings under a non-default recipe are stored under their own key."""
+    command = click.option("--schedule-epochs", type=click.IntRange(min=1), default=None,
+                           help="Cosine schedule length in epochs when it is longer than the training (a snapshot "
+                           "of a longer run); default: the setting's epochs.")(command)
+    command = click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
+                           help="Initial learning rate.")(command)
+    return click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
+                        help="Training batch size.")(command)
+
+
+def make_recipe(batch_size: int, lr: float, schedule_epochs: int | None, settings: list[str]) -> Any:
+    """The :class:`Recipe` of the recipe options, checked against every setting (ClickException with the reason)."""
+    from archrank.econas.setting import parse_setting
+    from archrank.econas.trainer import Recipe
+
+    try:
+        recipe = Recipe(batch_size=batch_size, lr=lr, schedule_epochs=schedule_epochs)
+        for setting in settings:
+            recipe.horizon(parse_setting(setting))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    return recipe
+
+
 @click.command("consistency")
 @click.option("--space", "space_name", default="nb201", show_default=True, help="Search space (needs a truth table).")
 @click.option("--sample", type=int, default=100, show_default=True, help="Seeded uniform sample of N architectures.")
@@ -32,18 +59,20 @@ DATA_NOTE = "the shared CIFAR-10 here is a 5085-image training subset (1017 test
 @click.option("--stack", type=click.IntRange(min=1), default=1, show_default=True,
               help="NB201: train this many architectures of a setting at once as one stacked network (here, "
               "setting by setting in the order given).")
+@recipe_options
 @workers_option
 @executor_options
 def consistency_cmd(
     space_name: str, sample: int, sample_seed: int, settings: str, seeds: str, data_spec: str, device: str,
-    threads: int | None, store_path: str, out_dir: Path | None, quiet: bool, stack: int, workers: int,
-    **executor_opts: Any,
+    threads: int | None, store_path: str, out_dir: Path | None, quiet: bool, stack: int, batch_size: int, lr: float,
+    schedule_epochs: int | None, workers: int, **executor_opts: Any,
 ) -> None:
     """Train a sample of architectures under reduced settings and report each setting's rank consistency
     (Spearman/Kendall vs the benchmark's 200-epoch accuracy) with its cost. Resumes from the store."""
     from archrank.econas.consistency import consistency_table, nb201_truth, plot_consistency, train_many
     from archrank.econas.setting import parse_setting
     from archrank.econas.store import TrainingStore
+    from archrank.econas.trainer import variant_tag
 
     setup_torch(threads, device)
     space = resolve_space(space_name)
@@ -51,6 +80,7 @@ def consistency_cmd(
         raise click.ClickException("consistency needs a ground-truth table: only nb201 is supported")
     try:
         names = [str(parse_setting(s.strip())) for s in settings.split(",") if s.strip()]
+        recipe = make_recipe(batch_size, lr, schedule_epochs, names)
         truth = nb201_truth(space)
         archs = space.sample_many(sample, seed=sample_seed)
         executor = optional_executor(executor_opts, workers=workers, spawn=device.startswith("cuda"))
@@ -59,10 +89,11 @@ def consistency_cmd(
     with TrainingStore(store_path) as store, executor or contextlib.nullcontext():
         try:
             ran = train_many(space, archs, names, data_spec, store, seeds=parse_seeds(seeds), device=device,
-                             progress=not quiet, executor=executor, stack=stack)
+                             progress=not quiet, executor=executor, stack=stack, recipe=recipe)
         except (ValueError, FileNotFoundError) as exc:
             raise click.ClickException(str(exc)) from None
         keys = {space.key(a) for a in archs}
+        names = [name + variant_tag(space, recipe) for name in names]
         results = store.results(space=space.name, settings=names)
     table = consistency_table(results[results["arch_key"].isin(keys)], truth, settings=names)
     note = DATA_NOTE if ":" not in data_spec else "data from the folder given"
@@ -86,10 +117,11 @@ def consistency_cmd(
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--threads", type=int, default=None)
 @click.option("--store", "store_path", default=None, help="Also store the result in this SQLite file.")
+@recipe_options
 @executor_options
 def train_cmd(
     arch: str, space_name: str, setting: str, data_spec: str, seed: int, device: str, threads: int | None,
-    store_path: str | None, **executor_opts: Any,
+    store_path: str | None, batch_size: int, lr: float, schedule_epochs: int | None, **executor_opts: Any,
 ) -> None:
     """Train ARCH (string, index or tuple) under a reduced EcoNAS setting and print its test accuracy and cost."""
     from archrank.econas.parallel import train_remote
@@ -99,18 +131,20 @@ def train_cmd(
     setup_torch(threads, device)
     space = resolve_space(space_name)
     try:
+        recipe = make_recipe(batch_size, lr, schedule_epochs, [setting])
         executor = optional_executor(executor_opts, spawn=device.startswith("cuda"))
         if executor is None:
-            result = train(space, space.parse(arch), setting, data_spec, seed=seed, device=device)
+            result = train(space, space.parse(arch), setting, data_spec, seed=seed, device=device, recipe=recipe)
         else:
             with executor:
-                result = train_remote(executor, space, space.parse(arch), setting, data_spec, seed=seed, device=device)
+                result = train_remote(executor, space, space.parse(arch), setting, data_spec, seed=seed, device=device,
+                                      recipe=recipe)
     except (ValueError, FileNotFoundError, TypeError) as exc:
         raise click.ClickException(str(exc)) from None
     if store_path is not None:
         with TrainingStore(store_path) as store:
             store.put(result)
-    for label in ("setting", "accuracy", "seconds", "cpu_seconds", "epochs", "iterations", "final_train_loss",
+    for label in ("setting", "recipe", "accuracy", "seconds", "cpu_seconds", "epochs", "iterations", "final_train_loss",
                   "num_params", "width", "resolution", "train_samples", "test_samples", "data", "device"):
         value = getattr(result, label)
         click.echo(f"{label:18s} {value:.3f}" if isinstance(value, float) else f"{label:18s} {value}")

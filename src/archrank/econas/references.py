@@ -90,3 +90,50 @@ def ensemble_row(
     seconds = float(rows.groupby("arch_key")["seconds"].sum().mean())
     return rank_row(name, pd.Series(np.asarray(combined, dtype=float), index=wide.index), truth, seconds,
                     "wall s (the store's timing, this machine)")
+
+
+def sample_typicality(
+    keys: Sequence[str], truth: pd.Series, draws: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """How typical the study's cells are for rankers known on every NB201 cell.
+
+    A consistency measured on a few hundred cells depends on which cells were drawn. For each ranker that the
+    benchmark tables give on all cells (NB201's 12-epoch training, params, FLOPs) this returns its Spearman on
+    ``keys``, on all cells, the 2.5/50/97.5 % quantiles over ``draws`` seeded uniform samples of ``len(keys)`` cells,
+    and the share of those samples below the study's value (its percentile). A study sample far in the tail reads
+    every ranker of the same kind low or high, reduced trainings included.
+    """
+    from archrank.bench.tables import load_nb201_cifar10
+    from archrank.spaces import get_space
+
+    table = load_nb201_cifar10(get_space("nb201"))
+    twelve = load_twelve_epoch()
+    rankers = {
+        "NB201 12-epoch training (valid acc)": twelve["cifar10_valid_acc_12ep"],
+        "NB201 12-epoch training (test acc)": twelve["cifar10_test_acc_12ep"],
+        "params": table["params_M"],
+        "FLOPs": table["flops_M"],
+    }
+    frame = pd.concat({"truth": truth, **rankers}, axis=1, join="inner").astype(float).dropna()
+    ranks = frame.rank().to_numpy()  # Spearman = Pearson of ranks within each sample: re-rank per sample below
+    n = len([k for k in keys if k in frame.index])
+    if n < 3:
+        raise ValueError("sample_typicality: fewer than 3 study cells have every ranker and a truth value")
+    rng = np.random.default_rng(seed)
+    picks = np.stack([rng.choice(len(frame), size=n, replace=False) for _ in range(draws)])
+    sampled = np.stack([stats.rankdata(ranks[p], axis=0) for p in picks])  # draws × n × columns
+    centred = sampled - sampled.mean(axis=1, keepdims=True)
+    norm = np.sqrt((centred**2).sum(axis=1))
+    rows = []
+    study = frame.loc[[k for k in keys if k in frame.index]]
+    for j, name in enumerate(frame.columns[1:], start=1):
+        rho = (centred[:, :, 0] * centred[:, :, j]).sum(axis=1) / (norm[:, 0] * norm[:, j])
+        on_study = float(stats.spearmanr(study[name], study["truth"]).statistic)
+        low, mid, high = np.quantile(rho, [0.025, 0.5, 0.975])
+        rows.append({
+            "ranker": name, "archs": n, "spearman_study": on_study,
+            "spearman_all": float(stats.spearmanr(frame[name], frame["truth"]).statistic),
+            "random_q025": float(low), "random_median": float(mid), "random_q975": float(high),
+            "study_percentile": float((rho < on_study).mean()), "all_cells": len(frame),
+        })
+    return pd.DataFrame(rows)

@@ -1,7 +1,9 @@
 """Train any space's model under an EcoNAS reduced setting (Zhou et al., "EcoNAS", CVPR 2020).
 
 The recipe is NAS-Bench-201's (and EcoNAS's CIFAR recipe): SGD with Nesterov momentum 0.9, learning rate 0.1 with a
-per-step cosine decay to zero, weight decay 5e-4, batch size 256, random crop + horizontal flip, cross-entropy. The
+per-step cosine decay to zero, weight decay 5e-4, batch size 256, random crop + horizontal flip, cross-entropy.
+``Recipe.schedule_epochs`` stretches the cosine over more epochs than are trained: a snapshot of a longer run, as
+the zero-cost paper read its EcoNAS proxy (:data:`ZERO_COST_PAPER_RECIPE`). The
 setting reduces the width through the space's width parameter (``C`` of NB201), the resolution and the training
 samples through :mod:`archrank.econas.data`, and sets the number of epochs. Accuracy is measured on the whole test
 split at the reduced resolution.
@@ -48,8 +50,14 @@ class Recipe:
     amp: bool = True  # CUDA only
     channels_last: bool = True  # CUDA only
     fast_pool: bool = True  # CPU only: see BoxAvgPool3x3
+    schedule_epochs: int | None = None  # cosine horizon in epochs; None = the setting's epochs (anneal to zero)
 
     def __post_init__(self) -> None:
+        if self.schedule_epochs is not None and (
+            isinstance(self.schedule_epochs, bool) or not isinstance(self.schedule_epochs, int)
+            or self.schedule_epochs < 1
+        ):
+            raise ValueError(f"schedule_epochs must be a positive integer or None, got {self.schedule_epochs!r}")
         if self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError(f"batch sizes must be positive, got {self.batch_size} and {self.eval_batch_size}")
         if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
@@ -63,6 +71,25 @@ class Recipe:
             for k, v in asdict(self).items()
             if v != getattr(default, k) and k not in ("eval_batch_size", "amp", "channels_last", "fast_pool")
         ]
+
+    def horizon(self, setting: Setting) -> int:
+        """Epochs the cosine learning rate decays over for ``setting``: ``schedule_epochs`` or the setting's own.
+        ValueError when the schedule is shorter than the training (the rate would have reached zero)."""
+        if self.schedule_epochs is None:
+            return setting.epochs
+        if self.schedule_epochs < setting.epochs:
+            raise ValueError(f"schedule_epochs={self.schedule_epochs} is shorter than the {setting.epochs} epochs of "
+                             f"{setting}")
+        return self.schedule_epochs
+
+
+ZERO_COST_PAPER_SETTING = "c4r4s0e20"
+ZERO_COST_PAPER_RECIPE = Recipe(batch_size=2048, schedule_epochs=40)
+"""The "EcoNAS" point of the zero-cost paper (Abdelfattah et al., ICLR 2021, Fig. 1-2, ρ ≈ 0.61 on NB201), as its
+released code runs it (SamsungLabs/zero-cost-nas ``nasbench2_train.py`` defaults and
+``notebooks/nasbench201_correlations.ipynb``): C=4, 8×8 inputs, all samples, SGD lr 0.1 Nesterov, weight decay 5e-4,
+batch size 2048, a 40-epoch cosine schedule, validation accuracy read after epoch 20. Their schedule steps once per
+epoch, ours per step (25 steps per epoch at this batch size)."""
 
 
 def variant_tag(
@@ -239,7 +266,8 @@ def fit(
     loss_fn: LossFn,
 ) -> FitStats:
     """The SGD loop of a reduced training: ``setting.epochs`` epochs over ``data`` (already on the model's device)
-    with the recipe's per-step cosine learning rate, augmentation and batch size.
+    with the recipe's per-step cosine learning rate (over ``recipe.horizon(setting)`` epochs), augmentation and
+    batch size.
 
     ``loss_fn(logits, labels)`` returns the loss to minimise and, detached, the summed loss and the number of
     correct predictions of the batch (scalars, or one entry per model when ``model`` stacks several). The
@@ -252,6 +280,7 @@ def fit(
     n = len(data.train_y)
     steps_per_epoch = math.ceil(n / recipe.batch_size)
     total = setting.epochs * steps_per_epoch
+    horizon = recipe.horizon(setting) * steps_per_epoch
     step = seen = 0
     loss_sum: torch.Tensor = torch.zeros((), device=device)
     correct: torch.Tensor = torch.zeros((), device=device)
@@ -271,7 +300,7 @@ def fit(
             xb = ((xb - data.mean) / data.std).contiguous(memory_format=fmt)
             yb = data.train_y[index]
             for group in optimizer.param_groups:
-                group["lr"] = recipe.lr * _cosine(step, total)
+                group["lr"] = recipe.lr * _cosine(step, horizon)
             with autocast():
                 logits = model(xb)
                 loss, batch_loss, batch_correct = loss_fn(logits, yb)
@@ -302,6 +331,7 @@ def training_setup(
 ) -> tuple[TrainData, dict[str, Any], Any, Any, torch.memory_format]:
     """What every training of ``setting`` needs before its first step: the reduced data (checked to match the
     setting), the model's build options, autocast and grad scaler, and the memory format."""
+    recipe.horizon(setting)  # a schedule shorter than the training fails here, before any work
     prepared = data if isinstance(data, TrainData) else prepare(load_data(data), setting, seed)
     if prepared.reduction != (setting.resolution_divisor, setting.s):
         raise ValueError(

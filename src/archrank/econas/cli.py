@@ -35,9 +35,12 @@ def make_recipe(batch_size: int, lr: float, schedule_epochs: int | None, setting
     from archrank.econas.trainer import Recipe
 
     try:
+        parsed = [parse_setting(setting) for setting in settings]
+        if parsed and all(setting.epochs == schedule_epochs for setting in parsed):
+            schedule_epochs = None  # the default schedule: same trainings, so the same store key
         recipe = Recipe(batch_size=batch_size, lr=lr, schedule_epochs=schedule_epochs)
-        for setting in settings:
-            recipe.horizon(parse_setting(setting))
+        for setting in parsed:
+            recipe.horizon(setting)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     return recipe

@@ -405,6 +405,17 @@ def export_cmd(output: Path, store_path: str, space_name: str | None, wide: bool
     click.echo(f"wrote {path}")
 
 
+@main.command("merge")
+@click.argument("others", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@store_option
+def merge_cmd(others: tuple[Path, ...], store_path: str) -> None:
+    """Merge results files OTHERS (e.g. a store written on a GPU machine or another node) into the store: new
+    results are added, results already here are kept, failures here are replaced, runs come along."""
+    with open_store(store_path) as store:
+        for other in others:
+            click.echo(store.merge(other).summary())
+
+
 @main.command("runs")
 @store_option
 @click.option("--kind", default=None, help="Only runs of this kind (score, search, dps, evolve, train, ...).")

@@ -14,6 +14,7 @@ from archrank.store.core import (
     Store,
 )
 from archrank.store.file import SQLiteFile, StoreError
+from archrank.store.merge import MergeReport, merge_store
 from archrank.store.schema import SCHEMA_VERSION
 
 __all__ = [
@@ -23,8 +24,10 @@ __all__ = [
     "SCORE_KEY",
     "STATUSES",
     "Measurement",
+    "MergeReport",
     "SQLiteFile",
     "ScoreRow",
     "Store",
     "StoreError",
+    "merge_store",
 ]

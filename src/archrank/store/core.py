@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from archrank.store.file import SQLiteFile, StoreError
+from archrank.store.merge import MergeReport, merge_store
 
 DEFAULT_PATH = "archrank.db"
 SCORE_KEY = ("space", "arch_key", "proxy", "config_hash", "seed", "batch_hash", "device")
@@ -419,6 +420,12 @@ class Store(SQLiteFile):
         return frame.pivot(index="arch_key", columns="metric", values="value")
 
     # --- export --------------------------------------------------------------------------------------
+    def merge(self, other: str | Path) -> MergeReport:
+        """Merge the results file ``other`` (from another machine or run) into this store in one transaction:
+        new results are added, results already here are kept, a failure here is replaced by the other file's
+        attempt, runs and their trials come along under new ids. See :mod:`archrank.store.merge`."""
+        return merge_store(self, other)
+
     def export(self, path: str | Path, space: str | None = None, wide: bool = False, **filters: Any) -> Path:
         """Write scores to CSV or Parquet (chosen by the file suffix); ``wide`` pivots to one column per proxy
         (through :meth:`score_table`, with its ``filters``)."""

@@ -216,6 +216,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "consistency": "archrank.econas.cli:consistency_cmd",
     "train": "archrank.econas.cli:train_cmd",
     "econas-search": "archrank.econas.cli:econas_search_cmd",
+    "econas-data": "archrank.econas.cli:econas_data_cmd",
     "eproxy": "archrank.eproxy.cli:eproxy_cmd",
     "dps": "archrank.eproxy.cli:dps_cmd",
 }

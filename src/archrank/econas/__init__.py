@@ -13,7 +13,15 @@ ranks architectures at a fraction of the cost of full training.
 from __future__ import annotations
 
 from archrank.econas.consistency import DEFAULT_GRID, consistency_table, train_many
-from archrank.econas.data import RawData, TrainData, balanced_subset, load_data, prepare
+from archrank.econas.data import (
+    RawData,
+    TrainData,
+    balanced_subset,
+    load_data,
+    prepare,
+    reduce_in_advance,
+    save_data,
+)
 from archrank.econas.hierarchical import (
     HierarchicalConfig,
     flat_evolution,
@@ -51,7 +59,9 @@ __all__ = [
     "load_data",
     "parse_setting",
     "prepare",
+    "reduce_in_advance",
     "reduced_build_kwargs",
+    "save_data",
     "train",
     "train_many",
     "training_oracle",

@@ -14,6 +14,7 @@ from archrank.econas.consistency import DEFAULT_GRID
 from archrank.executors import executor_options, optional_executor
 
 DATA_NOTE = "the shared CIFAR-10 here is a 5085-image training subset (1017 test images)"
+DATA_HELP = "cifar10[:DIR], cifar100[:DIR], or a FILE.npz written by econas-data."
 
 
 def recipe_options(command: Any) -> Any:
@@ -52,7 +53,7 @@ def make_recipe(batch_size: int, lr: float, schedule_epochs: int | None, setting
 @click.option("--sample-seed", type=int, default=0, show_default=True)
 @click.option("--settings", default=",".join(DEFAULT_GRID), show_default=True, help="Comma-separated settings.")
 @click.option("--seeds", default="0", show_default=True, help="Training seeds, e.g. 0-2 or 0,3,5.")
-@click.option("--data", "data_spec", default="cifar10", show_default=True, help="cifar10[:DIR] or cifar100[:DIR].")
+@click.option("--data", "data_spec", default="cifar10", show_default=True, help=DATA_HELP)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--threads", type=int, default=None, help="torch threads in this process.")
 @click.option("--store", "store_path", default="archrank.db", show_default=True, help="SQLite results file.")
@@ -99,7 +100,7 @@ def consistency_cmd(
         names = [name + variant_tag(space, recipe) for name in names]
         results = store.results(space=space.name, settings=names)
     table = consistency_table(results[results["arch_key"].isin(keys)], truth, settings=names)
-    note = DATA_NOTE if ":" not in data_spec else "data from the folder given"
+    note = DATA_NOTE if ":" not in data_spec and not data_spec.endswith(".npz") else "data from the folder given"
     click.echo(f"{ran} new trainings; {len(archs)} architectures; data: {data_spec} ({note})", err=True)
     click.echo(table.to_string(index=False))
     if out_dir is not None and not table.empty:
@@ -115,7 +116,7 @@ def consistency_cmd(
 @click.argument("arch")
 @click.option("--space", "space_name", default="nb201", show_default=True)
 @click.option("--setting", default="c4r4s0e10", show_default=True, help="EcoNAS setting, e.g. c4r4s0e10.")
-@click.option("--data", "data_spec", default="cifar10", show_default=True, help="cifar10[:DIR] or cifar100[:DIR].")
+@click.option("--data", "data_spec", default="cifar10", show_default=True, help=DATA_HELP)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--threads", type=int, default=None)
@@ -151,6 +152,26 @@ def train_cmd(
                   "num_params", "width", "resolution", "train_samples", "test_samples", "data", "device"):
         value = getattr(result, label)
         click.echo(f"{label:18s} {value:.3f}" if isinstance(value, float) else f"{label:18s} {value}")
+
+
+@click.command("econas-data")
+@click.option("--data", "data_spec", default="cifar10", show_default=True, help="cifar10[:DIR] or cifar100[:DIR].")
+@click.option("--side", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Resize both splits to SIDE x SIDE pixels (8 = the r4 settings of 32-pixel CIFAR).")
+@click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="The .npz file to write.")
+def econas_data_cmd(data_spec: str, side: int, out_path: Path) -> None:
+    """Write a data set resized in advance to one file, to carry to another machine (a GPU machine takes
+    `--data FILE.npz`): trainings of that resolution from it equal trainings from the original and share its key."""
+    from archrank.econas.data import load_data, reduce_in_advance, save_data
+
+    try:
+        raw = load_data(data_spec)
+        path = save_data(reduce_in_advance(raw, side), out_path)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {raw.name} {len(raw.train_labels)} + "
+               f"{len(raw.test_labels)} images at {side}x{side}, key {raw.key}")
 
 
 @click.command("econas-search")

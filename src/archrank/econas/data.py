@@ -11,9 +11,11 @@ never a Python loop over samples.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,6 +25,7 @@ from archrank.econas.setting import Setting
 
 CIFAR_PADDING = 4
 CIFAR_SIDE = 32
+SAVED_FORMAT = "archrank-econas-data-1"
 
 
 @dataclass(frozen=True)
@@ -37,10 +40,14 @@ class RawData:
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    reduced_from: tuple[str, int] | None = None  # (key, side) of the data set this copy was resized from
 
     @cached_property
     def key(self) -> str:
-        """Identifies the data in the store: name, split sizes and a hash of the labels and pixels."""
+        """Identifies the data in the store: name, split sizes and a hash of the labels and pixels (of the data set
+        a copy reduced in advance came from, so its trainings share the original's results)."""
+        if self.reduced_from is not None:
+            return self.reduced_from[0]
         digest = hashlib.sha256()
         for part in (self.train_images, self.train_labels, self.test_images, self.test_labels):
             digest.update(part.contiguous().numpy().tobytes())
@@ -48,7 +55,8 @@ class RawData:
 
     @property
     def side(self) -> int:
-        return int(self.train_images.shape[-1])
+        """The side of the images as the settings see it: the original side for a copy reduced in advance."""
+        return self.reduced_from[1] if self.reduced_from is not None else int(self.train_images.shape[-1])
 
     @classmethod
     def from_arrays(
@@ -77,13 +85,16 @@ class RawData:
 
 
 def load_data(data: RawData | tuple[str, str | os.PathLike[str] | None] | str) -> RawData:
-    """Data from a :class:`RawData`, a ``(name, root)`` pair, or ``"name[:root]"`` (``cifar10``, ``cifar100``).
+    """Data from a :class:`RawData`, a ``(name, root)`` pair, ``"name[:root]"`` (``cifar10``, ``cifar100``), or
+    the path of a file written by :func:`save_data` (``.npz``).
 
     ``root=None`` uses :func:`archrank.config.data_root` (the shared data: here a 5085-image CIFAR-10 training
     subset and 1017 test images).
     """
     if isinstance(data, RawData):
         return data
+    if isinstance(data, str) and data.endswith(".npz"):
+        return load_saved_data(data)
     if isinstance(data, str):
         name, _, root_text = data.partition(":")
         root: str | os.PathLike[str] | None = root_text or None
@@ -98,6 +109,59 @@ def load_data(data: RawData | tuple[str, str | os.PathLike[str] | None] | str) -
     train = load_cifar(root, name, "train")
     test = load_cifar(root, name, "test")
     return RawData.from_arrays(train, test, name=name, num_classes=spec.num_classes, mean=spec.mean, std=spec.std)
+
+
+def reduce_in_advance(raw: RawData, side: int) -> RawData:
+    """A copy of ``raw`` with both splits resized once to ``side``×``side`` (float32, exactly as :func:`prepare`
+    resizes them), for carrying a data set to another machine (e.g. a GPU machine) at a fraction of its size.
+
+    Trainings from the copy at that resolution are identical to trainings from ``raw`` (every sample reduction
+    and the augmentation act on the resized images, as :func:`prepare` does) and are stored under ``raw``'s key.
+    Settings of another resolution are refused by :func:`prepare`.
+    """
+    if raw.reduced_from is not None:
+        raise ValueError(f"{raw.name} data was already reduced in advance; reduce the original data set")
+    return RawData(
+        raw.name, resize(raw.train_images, side), raw.train_labels, resize(raw.test_images, side), raw.test_labels,
+        raw.num_classes, raw.mean, raw.std, reduced_from=(raw.key, raw.side),
+    )
+
+
+def save_data(raw: RawData, path: str | os.PathLike[str]) -> Path:
+    """Write ``raw`` (typically from :func:`reduce_in_advance`) to one compressed ``.npz`` file that
+    :func:`load_data` reads back exactly, key included."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"data files end in .npz, not {path.name!r}")
+    meta = {"format": SAVED_FORMAT, "name": raw.name, "num_classes": raw.num_classes, "mean": list(raw.mean),
+            "std": list(raw.std), "key": raw.key, "side": raw.side}
+    np.savez_compressed(
+        path, meta=np.array(json.dumps(meta)), train_images=raw.train_images.numpy(),
+        train_labels=raw.train_labels.numpy(), test_images=raw.test_images.numpy(), test_labels=raw.test_labels.numpy(),
+    )
+    return path
+
+
+def load_saved_data(path: str | os.PathLike[str]) -> RawData:
+    """The data set in a file written by :func:`save_data`; ValueError with the reason for anything else."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(str(archive["meta"]))
+            arrays = {name: torch.from_numpy(archive[name].copy())
+                      for name in ("train_images", "train_labels", "test_images", "test_labels")}
+    except FileNotFoundError:
+        raise ValueError(f"no data file at {path}") from None
+    except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not an archrank data file ({exc})") from None
+    if meta.get("format") != SAVED_FORMAT:
+        raise ValueError(f"{path} is not an archrank data file of format {SAVED_FORMAT}")
+    images = arrays["train_images"]
+    reduced = None if images.dtype == torch.uint8 and images.shape[-1] == meta["side"] else (meta["key"], meta["side"])
+    raw = RawData(meta["name"], images, arrays["train_labels"], arrays["test_images"], arrays["test_labels"],
+                  int(meta["num_classes"]), tuple(meta["mean"]), tuple(meta["std"]), reduced_from=reduced)
+    if reduced is None and raw.key != meta["key"]:
+        raise ValueError(f"{path}: the pixels do not match the key recorded with them ({meta['key']})")
+    return raw
 
 
 def balanced_subset(labels: torch.Tensor, fraction: float, seed: int, num_classes: int) -> torch.Tensor:
@@ -160,6 +224,10 @@ class TrainData:
 def prepare(raw: RawData, setting: Setting, seed: int = 0) -> TrainData:
     """Reduce ``raw`` to ``setting``'s resolution and sample ratio (the subset is drawn with ``seed``)."""
     side = setting.resolution(raw.side)
+    if raw.reduced_from is not None and raw.train_images.shape[-1] != side:
+        stored = raw.train_images.shape[-1]
+        raise ValueError(f"this {raw.name} data was reduced in advance to {stored}x{stored} pixels; setting {setting} "
+                         f"needs {side}x{side}: use the full data set")
     padding = round(CIFAR_PADDING * side / CIFAR_SIDE)
     index = balanced_subset(raw.train_labels, setting.sample_fraction, seed, raw.num_classes)
     mean = torch.tensor(raw.mean, dtype=torch.float32).view(1, -1, 1, 1)

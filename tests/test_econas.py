@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from types import SimpleNamespace
 
@@ -211,6 +212,23 @@ def test_store_round_trip_and_idempotence(nb201) -> None:
         wide = store.score_table("nb201")
         assert list(wide.columns) == ["econas_c2r2s1e1" + result.recipe]
         assert wide.loc[result.arch_key].iloc[0] == result.accuracy
+
+
+def test_a_gpu_training_does_not_stand_in_for_a_cpu_one(nb201) -> None:
+    """A merged store holds CPU and GPU (mixed-precision) trainings of one key; each device resumes its own."""
+    raw = colour_task(60, 30)
+    result = econas.train(nb201, TINY_ARCH, "c2r2s1e1", raw, recipe=TINY_RECIPE, **TINY)
+    on_gpu = dataclasses.replace(result, device="cuda:0", accuracy=result.accuracy + 1.0)
+    with econas.TrainingStore(":memory:") as store:
+        assert store.put(on_gpu)
+        key = ("nb201", "c2r2s1e1" + result.recipe, 0, result.data)
+        assert store.done(*key, device="cuda") == {result.arch_key}
+        assert store.done(*key, device="cpu") == set()
+        assert store.done(*key) == {result.arch_key}  # no device given: any device
+        assert train_many(nb201, [nb201.parse(TINY_ARCH)], ["c2r2s1e1"], raw, store, recipe=TINY_RECIPE,
+                          progress=False, **TINY) == 1
+        frame = store.results(space="nb201")
+    assert sorted(frame["device"]) == ["cpu", "cuda:0"]
 
 
 def test_train_many_resumes_after_interruption(nb201, tmp_path) -> None:

@@ -99,6 +99,7 @@ def consistency_cmd(
         keys = {space.key(a) for a in archs}
         names = [name + variant_tag(space, recipe) for name in names]
         results = store.results(space=space.name, settings=names)
+    results = results[results["device"].str.partition(":")[0] == device.partition(":")[0]]  # this device's only
     table = consistency_table(results[results["arch_key"].isin(keys)], truth, settings=names)
     note = DATA_NOTE if ":" not in data_spec and not data_spec.endswith(".npz") else "data from the folder given"
     click.echo(f"{ran} new trainings; {len(archs)} architectures; data: {data_spec} ({note})", err=True)

@@ -77,7 +77,9 @@ def train_many(
     raw = load_data(data)
     cache: dict[tuple[int, int, int], TrainData] = {}
     tag = variant_tag(space, recipe, width_kwarg, build_kwargs)
-    done = {(str(s), seed): store.done(space.name, str(s) + tag, seed, raw.key) for s in parsed for seed in seeds}
+    device_type = torch.device(device).type
+    done = {(str(s), seed): store.done(space.name, str(s) + tag, seed, raw.key, device_type)
+            for s in parsed for seed in seeds}
     arch_list = list(archs)
     if stack > 1:
         if executor is not None:

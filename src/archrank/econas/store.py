@@ -55,14 +55,18 @@ class TrainingStore(StoreView):
             **fields, setting=name, **extra, width=dict(row["width"] or {}), recipe="|" + tag if tag else ""
         )
 
-    def done(self, space: str, setting: str, seed: int, data: str) -> set[str]:
-        """Architecture keys already trained under (space, setting, seed, data)."""
-        cur = self.store._db.execute(
-            "SELECT arch_key FROM measurements WHERE space=? AND method=? AND config_hash=? AND seed=?"
-            " AND input_hash=? AND status != 'failed'",
-            (space, METHOD, setting, seed, data),
-        )
-        return {key for (key,) in cur}
+    def done(self, space: str, setting: str, seed: int, data: str, device: str | None = None) -> set[str]:
+        """Architecture keys already trained under (space, setting, seed, data), on a device of the type of
+        ``device`` when given (``cuda`` matches ``cuda:1``): a GPU training (mixed precision) does not stand in for
+        a CPU one in a merged store."""
+        sql = ("SELECT arch_key FROM measurements WHERE space=? AND method=? AND config_hash=? AND seed=?"
+               " AND input_hash=? AND status != 'failed'")
+        params: list[object] = [space, METHOD, setting, seed, data]
+        if device is not None:
+            kind = device.partition(":")[0]
+            sql += " AND (device=? OR device LIKE ?)"
+            params += [kind, f"{kind}:%"]
+        return {key for (key,) in self.store._db.execute(sql, params)}
 
     def score_table(self, space: str, settings: Sequence[str] | None = None, data: str | None = None) -> pd.DataFrame:
         """Wide table like the store's ``score_table``: one row per arch key, one column ``econas_<setting>``

@@ -115,6 +115,7 @@ FULL_CAPTION = (
     "seconds its scoring took here under heavy load (README: ~1 s per cell idle); grey: the older "
     "5085-image-subset study (first 100 cells, unstacked)."
 )
+ON_GPU = " on GPU (mixed precision)"
 ANCHOR = 0.61  # Spearman of the EcoNAS proxy on NB201, zero-cost paper (Abdelfattah et al., ICLR 2021)
 TARGET = 0.6
 
@@ -130,16 +131,22 @@ def full_report(args: argparse.Namespace, space, keys: list[str], settings: list
     with TrainingStore(args.store) as store:
         results = store.results(space=space.name, settings=settings, data=raw_key)
     results = results[results["arch_key"].isin(keys)]
+    # GPU trainings (mixed precision, another machine) are their own rows, never averaged with CPU ones.
+    on_gpu = results["device"].str.startswith("cuda")
+    results = results.assign(setting=results["setting"].where(~on_gpu, results["setting"] + ON_GPU))
+    args.out.mkdir(parents=True, exist_ok=True)
+    results.to_csv(args.out / "consistency_full_trainings.csv", index=False)  # every training behind the tables
     counts = results.groupby("setting")["arch_key"].nunique()
-    finished = [s for s in settings if counts.get(s, 0) >= args.min_archs]
+    finished = [s for s in [*settings, *(s + ON_GPU for s in settings)] if counts.get(s, 0) >= args.min_archs]
     rows = []
     for setting in finished:
         part = results[results["setting"] == setting]
         per_arch = part.groupby("arch_key")[["accuracy", "cpu_seconds", "seconds"]].mean()
-        row = rank_row(f"EcoNAS {setting}", per_arch["accuracy"], truth, float(per_arch["cpu_seconds"].mean()),
-                       "CPU s (this machine, shared)")
-        row.update(kind="econas-full", setting=setting, wall_s=float(per_arch["seconds"].mean()),
-                   mean_acc=float(per_arch["accuracy"].mean()))
+        gpu = setting.endswith(ON_GPU)
+        cost, unit = (("seconds", "wall s (GPU machine)") if gpu else ("cpu_seconds", "CPU s (this machine, shared)"))
+        row = rank_row(f"EcoNAS {setting}", per_arch["accuracy"], truth, float(per_arch[cost].mean()), unit)
+        row.update(kind="econas-gpu" if gpu else "econas-full", setting=setting,
+                   wall_s=float(per_arch["seconds"].mean()), mean_acc=float(per_arch["accuracy"].mean()))
         rows.append(row)
     for row in table_rows(keys, truth):
         rows.append({**row, "kind": "reference"})
@@ -322,6 +329,7 @@ def plot_full(table: pd.DataFrame, path: Path, caption: str) -> Path:
 
     fig, ax = plt.subplots(figsize=(8.5, 6.0))
     styles = {"econas-full": ("tab:blue", "o", "EcoNAS, full CIFAR-10"),
+              "econas-gpu": ("tab:purple", "D", "EcoNAS, full CIFAR-10, GPU (x: GPU wall s)"),
               "zero-cost": ("tab:green", "*", "zero-cost ensemble"),
               "econas-subset": ("0.6", "s", "EcoNAS, 5085-image subset (older study)")}
     for kind, (color, marker, label) in styles.items():
@@ -332,7 +340,7 @@ def plot_full(table: pd.DataFrame, path: Path, caption: str) -> Path:
                    label=label, zorder=3)
         for i, row in enumerate(part.itertuples()):
             name = str(row.ranker).replace("EcoNAS ", "").replace(" (5085-image subset)", "")
-            ax.annotate(f"{name} (n={row.archs})" if kind == "econas-full" else name,
+            ax.annotate(f"{name} (n={row.archs})" if kind.startswith("econas-") and kind != "econas-subset" else name,
                         (row.cost_per_arch, row.spearman), textcoords="offset points",
                         xytext=(5, 4 if i % 2 == 0 else -10), fontsize=7, color=color)
     front = table[table["pareto"]].sort_values("cost_per_arch")
@@ -344,7 +352,10 @@ def plot_full(table: pd.DataFrame, path: Path, caption: str) -> Path:
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("CPU seconds per architecture (this machine, 1 thread, shared; log scale)")
+    xlabel = "CPU seconds per architecture (this machine, 1 thread, shared; log scale)"
+    if (table["kind"] == "econas-gpu").any():
+        xlabel += "; GPU rows: wall seconds on the GPU machine"
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("Spearman ρ vs NB201 200-epoch CIFAR-10 test acc")
     ax.set_ylim(min(-0.3, float(table["spearman"].min()) - 0.05), 1.0)
     ax.grid(alpha=0.3)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from archrank import econas
+from archrank import econas, get_space
 from archrank.econas.consistency import consistency_table, pareto_front, train_many
 from archrank.econas.data import augment, prepare, resize
 from archrank.econas.trainer import (
@@ -356,6 +356,31 @@ def test_train_command_stores_a_recipe_variant_under_its_own_key(data_root, tmp_
         frame = training_store.results(space="nb201")
     assert sorted(frame["setting"]) == ["c4r4s2e1", "c4r4s2e1|batch_size=512,schedule_epochs=3"]
     assert set(frame["iterations"]) == {math.ceil(len_subset(frame) / 512), math.ceil(len_subset(frame) / 256)}
+
+
+def test_consistency_shards_split_the_sample_between_processes(data_root, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from archrank.cli import main
+
+    if not (data_root / "cifar-10-batches-py").is_dir():
+        pytest.skip(f"no CIFAR-10 under {data_root}")
+    store = tmp_path / "c.db"
+    args = ["consistency", "--sample", "4", "--settings", "c4r8s2e1", "--store", str(store), "--threads", "1",
+            "--quiet"]
+    first = CliRunner().invoke(main, [*args, "--shard", "0/2"])
+    assert first.exit_code == 0, first.output
+    with econas.TrainingStore(store) as training_store:
+        half = set(training_store.results(space="nb201")["arch_key"])
+    second = CliRunner().invoke(main, [*args, "--shard", "1/2"])
+    assert second.exit_code == 0, second.output
+    with econas.TrainingStore(store) as training_store:
+        both = set(training_store.results(space="nb201")["arch_key"])
+    sample = get_space("nb201").sample_many(4, seed=0)
+    assert half == {get_space("nb201").key(a) for a in sample[0::2]}
+    assert both == {get_space("nb201").key(a) for a in sample} and "c4r8s2e1" in second.output  # table of all 4
+    bad = CliRunner().invoke(main, [*args, "--shard", "2/2"])
+    assert bad.exit_code != 0 and "I must be in 0..N-1" in bad.output
 
 
 def len_subset(frame: pd.DataFrame) -> int:

@@ -244,6 +244,18 @@ def parse_seeds(text: str) -> list[int]:
         raise fail(str(exc)) from None
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``--shard i/n`` -> ``(i, n)`` with ``0 <= i < n``; one error line when bad."""
+    index, _, count = text.partition("/")
+    try:
+        shard, shards = int(index), int(count)
+    except ValueError:
+        raise fail(f"--shard takes I/N (e.g. 0/2), not {text!r}") from None
+    if not 0 <= shard < shards:
+        raise fail(f"--shard {text}: I must be in 0..N-1")
+    return shard, shards
+
+
 def checked_path(path: Path, what: str = "output") -> Path:
     """``path`` when its folder exists, else one error line."""
     if not path.resolve().parent.is_dir():

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from archrank.cli_options import parse_names, parse_seeds, resolve_space, setup_torch, workers_option
+from archrank.cli_options import parse_names, parse_seeds, parse_shard, resolve_space, setup_torch, workers_option
 from archrank.econas.consistency import DEFAULT_GRID
 from archrank.executors import executor_options, optional_executor
 
@@ -63,13 +63,16 @@ def make_recipe(batch_size: int, lr: float, schedule_epochs: int | None, setting
 @click.option("--stack", type=click.IntRange(min=1), default=1, show_default=True,
               help="NB201: train this many architectures of a setting at once as one stacked network (here, "
               "setting by setting in the order given).")
+@click.option("--shard", default="0/1", show_default=True,
+              help="I/N: train only every N-th architecture of the sample from the I-th, so N processes share one "
+              "store (the report covers every architecture trained so far).")
 @recipe_options
 @workers_option
 @executor_options
 def consistency_cmd(
     space_name: str, sample: int, sample_seed: int, settings: str, seeds: str, data_spec: str, device: str,
-    threads: int | None, store_path: str, out_dir: Path | None, quiet: bool, stack: int, batch_size: int, lr: float,
-    schedule_epochs: int | None, workers: int, **executor_opts: Any,
+    threads: int | None, store_path: str, out_dir: Path | None, quiet: bool, stack: int, shard: str,
+    batch_size: int, lr: float, schedule_epochs: int | None, workers: int, **executor_opts: Any,
 ) -> None:
     """Train a sample of architectures under reduced settings and report each setting's rank consistency
     (Spearman/Kendall vs the benchmark's 200-epoch accuracy) with its cost. Resumes from the store."""
@@ -79,6 +82,7 @@ def consistency_cmd(
     from archrank.econas.trainer import variant_tag
 
     setup_torch(threads, device)
+    index, count = parse_shard(shard)
     space = resolve_space(space_name)
     if space.name != "nb201":
         raise click.ClickException("consistency needs a ground-truth table: only nb201 is supported")
@@ -92,8 +96,8 @@ def consistency_cmd(
         raise click.ClickException(str(exc)) from None
     with TrainingStore(store_path) as store, executor or contextlib.nullcontext():
         try:
-            ran = train_many(space, archs, names, data_spec, store, seeds=parse_seeds(seeds), device=device,
-                             progress=not quiet, executor=executor, stack=stack, recipe=recipe)
+            ran = train_many(space, archs[index::count], names, data_spec, store, seeds=parse_seeds(seeds),
+                             device=device, progress=not quiet, executor=executor, stack=stack, recipe=recipe)
         except (ValueError, FileNotFoundError) as exc:
             raise click.ClickException(str(exc)) from None
         keys = {space.key(a) for a in archs}

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 _RUN_COLUMNS = ("kind", "name", "space", "config", "status", "started_at", "ended_at", "command", "archrank_version",
                 "torch_version", "python_version", "device", "host", "extra")
+_COPIED = {"configs": "config_hash, method, config, created_at", "inputs": "input_hash, kind, spec",
+           "ground_truth": "source, space, arch_key, metric, value"}
 _KEY = "space, arch_key, method, config_hash, seed, input_hash, device"
 _MEASUREMENT_COLUMNS = f"{_KEY}, value, seconds, status, reason, extra, run_id, created_at"
 
@@ -75,9 +77,11 @@ def merge_store(store: Store, other: str | Path) -> MergeReport:
             db.execute("CREATE TEMP TABLE IF NOT EXISTS merge_run_map (old INTEGER PRIMARY KEY, new INTEGER)")
             db.execute("DELETE FROM temp.merge_run_map")
             db.executemany("INSERT INTO temp.merge_run_map (old, new) VALUES (?, ?)", run_map.items())
-            db.execute("INSERT OR IGNORE INTO configs SELECT * FROM other.configs")
-            db.execute("INSERT OR IGNORE INTO inputs SELECT * FROM other.inputs")
-            truth = db.execute("INSERT OR IGNORE INTO ground_truth SELECT * FROM other.ground_truth").rowcount
+            copied = {  # columns named: a migrated file may hold them in another order
+                table: db.execute(f"INSERT OR IGNORE INTO main.{table} ({cols}) SELECT {cols} FROM other.{table}")
+                .rowcount
+                for table, cols in _COPIED.items()
+            }
             before = db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
             offered = db.execute("SELECT COUNT(*) FROM other.measurements").fetchone()[0]
             changed = db.execute(
@@ -97,7 +101,7 @@ def merge_store(store: Store, other: str | Path) -> MergeReport:
     return MergeReport(
         source=str(path), measurements_added=added, failures_replaced=changed - added,
         measurements_already_here=offered - changed, runs_added=runs_added, runs_already_here=runs_here,
-        trials_added=trials_added, ground_truth_added=truth,
+        trials_added=trials_added, ground_truth_added=copied["ground_truth"],
     )
 
 

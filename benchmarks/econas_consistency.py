@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import re
 import time
 from pathlib import Path
 
@@ -400,7 +401,8 @@ def main() -> None:
     space = get_space("nb201")
     archs = space.sample_many(args.archs, seed=args.sample_seed)
     keys = [space.key(a) for a in archs]
-    settings = [s.strip() for s in args.settings.split(",") if s.strip()]
+    # a recipe tag holds commas too (c4r4s0e20|batch_size=2048,schedule_epochs=40): split before each setting only
+    settings = [s.strip() for s in re.split(r",(?=\s*c\d)", args.settings) if s.strip()]
     seeds = [int(s) for s in args.seeds.split(",")]
     meta = {
         "sample_seed": args.sample_seed,

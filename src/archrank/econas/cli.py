@@ -105,7 +105,8 @@ def consistency_cmd(
         results = store.results(space=space.name, settings=names)
     results = results[results["device"].str.partition(":")[0] == device.partition(":")[0]]  # this device's only
     table = consistency_table(results[results["arch_key"].isin(keys)], truth, settings=names)
-    note = DATA_NOTE if ":" not in data_spec and not data_spec.endswith(".npz") else "data from the folder given"
+    note = ("data from the file given" if data_spec.endswith(".npz")
+            else DATA_NOTE if ":" not in data_spec else "data from the folder given")
     click.echo(f"{ran} new trainings; {len(archs)} architectures; data: {data_spec} ({note})", err=True)
     click.echo(table.to_string(index=False))
     if out_dir is not None and not table.empty:

@@ -102,8 +102,7 @@ def consistency_cmd(
             raise click.ClickException(str(exc)) from None
         keys = {space.key(a) for a in archs}
         names = [name + variant_tag(space, recipe) for name in names]
-        results = store.results(space=space.name, settings=names)
-    results = results[results["device"].str.partition(":")[0] == device.partition(":")[0]]  # this device's only
+        results = store.results(space=space.name, settings=names, device=device)  # this device type's only
     table = consistency_table(results[results["arch_key"].isin(keys)], truth, settings=names)
     note = ("data from the file given" if data_spec.endswith(".npz")
             else DATA_NOTE if ":" not in data_spec else "data from the folder given")

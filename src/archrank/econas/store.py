@@ -61,12 +61,8 @@ class TrainingStore(StoreView):
         a CPU one in a merged store."""
         sql = ("SELECT arch_key FROM measurements WHERE space=? AND method=? AND config_hash=? AND seed=?"
                " AND input_hash=? AND status != 'failed'")
-        params: list[object] = [space, METHOD, setting, seed, data]
-        if device is not None:
-            kind = device.partition(":")[0]
-            sql += " AND (device=? OR device LIKE ?)"
-            params += [kind, f"{kind}:%"]
-        return {key for (key,) in self.store._db.execute(sql, params)}
+        clause, params = _device_type_clause(device)
+        return {key for (key,) in self.store._db.execute(sql + clause, [space, METHOD, setting, seed, data, *params])}
 
     def score_table(self, space: str, settings: Sequence[str] | None = None, data: str | None = None) -> pd.DataFrame:
         """Wide table like the store's ``score_table``: one row per arch key, one column ``econas_<setting>``
@@ -81,9 +77,11 @@ class TrainingStore(StoreView):
         return wide
 
     def results(
-        self, space: str | None = None, settings: Sequence[str] | None = None, data: str | None = None
+        self, space: str | None = None, settings: Sequence[str] | None = None, data: str | None = None,
+        device: str | None = None,
     ) -> pd.DataFrame:
-        """Stored trainings as a DataFrame (one column per training field), optionally filtered."""
+        """Stored trainings as a DataFrame (one column per training field), optionally filtered (``device``: every
+        device of its type, as in :meth:`done`)."""
         where, params = ["method=?"], [METHOD]
         for column, value in (("space", space), ("input_hash", data)):
             if value is not None:
@@ -92,11 +90,12 @@ class TrainingStore(StoreView):
         if settings:
             where.append(f"config_hash IN ({', '.join('?' * len(settings))})")
             params.extend(settings)
+        clause, device_params = _device_type_clause(device)
         rows = self.store._db.execute(
             "SELECT space, arch_key, config_hash, seed, input_hash, device, value, seconds, extra, created_at"
-            f" FROM measurements WHERE {' AND '.join(where)} AND status != 'failed'"
+            f" FROM measurements WHERE {' AND '.join(where)} AND status != 'failed'{clause}"
             " ORDER BY space, config_hash, arch_key, seed, created_at",
-            params,
+            [*params, *device_params],
         ).fetchall()
         records = []
         for space_, key, setting, seed, data_, device, value, seconds, extra, created in rows:
@@ -111,3 +110,11 @@ class TrainingStore(StoreView):
         columns = ["space", "arch_key", "setting", "seed", "data", "device", "accuracy", "seconds", *_EXTRA,
                    "created_at"]
         return pd.DataFrame.from_records(records, columns=columns)
+
+
+def _device_type_clause(device: str | None) -> tuple[str, list[str]]:
+    """SQL condition (and its parameters) for every device of ``device``'s type (``cuda`` matches ``cuda:1``)."""
+    if device is None:
+        return "", []
+    kind = device.partition(":")[0]
+    return " AND (device=? OR device LIKE ?)", [kind, f"{kind}:%"]

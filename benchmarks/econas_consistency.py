@@ -31,6 +31,7 @@ from archrank.econas.consistency import (
     plot_consistency,
     train_many,
 )
+from archrank.econas.store import save_trainings
 
 CAPTION = (
     "NB201, {archs} architectures (uniform sample, seed {sample_seed}), {seeds} seed(s) per setting. Training data: "
@@ -52,7 +53,7 @@ def report(store: TrainingStore, space, keys: list[str], settings: list[str], ou
     caption = CAPTION.format(archs=int(table["archs"].min()), **meta)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "consistency.csv", index=False)
-    results.to_csv(out / "consistency_trainings.csv", index=False)
+    save_trainings(results, out / "consistency_trainings.csv")
     references = {f"{row.scorer} (table)": row.spearman for row in baselines.itertuples()}
     plot_consistency(table, out / "consistency.png", caption, references=references)
     shown = table.rename(
@@ -132,11 +133,11 @@ def full_report(args: argparse.Namespace, space, keys: list[str], settings: list
     with TrainingStore(args.store) as store:
         results = store.results(space=space.name, settings=settings, data=raw_key)
     results = results[results["arch_key"].isin(keys)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_trainings(results, args.out / "consistency_full_trainings.csv")  # every training behind the tables
     # GPU trainings (mixed precision, another machine) are their own rows, never averaged with CPU ones.
     on_gpu = results["device"].str.startswith("cuda")
     results = results.assign(setting=results["setting"].where(~on_gpu, results["setting"] + ON_GPU))
-    args.out.mkdir(parents=True, exist_ok=True)
-    results.to_csv(args.out / "consistency_full_trainings.csv", index=False)  # every training behind the tables
     counts = results.groupby("setting")["arch_key"].nunique()
     finished = [s for s in [*settings, *(s + ON_GPU for s in settings)] if counts.get(s, 0) >= args.min_archs]
     rows = []

@@ -231,6 +231,41 @@ def test_a_gpu_training_does_not_stand_in_for_a_cpu_one(nb201) -> None:
     assert sorted(frame["device"]) == ["cpu", "cuda:0"]
 
 
+def test_a_saved_trainings_table_rebuilds_the_store(nb201, tmp_path) -> None:
+    """save_trainings -> archrank merge FILE.csv gives back every training (a recipe variant, a GPU row and a NaN
+    accuracy included), keeps what is already there, and refuses a table that is not one in one line."""
+    from click.testing import CliRunner
+
+    from archrank.cli import main
+    from archrank.econas.store import save_trainings
+
+    result = econas.train(nb201, TINY_ARCH, "c2r2s1e1", colour_task(60, 30), recipe=TINY_RECIPE, **TINY)
+    others = [dataclasses.replace(result, device="cuda:0", accuracy=result.accuracy + 1.0),
+              dataclasses.replace(result, arch_key=nb201.key(nb201.from_index(7)), accuracy=math.nan)]
+    source = tmp_path / "source.sqlite"
+    with econas.TrainingStore(source) as store:
+        assert all(store.put(r) for r in (result, *others))
+        original = store.results()
+    csv = save_trainings(original, tmp_path / "trainings.csv")
+    rebuilt = tmp_path / "rebuilt.sqlite"
+    with econas.TrainingStore(rebuilt) as store:
+        assert store.put(result)  # already here: kept, not duplicated
+    out = CliRunner().invoke(main, ["merge", str(csv), "--store", str(rebuilt)])
+    assert out.exit_code == 0, out.output
+    assert "2 new trainings, 1 already here" in out.output
+    with econas.TrainingStore(rebuilt) as store:
+        back = store.results()
+        assert store.get(*result.key) == result
+        assert store.put_frame(original) == (0, 3)  # idempotent
+    columns = [c for c in original.columns if c != "created_at"]
+    pd.testing.assert_frame_equal(back[columns], original[columns])
+    assert back["accuracy"].isna().sum() == 1  # NaN stays NaN
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"space": ["nb201"]}).to_csv(bad, index=False)
+    out = CliRunner().invoke(main, ["merge", str(bad), "--store", str(rebuilt)])
+    assert out.exit_code != 0 and "not a trainings table" in out.output and len(out.output.strip().splitlines()) == 1
+
+
 def test_train_many_resumes_after_interruption(nb201, tmp_path) -> None:
     raw = colour_task(60, 30)
     archs = [nb201.parse(TINY_ARCH), nb201.from_index(1)]

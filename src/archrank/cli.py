@@ -411,10 +411,30 @@ def export_cmd(output: Path, store_path: str, space_name: str | None, wide: bool
 @store_option
 def merge_cmd(others: tuple[Path, ...], store_path: str) -> None:
     """Merge results files OTHERS (e.g. a store written on a GPU machine or another node) into the store: new
-    results are added, results already here are kept, failures here are replaced, runs come along."""
+    results are added, results already here are kept, failures here are replaced, runs come along. A ``.csv``
+    file is read as an EcoNAS trainings table (what the EcoNAS reports commit), so committed trainings can
+    rebuild a store on a new machine."""
     with open_store(store_path) as store:
         for other in others:
-            click.echo(store.merge(other).summary())
+            if other.suffix.lower() == ".csv":
+                click.echo(_merge_trainings(store, other))
+            else:
+                click.echo(store.merge(other).summary())
+
+
+def _merge_trainings(store: Store, path: Path) -> str:
+    """Put the EcoNAS trainings table at ``path`` into ``store``; one line saying what changed."""
+    import pandas as pd
+
+    from archrank.econas.store import TrainingStore
+
+    if not path.is_file():
+        raise _fail(f"no trainings table at {path}")
+    try:
+        added, here = TrainingStore(store).put_frame(pd.read_csv(path))
+    except (ValueError, KeyError, SyntaxError) as exc:
+        raise _fail(f"{path}: {exc}") from None
+    return f"merged {path}: {added} new trainings, {here} already here (kept)"
 
 
 @main.command("runs")

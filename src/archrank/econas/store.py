@@ -10,10 +10,13 @@ progress and a restart skips everything already stored.
 
 from __future__ import annotations
 
+import ast
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -24,6 +27,7 @@ from archrank.store.view import StoreView
 METHOD = "econas"
 _EXTRA = ("cpu_seconds", "epochs", "iterations", "final_train_loss", "final_train_accuracy", "num_params",
           "resolution", "train_samples", "test_samples", "threads", "width", "recipe")
+_COLUMNS = ("space", "arch_key", "setting", "seed", "data", "device", "accuracy", "seconds", *_EXTRA, "created_at")
 
 
 class TrainingStore(StoreView):
@@ -47,13 +51,18 @@ class TrainingStore(StoreView):
         frame = frame[(frame["arch_key"] == arch_key) & (frame["seed"] == seed)]
         if frame.empty:
             return None
-        row = frame.iloc[0]
-        name, _, tag = str(row["setting"]).partition("|")
-        fields = {k: row[k] for k in ("space", "arch_key", "seed", "data", "device", "accuracy", "seconds")}
-        extra = {k: row[k] for k in _EXTRA if k not in ("width", "recipe")}
-        return TrainResult(
-            **fields, setting=name, **extra, width=dict(row["width"] or {}), recipe="|" + tag if tag else ""
-        )
+        return result_from_row(frame.iloc[0])
+
+    def put_frame(self, frame: pd.DataFrame) -> tuple[int, int]:
+        """Store every training of ``frame`` — a table in the layout :meth:`results` returns, e.g. the trainings CSV
+        an EcoNAS report writes — and return (added, already here). The inverse of :meth:`results`, so committed
+        trainings can rebuild a store on a new machine; a key already stored is kept (the store's first-result
+        rule), and a NaN accuracy stays NaN. ``created_at`` is not carried over (the rows are new here)."""
+        missing = sorted(set(_COLUMNS) - {"created_at"} - set(frame.columns))
+        if missing:
+            raise ValueError(f"not a trainings table: it lacks the column(s) {', '.join(missing)}")
+        added = sum(self.put(result_from_row(row)) for _, row in frame.iterrows())
+        return added, len(frame) - added
 
     def done(self, space: str, setting: str, seed: int, data: str, device: str | None = None) -> set[str]:
         """Architecture keys already trained under (space, setting, seed, data), on a device of the type of
@@ -107,9 +116,41 @@ class TrainingStore(StoreView):
                 "accuracy": math.nan if value is None else value, "seconds": seconds,
                 **{k: more.get(k) for k in _EXTRA}, "created_at": created,
             })
-        columns = ["space", "arch_key", "setting", "seed", "data", "device", "accuracy", "seconds", *_EXTRA,
-                   "created_at"]
-        return pd.DataFrame.from_records(records, columns=columns)
+        return pd.DataFrame.from_records(records, columns=_COLUMNS)
+
+
+def save_trainings(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a :meth:`TrainingStore.results` table to ``path`` as CSV (``width`` as JSON), the file
+    ``archrank merge`` and :meth:`TrainingStore.put_frame` read back."""
+    path = Path(path)
+    frame.assign(width=frame["width"].map(lambda w: json.dumps(w if isinstance(w, Mapping) else {}))).to_csv(
+        path, index=False
+    )
+    return path
+
+
+def result_from_row(row: Mapping[str, Any]) -> TrainResult:
+    """The :class:`TrainResult` of one row of :meth:`TrainingStore.results` (or of a trainings CSV made from it,
+    where ``width`` is text: JSON, or the Python literal pandas writes for a dict)."""
+    name, _, tag = str(row["setting"]).partition("|")
+    width = row["width"]
+    if isinstance(width, str):
+        try:
+            width = json.loads(width)
+        except json.JSONDecodeError:
+            width = ast.literal_eval(width)
+    elif not isinstance(width, Mapping):
+        width = {}  # missing (NaN or None): no width recorded
+    return TrainResult(
+        space=str(row["space"]), arch_key=str(row["arch_key"]), setting=name, seed=int(row["seed"]),
+        data=str(row["data"]), device=str(row["device"]), accuracy=float(row["accuracy"]),
+        seconds=float(row["seconds"]), cpu_seconds=float(row["cpu_seconds"]), epochs=int(row["epochs"]),
+        iterations=int(row["iterations"]), final_train_loss=float(row["final_train_loss"]),
+        final_train_accuracy=float(row["final_train_accuracy"]), num_params=int(row["num_params"]),
+        width={str(k): int(v) for k, v in width.items()}, resolution=int(row["resolution"]),
+        train_samples=int(row["train_samples"]), test_samples=int(row["test_samples"]), threads=int(row["threads"]),
+        recipe="|" + tag if tag else "",
+    )
 
 
 def _device_type_clause(device: str | None) -> tuple[str, list[str]]:

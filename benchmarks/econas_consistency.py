@@ -109,14 +109,23 @@ def zero_cost_baselines(space, results: pd.DataFrame, settings: list[str]) -> pd
 
 
 FULL_CAPTION = (
-    "NB201, {archs} cells (uniform sample, seed {sample_seed}; the first 100 are the subset study's), one seed. "
+    "NB201, {archs} cells (uniform sample, seed {sample_seed}; {subset_note}), one seed. "
     "EcoNAS trainings on the FULL CIFAR-10 (50 000 training / 10 000 test images, JPEG-decoded by "
     "../shared/tools/cifar10_from_jpeg.py, so pixels differ slightly from the original), tested at the reduced "
     "resolution. Truth: NB201 200-epoch CIFAR-10 test accuracy. Cost: CPU s per architecture on a shared 2-core "
     "machine, 1 torch thread, stacked training amortised over the stack; the zero-cost ensemble's cost is the wall "
-    "seconds its scoring took here under heavy load (README: ~1 s per cell idle); grey: the older "
-    "5085-image-subset study (first 100 cells, unstacked)."
+    "seconds its scoring took here; grey: the older 5085-image-subset study (first 100 cells, unstacked)."
 )
+SUBSET_CELLS = 100  # the 5085-image subset study trained the first 100 cells of the same seeded sample
+
+
+def full_caption(archs: int, sample_seed: int) -> str:
+    """The report's caption for a sample of ``archs`` cells (how it relates to the subset study's 100)."""
+    subset_note = (f"the first {SUBSET_CELLS} are the subset study's" if archs >= SUBSET_CELLS
+                   else f"the first {archs} of the subset study's {SUBSET_CELLS}")
+    return FULL_CAPTION.format(archs=archs, sample_seed=sample_seed, subset_note=subset_note)
+
+
 ON_GPU = " on GPU (mixed precision)"
 ANCHOR = 0.61  # Spearman of the EcoNAS proxy on NB201, zero-cost paper (Abdelfattah et al., ICLR 2021)
 TARGET = 0.6
@@ -173,7 +182,7 @@ def full_report(args: argparse.Namespace, space, keys: list[str], settings: list
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "consistency_full.csv", index=False)
-    caption = FULL_CAPTION.format(archs=len(keys), sample_seed=args.sample_seed)
+    caption = full_caption(len(keys), args.sample_seed)
     plot_full(table, out / "consistency_full.png", caption)
     nds = nds_epoch_table()
     nds.to_csv(out / "nds_epochs.csv", index=False)

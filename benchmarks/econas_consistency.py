@@ -22,7 +22,7 @@ import torch
 from scipy import stats
 
 from archrank import get_space
-from archrank.econas import ZERO_COST_PAPER_SETTING, TrainingStore, load_data
+from archrank.econas import ZERO_COST_PAPER_SETTING, TrainingStore, load_data, save_trainings
 from archrank.econas.consistency import (
     DEFAULT_GRID,
     consistency_table,
@@ -31,7 +31,6 @@ from archrank.econas.consistency import (
     plot_consistency,
     train_many,
 )
-from archrank.econas.store import save_trainings
 
 CAPTION = (
     "NB201, {archs} architectures (uniform sample, seed {sample_seed}), {seeds} seed(s) per setting. Training data: "

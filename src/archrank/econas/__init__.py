@@ -30,7 +30,7 @@ from archrank.econas.hierarchical import (
 )
 from archrank.econas.scorer import ReducedTrainingScorer
 from archrank.econas.setting import Setting, parse_setting
-from archrank.econas.store import TrainingStore
+from archrank.econas.store import TrainingStore, save_trainings
 from archrank.econas.trainer import (
     ZERO_COST_PAPER_RECIPE,
     ZERO_COST_PAPER_SETTING,
@@ -62,6 +62,7 @@ __all__ = [
     "reduce_in_advance",
     "reduced_build_kwargs",
     "save_data",
+    "save_trainings",
     "train",
     "train_many",
     "training_oracle",

@@ -61,8 +61,9 @@ class TrainingStore(StoreView):
         missing = sorted(set(_COLUMNS) - {"created_at"} - set(frame.columns))
         if missing:
             raise ValueError(f"not a trainings table: it lacks the column(s) {', '.join(missing)}")
-        added = sum(self.put(result_from_row(row)) for _, row in frame.iterrows())
-        return added, len(frame) - added
+        results = [result_from_row(row) for _, row in frame.iterrows()]  # a bad row fails before any is stored
+        added = sum(self.put(result) for result in results)
+        return added, len(results) - added
 
     def done(self, space: str, setting: str, seed: int, data: str, device: str | None = None) -> set[str]:
         """Architecture keys already trained under (space, setting, seed, data), on a device of the type of

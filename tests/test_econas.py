@@ -260,6 +260,9 @@ def test_a_saved_trainings_table_rebuilds_the_store(nb201, tmp_path) -> None:
     columns = [c for c in original.columns if c != "created_at"]
     pd.testing.assert_frame_equal(back[columns], original[columns])
     assert back["accuracy"].isna().sum() == 1  # NaN stays NaN
+    with econas.TrainingStore(":memory:") as store:  # an older table without width and recipe columns
+        assert store.put_frame(original.drop(columns=["width", "recipe"])) == (3, 0)
+        assert store.get(*result.key).width == {} and store.get(*result.key).recipe == result.recipe
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"space": ["nb201"]}).to_csv(bad, index=False)
     out = CliRunner().invoke(main, ["merge", str(bad), "--store", str(rebuilt)])

@@ -27,6 +27,7 @@ from archrank.store.view import StoreView
 METHOD = "econas"
 _EXTRA = ("cpu_seconds", "epochs", "iterations", "final_train_loss", "final_train_accuracy", "num_params",
           "resolution", "train_samples", "test_samples", "threads", "width", "recipe")
+_OPTIONAL = {"created_at", "width", "recipe"}  # columns a trainings table may lack (older report files)
 _COLUMNS = ("space", "arch_key", "setting", "seed", "data", "device", "accuracy", "seconds", *_EXTRA, "created_at")
 
 
@@ -57,8 +58,9 @@ class TrainingStore(StoreView):
         """Store every training of ``frame`` — a table in the layout :meth:`results` returns, e.g. the trainings CSV
         an EcoNAS report writes — and return (added, already here). The inverse of :meth:`results`, so committed
         trainings can rebuild a store on a new machine; a key already stored is kept (the store's first-result
-        rule), and a NaN accuracy stays NaN. ``created_at`` is not carried over (the rows are new here)."""
-        missing = sorted(set(_COLUMNS) - {"created_at"} - set(frame.columns))
+        rule), and a NaN accuracy stays NaN. ``created_at`` is not carried over (the rows are new here); ``width`` and
+        ``recipe`` may be absent (older tables: no width recorded; the recipe is read from the setting's tag)."""
+        missing = sorted(set(_COLUMNS) - _OPTIONAL - set(frame.columns))
         if missing:
             raise ValueError(f"not a trainings table: it lacks the column(s) {', '.join(missing)}")
         results = [result_from_row(row) for _, row in frame.iterrows()]  # a bad row fails before any is stored
@@ -134,7 +136,7 @@ def result_from_row(row: Mapping[str, Any]) -> TrainResult:
     """The :class:`TrainResult` of one row of :meth:`TrainingStore.results` (or of a trainings CSV made from it,
     where ``width`` is text: JSON, or the Python literal pandas writes for a dict)."""
     name, _, tag = str(row["setting"]).partition("|")
-    width = row["width"]
+    width = row.get("width")
     if isinstance(width, str):
         try:
             width = json.loads(width)

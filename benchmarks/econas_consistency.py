@@ -350,9 +350,14 @@ def plot_full(table: pd.DataFrame, path: Path, caption: str) -> Path:
                    label=label, zorder=3)
         for i, row in enumerate(part.itertuples()):
             name = str(row.ranker).replace("EcoNAS ", "").replace(" (5085-image subset)", "")
-            ax.annotate(f"{name} (n={row.archs})" if kind.startswith("econas-") and kind != "econas-subset" else name,
-                        (row.cost_per_arch, row.spearman), textcoords="offset points",
-                        xytext=(5, 4 if i % 2 == 0 else -10), fontsize=7, color=color)
+            name, _, tag = name.partition("|")  # a recipe variant's tag goes on a second line
+            if kind.startswith("econas-") and kind != "econas-subset":
+                name = f"{name} (n={row.archs})"
+            name += "\n" + tag.replace(",", ", ") if tag else ""
+            right = i % 2 == 0  # alternate sides so neighbouring points' labels do not overlap
+            ax.annotate(name, (row.cost_per_arch, row.spearman), textcoords="offset points",
+                        xytext=(5, 4) if right else (-5, -10), ha="left" if right else "right", fontsize=7,
+                        color=color)
     front = table[table["pareto"]].sort_values("cost_per_arch")
     if len(front) > 1:
         ax.plot(front["cost_per_arch"], front["spearman"], color="tab:red", lw=1, ls="--", label="Pareto front")

@@ -178,8 +178,7 @@ def full_report(args: argparse.Namespace, space, keys: list[str], settings: list
 
         table.loc[points, "pareto"] = pareto_front(table.loc[points, "cost_per_arch"].to_numpy(),
                                                    table.loc[points, "spearman"].to_numpy())
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    out = args.out  # created above, with the trainings file
     table.to_csv(out / "consistency_full.csv", index=False)
     caption = full_caption(len(keys), args.sample_seed)
     plot_full(table, out / "consistency_full.png", caption)

@@ -36,15 +36,7 @@ class TrainingStore(StoreView):
 
     def put(self, result: TrainResult) -> bool:
         """Store one result; ``False`` (and nothing changed) when its key is already there."""
-        space, arch_key, setting, seed, data = result.key
-        ok = math.isfinite(result.accuracy)
-        record = asdict(result)
-        return self.store.put_scores([ScoreRow(
-            space=space, arch_key=arch_key, proxy=METHOD, config_hash=setting, seed=seed, batch_hash=data,
-            device=result.device, score=float(result.accuracy) if ok else None, seconds=result.seconds,
-            status="ok" if ok else "nan", error=None if ok else "the training's test accuracy is not a number",
-            extra={k: record[k] for k in _EXTRA},
-        )]) > 0
+        return self.store.put_scores([_score_row(result)]) > 0
 
     def get(self, space: str, arch_key: str, setting: str, seed: int, data: str) -> TrainResult | None:
         """The stored result of one key (``setting`` includes the recipe tag), or ``None``."""
@@ -63,9 +55,9 @@ class TrainingStore(StoreView):
         missing = sorted(set(_COLUMNS) - _OPTIONAL - set(frame.columns))
         if missing:
             raise ValueError(f"not a trainings table: it lacks the column(s) {', '.join(missing)}")
-        results = [result_from_row(row) for _, row in frame.iterrows()]  # a bad row fails before any is stored
-        added = sum(self.put(result) for result in results)
-        return added, len(results) - added
+        rows = [_score_row(result_from_row(row)) for _, row in frame.iterrows()]  # a bad row fails before any is stored
+        added = self.store.put_scores(rows)  # one transaction for the whole table
+        return added, len(rows) - added
 
     def done(self, space: str, setting: str, seed: int, data: str, device: str | None = None) -> set[str]:
         """Architecture keys already trained under (space, setting, seed, data), on a device of the type of
@@ -120,6 +112,19 @@ class TrainingStore(StoreView):
                 **{k: more.get(k) for k in _EXTRA}, "created_at": created,
             })
         return pd.DataFrame.from_records(records, columns=_COLUMNS)
+
+
+def _score_row(result: TrainResult) -> ScoreRow:
+    """The store row of one training (accuracy as the score; a NaN accuracy is stored as status ``nan``)."""
+    space, arch_key, setting, seed, data = result.key
+    ok = math.isfinite(result.accuracy)
+    record = asdict(result)
+    return ScoreRow(
+        space=space, arch_key=arch_key, proxy=METHOD, config_hash=setting, seed=seed, batch_hash=data,
+        device=result.device, score=float(result.accuracy) if ok else None, seconds=result.seconds,
+        status="ok" if ok else "nan", error=None if ok else "the training's test accuracy is not a number",
+        extra={k: record[k] for k in _EXTRA},
+    )
 
 
 def save_trainings(frame: pd.DataFrame, path: str | Path) -> Path:

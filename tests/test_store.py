@@ -80,7 +80,7 @@ def test_score_table_and_exports(tmp_path: Path) -> None:
         assert len(pd.read_csv(csv)) == 4
         pq = store.export(tmp_path / "out.parquet", space="nb201", wide=True)
         assert set(pd.read_parquet(pq).columns) >= {"arch_key", "synflow", "nwot"}
-        with pytest.raises(ValueError, match=r"\.csv or \.parquet"):
+        with pytest.raises(ValueError, match=r"\.csv, \.csv\.gz or \.parquet"):
             store.export(tmp_path / "out.xlsx")
 
 
@@ -146,3 +146,51 @@ def test_score_table_refuses_to_mix_configurations(tmp_path: Path) -> None:
         assert store.score_table("nb201", config="c32").loc["a", "az"] == 1.0
         assert store.score_table("nb201", config={"az": "c64"}).loc["a", "az"] == 5.0
         assert store.score_table("nb201", latest=True).loc["a", "az"] == 5.0
+
+
+def test_a_scores_table_rebuilds_the_store(tmp_path: Path) -> None:
+    """export (.csv.gz) -> archrank merge gives back every measurement as stored: 0 stays 0, NaN stays NaN, a failure
+    keeps its reason, configurations and inputs keep what they stand for (so data filters and the rescore rule work
+    the same), keys already here are kept, a second merge adds nothing, and a bad table fails in one line."""
+    from click.testing import CliRunner
+
+    from archrank.cli import main
+
+    source = tmp_path / "source.db"
+    with Store(source) as store:
+        store.put_config("c0", "synflow", {"batch": 64, "version": 1}, created_at=100.0)
+        store.put_config("c1", "synflow", {"batch": 64, "version": 2}, created_at=200.0)  # a rescore supersedes c0
+        store.put_input("b0", "cifar10", {"batch_size": 64})
+        store.put_scores([row("a", score=0.0), row("b", score=None, status="nan", error="non-finite"),
+                          row("c", score=None, status="failed", error="out of memory"),
+                          row("a", score=7.0, config_hash="c1"), row("b", score=8.0, config_hash="c1"),
+                          row("a", "nwot", 2.5, extra={"layers": 3})])
+        original = store.scores()
+        table = store.score_table("nb201", data="cifar10")
+        exported = store.export(tmp_path / "scores.csv.gz")
+    rebuilt = tmp_path / "rebuilt.db"
+    with Store(rebuilt) as store:
+        store.put_scores([row("a", "nwot", 99.0, extra={"layers": 3})])  # already here: kept
+    out = CliRunner().invoke(main, ["merge", str(exported), "--store", str(rebuilt)])
+    assert out.exit_code == 0, out.output
+    assert "5 new scores, 1 already here" in out.output
+    with Store(rebuilt) as store:
+        back = store.scores()
+        assert store.put_frame(pd.read_csv(exported)) == (0, 6)  # idempotent
+        assert store.get_config("c1") == {"batch": 64, "version": 2}
+        pd.testing.assert_frame_equal(store.score_table("nb201", data="cifar10").drop(columns="nwot"),
+                                      table.drop(columns="nwot"))
+    columns = ["space", "arch_key", "proxy", "config_hash", "seed", "batch_hash", "device", "score", "status", "error",
+               "data", "config_created_at", "extra", "created_at"]  # created_at: when measured, not when merged
+    mine = back[~((back["arch_key"] == "a") & (back["proxy"] == "nwot"))][columns].reset_index(drop=True)
+    theirs = original[~((original["arch_key"] == "a") & (original["proxy"] == "nwot"))][columns].reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine, theirs)
+    assert back.set_index(["arch_key", "config_hash", "proxy"]).loc[("a", "c0", "synflow"), "score"] == 0.0
+    assert back.set_index(["arch_key", "proxy"]).loc[("a", "nwot"), "score"] == 99.0
+    bad = tmp_path / "bad.csv"
+    original.assign(status="weird").drop(columns=["created_at"]).to_csv(bad, index=False)
+    out = CliRunner().invoke(main, ["merge", str(bad), "--store", str(tmp_path / "other.db")])
+    assert out.exit_code != 0 and "row 2: status must be one of" in out.output
+    assert len(out.output.strip().splitlines()) == 1
+    with Store(tmp_path / "other.db") as store:
+        assert store.scores().empty  # nothing stored from a table with a bad row

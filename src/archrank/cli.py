@@ -412,27 +412,30 @@ def export_cmd(output: Path, store_path: str, space_name: str | None, wide: bool
 def merge_cmd(others: tuple[Path, ...], store_path: str) -> None:
     """Merge results files OTHERS (e.g. a store written on a GPU machine or another node) into the store: new
     results are added, results already here are kept, failures here are replaced, runs come along. A ``.csv``
-    file is read as an EcoNAS trainings table (what the EcoNAS reports commit), so committed trainings can
-    rebuild a store on a new machine."""
+    or ``.csv.gz`` file is a table a report commits: a scores table (what ``archrank export`` writes) or an
+    EcoNAS trainings table, so committed results rebuild a store on a new machine."""
     with open_store(store_path) as store:
         for other in others:
-            if other.suffix.lower() == ".csv":
-                click.echo(_merge_trainings(store, other))
+            if other.name.lower().endswith((".csv", ".csv.gz")):
+                click.echo(_merge_table(store, other))
             else:
                 click.echo(store.merge(other).summary())
 
 
-def _merge_trainings(store: Store, path: Path) -> str:
-    """Put the EcoNAS trainings table at ``path`` into ``store``; one line saying what changed."""
-    import pandas as pd
-
+def _merge_table(store: Store, path: Path) -> str:
+    """Put the scores or EcoNAS trainings table at ``path`` into ``store``; one line saying what changed."""
     from archrank.econas.store import TrainingStore
+    from archrank.store.table import REQUIRED_COLUMNS
 
     if not path.is_file():
-        raise _fail(f"no trainings table at {path}")
+        raise _fail(f"no table at {path}")
     try:
-        added, here = TrainingStore(store).put_frame(pd.read_csv(path))
-    except (ValueError, KeyError, SyntaxError) as exc:
+        frame = pd.read_csv(path)
+        if set(REQUIRED_COLUMNS) <= set(frame.columns):
+            added, here = store.put_frame(frame)
+            return f"merged {path}: {added} new scores, {here} already here (kept)"
+        added, here = TrainingStore(store).put_frame(frame)
+    except (ValueError, KeyError, SyntaxError, pd.errors.ParserError) as exc:
         raise _fail(f"{path}: {exc}") from None
     return f"merged {path}: {added} new trainings, {here} already here (kept)"
 

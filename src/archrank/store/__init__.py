@@ -2,6 +2,8 @@
 
 Every method writes here — proxy scores, Eproxy and EZNAS values, reduced trainings (``measurements``), every
 run of any kind (``runs``) and the steps of iterative runs (``trials``). See :mod:`archrank.store.schema`.
+Results travel between machines as store files (:mod:`archrank.store.merge`) or as scores tables committed beside
+a report (:mod:`archrank.store.table`).
 """
 
 from archrank.store.core import (

@@ -53,6 +53,7 @@ class ScoreRow:
     error: str | None = None
     run_id: int | None = None
     extra: Mapping[str, Any] | None = field(default=None, compare=False)
+    created_at: float | None = field(default=None, compare=False)  # when measured; None: when written
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -64,7 +65,8 @@ class ScoreRow:
         extra = None if self.extra is None else json.dumps(dict(self.extra), sort_keys=True, default=_json_default)
         score = None if self.score is None or math.isnan(self.score) else float(self.score)
         return (self.space, self.arch_key, self.proxy, self.config_hash, int(self.seed), self.batch_hash,
-                self.device, score, self.seconds, self.status, self.error, extra, self.run_id, now)
+                self.device, score, self.seconds, self.status, self.error, extra, self.run_id,
+                now if self.created_at is None else float(self.created_at))
 
 
 Measurement = ScoreRow
@@ -227,11 +229,13 @@ class Store(SQLiteFile):
         return [{**json.loads(p), "step": int(s), "value": math.nan if v is None else float(v)} for s, p, v in rows]
 
     # --- configurations and inputs -------------------------------------------------------------------
-    def put_config(self, config_hash: str, proxy: str, config: Mapping[str, Any]) -> None:
-        """Record the configuration behind ``config_hash`` (of method ``proxy``); the first record is kept."""
+    def put_config(self, config_hash: str, proxy: str, config: Mapping[str, Any], *,
+                   created_at: float | None = None) -> None:
+        """Record the configuration behind ``config_hash`` (of method ``proxy``); the first record is kept.
+        ``created_at`` (default: now) orders rescored configurations (see :meth:`score_table`)."""
         self._db.execute(
             "INSERT OR IGNORE INTO configs (config_hash, method, config, created_at) VALUES (?, ?, ?, ?)",
-            (config_hash, proxy, _dumps(dict(config)), time.time()),
+            (config_hash, proxy, _dumps(dict(config)), time.time() if created_at is None else float(created_at)),
         )
 
     def get_config(self, config_hash: str) -> dict[str, Any] | None:
@@ -427,12 +431,15 @@ class Store(SQLiteFile):
         return merge_store(self, other)
 
     def export(self, path: str | Path, space: str | None = None, wide: bool = False, **filters: Any) -> Path:
-        """Write scores to CSV or Parquet (chosen by the file suffix); ``wide`` pivots to one column per proxy
-        (through :meth:`score_table`, with its ``filters``)."""
+        """Write scores to CSV (``.csv``, or ``.csv.gz`` compressed) or Parquet, chosen by the file name. The long
+        table (default) is a scores table :meth:`put_frame` reads back (see :mod:`archrank.store.table`); ``wide``
+        pivots to one column per proxy (through :meth:`score_table`, with its ``filters``), for reading."""
+        from archrank.store.table import scores_frame
+
         path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix not in (".csv", ".parquet", ".pq"):
-            raise ValueError(f"cannot export to {path.name}: use a .csv or .parquet file name")
+        kind = _table_kind(path)
+        if kind is None:
+            raise ValueError(f"cannot export to {path.name}: use a .csv, .csv.gz or .parquet file name")
         if not path.resolve().parent.is_dir():
             raise ValueError(f"cannot export to {path}: folder {path.resolve().parent} does not exist")
         if wide:
@@ -443,12 +450,20 @@ class Store(SQLiteFile):
                 space = spaces[0]
             frame = self.score_table(space, **filters).reset_index()
         else:
-            frame = self.scores(space=space).drop(columns=["config_created_at"])
-        if suffix == ".csv":
+            frame = scores_frame(self, space)
+        if kind == "csv":
             frame.to_csv(path, index=False)
         else:
             frame.to_parquet(path, index=False)
         return path
+
+    def put_frame(self, frame: pd.DataFrame) -> tuple[int, int]:
+        """Store a scores table (what :meth:`export` writes, long) and return (added, already here): the inverse of
+        :meth:`export`, so a committed table rebuilds a store on a new machine. One transaction; every row is
+        checked first; keys already stored keep their result; NaN stays NaN."""
+        from archrank.store.table import put_frame
+
+        return put_frame(self, frame)
 
     def spaces(self) -> list[str]:
         """Spaces that have measurements."""
@@ -475,6 +490,16 @@ def _owner_is_dead(owner: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def _table_kind(path: Path) -> str | None:
+    """``csv`` or ``parquet`` for a table file name this store writes and reads, None for anything else."""
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz")):
+        return "csv"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    return None
 
 
 def _filters(**conditions: Any) -> tuple[list[str], list[Any]]:

@@ -1,0 +1,109 @@
+"""Scores tables: the long CSV (or Parquet) that :meth:`Store.export` writes and :meth:`Store.put_frame` reads back.
+
+A store is a local file and a machine can be lost with it; a scores table committed beside a report rebuilds the
+store anywhere (``archrank export scores.csv.gz`` there, ``archrank merge scores.csv.gz`` here). The table carries
+every column of a measurement's key, its value and status, when it was measured, and what its configuration hash
+and input hash stand for (``config``, ``data``, ``data_spec``), so that :meth:`Store.score_table`'s filters and its
+rule for rescored configurations work on the rebuilt store as on the original. Run records are not carried (a run
+is a history, not a result): rebuilt rows belong to no run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from archrank.store.core import STATUSES, ScoreRow
+
+if TYPE_CHECKING:
+    from archrank.store.core import Store
+
+REQUIRED_COLUMNS = ("space", "arch_key", "proxy", "config_hash", "seed", "batch_hash", "device", "score", "status")
+
+
+def scores_frame(store: Store, space: str | None = None) -> pd.DataFrame:
+    """Every measurement of ``space`` (all spaces when None), long, with the ``config`` and ``data_spec`` JSON
+    its hashes stand for and the configuration's ``config_created_at``."""
+    frame = store.scores(space=space)
+    configs = dict(store._db.execute("SELECT config_hash, config FROM configs").fetchall())
+    specs = dict(store._db.execute("SELECT input_hash, spec FROM inputs").fetchall())
+    frame["config"] = frame["config_hash"].map(configs)
+    frame["data_spec"] = frame["batch_hash"].map(specs)
+    return frame.drop(columns=["run_id"])
+
+
+def put_frame(store: Store, frame: pd.DataFrame) -> tuple[int, int]:
+    """Store every row of a scores table (the layout :func:`scores_frame` writes) in one transaction and return
+    (added, already here). Every row is checked before any is stored; a key already stored keeps its result (the
+    store's first-result rule; a stored failure is replaced), a missing score stays missing and 0 stays 0."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"not a scores table: it lacks the column(s) {', '.join(missing)}")
+    rows, configs, inputs = [], {}, {}
+    for number, record in enumerate(frame.to_dict("records"), start=2):  # line 1 of a CSV is its header
+        try:
+            rows.append(_score_row(record))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"row {number}: {exc}") from None
+        if _present(record.get("config")):
+            configs[record["config_hash"]] = (record["proxy"], _json(record["config"]),
+                                              _number(record.get("config_created_at")))
+        if _present(record.get("data")):
+            inputs[record["batch_hash"]] = (record["data"], _json(record.get("data_spec")) or {})
+    with store.transaction():
+        for config_hash, (proxy, config, created_at) in configs.items():
+            store.put_config(config_hash, proxy, config, created_at=created_at)
+        for input_hash, (kind, spec) in inputs.items():
+            store.put_input(input_hash, kind, spec)
+        stored = _stored_status(store, {r.space for r in rows})
+        # New keys, and failures here the table has a result for; a failure does not replace a failure.
+        wanted = [r for r in rows if stored.get(_key(r), "failed") == "failed"
+                  and not (r.status == "failed" and _key(r) in stored)]
+        added = store.put_scores(wanted)
+    return added, len(rows) - added
+
+
+def _key(row: ScoreRow) -> tuple[Any, ...]:
+    return (row.space, row.arch_key, row.proxy, row.config_hash, int(row.seed), row.batch_hash, row.device)
+
+
+def _stored_status(store: Store, spaces: set[str]) -> dict[tuple[Any, ...], str]:
+    """Status of every measurement key stored for ``spaces``."""
+    found: dict[tuple[Any, ...], str] = {}
+    for space in sorted(spaces):
+        cur = store._db.execute("SELECT space, arch_key, method, config_hash, seed, input_hash, device, status"
+                                " FROM measurements WHERE space=?", (space,))
+        found.update((tuple(rest[:7]), rest[7]) for rest in cur)
+    return found
+
+
+def _score_row(record: Mapping[str, Any]) -> ScoreRow:
+    status = str(record["status"])
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    return ScoreRow(
+        space=str(record["space"]), arch_key=str(record["arch_key"]), proxy=str(record["proxy"]),
+        config_hash=str(record["config_hash"]), seed=int(record["seed"]), batch_hash=str(record["batch_hash"]),
+        device=str(record["device"]), score=_number(record["score"]), seconds=_number(record.get("seconds")),
+        status=status, error=str(record["error"]) if _present(record.get("error")) else None,
+        extra=_json(record.get("extra")), created_at=_number(record.get("created_at")),
+    )
+
+
+def _present(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def _number(value: Any) -> float | None:
+    """A stored number, or None where the table holds none (an empty CSV cell reads as NaN)."""
+    return float(value) if _present(value) else None
+
+
+def _json(value: Any) -> Any:
+    if not _present(value):
+        return None
+    return json.loads(value) if isinstance(value, str) else value

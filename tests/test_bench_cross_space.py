@@ -106,6 +106,8 @@ def test_evaluate_all_spaces_cli(stored: tuple[Path, Truth], tmp_path: Path) -> 
         pytest.skip(f"no NB201 ground truth on this machine: {result.output.strip()}")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "cross" / "report.html").exists() and "nb201" in result.output
+    with Store(path, create=False) as store:  # the scores behind the report come with it
+        assert len(pd.read_csv(tmp_path / "cross" / "scores_nb201.csv.gz")) == len(store.scores(space="nb201"))
 
 
 def test_member_rule_makes_a_robust_set_without_labels(tmp_path: Path) -> None:

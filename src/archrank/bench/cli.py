@@ -127,7 +127,7 @@ def run_evaluation(
 @click.option("--latest", is_flag=True, help="Where several seeds/data/devices/configs match, take the newest.")
 @click.option("--all-spaces", is_flag=True,
               help="Evaluate every space the store has scores for (its own benchmark truth) into one cross-space "
-              "report in --out.")
+              "report in --out, with the scores behind it (scores_<space>.csv.gz; archrank merge reads them back).")
 def evaluate_cmd(
     store_path: str, space_name: str, truth_spec: str, metric: str | None, proxies: str | None,
     ensemble: str | None, out_dir: Path, n_boot: int, topk: str, label_ks: str, label_repeats: int,
@@ -211,6 +211,9 @@ def _evaluate_all_spaces(
     labels = 20 if 20 in ks or not ks else max(k for k in ks if k <= 20) if min(ks) <= 20 else min(ks)
     written = write_cross_space_report(evaluations, out_dir, command=command, labels=labels,
                                        references=references)
+    with Store(store_path, create=False) as store:  # the scores behind the report, so a commit can rebuild it
+        for name in dict.fromkeys(label.partition("/")[0] for label in evaluations):
+            store.export(out_dir / f"scores_{name}.csv.gz", space=name)
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         click.echo(what_to_use(evaluations, labels).to_string(float_format=lambda v: f"{v:.3f}"))
     click.echo(f"wrote {written['report.html']}")

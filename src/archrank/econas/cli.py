@@ -9,7 +9,18 @@ from typing import Any
 
 import click
 
-from archrank.cli_options import parse_names, parse_seeds, parse_shard, resolve_space, setup_torch, workers_option
+from archrank.cli_options import (
+    device_option,
+    parse_names,
+    parse_seeds,
+    parse_shard,
+    quiet_option,
+    resolve_space,
+    setup_torch,
+    store_option,
+    threads_option,
+    workers_option,
+)
 from archrank.econas.consistency import DEFAULT_GRID
 from archrank.executors import executor_options, optional_executor
 
@@ -54,12 +65,12 @@ def make_recipe(batch_size: int, lr: float, schedule_epochs: int | None, setting
 @click.option("--settings", default=",".join(DEFAULT_GRID), show_default=True, help="Comma-separated settings.")
 @click.option("--seeds", default="0", show_default=True, help="Training seeds, e.g. 0-2 or 0,3,5.")
 @click.option("--data", "data_spec", default="cifar10", show_default=True, help=DATA_HELP)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--threads", type=int, default=None, help="torch threads in this process.")
-@click.option("--store", "store_path", default="archrank.db", show_default=True, help="SQLite results file.")
+@device_option
+@threads_option
+@store_option
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Write consistency.csv and consistency.png here.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @click.option("--stack", type=click.IntRange(min=1), default=1, show_default=True,
               help="NB201: train this many architectures of a setting at once as one stacked network (here, "
               "setting by setting in the order given).")
@@ -123,8 +134,8 @@ def consistency_cmd(
 @click.option("--setting", default="c4r4s0e10", show_default=True, help="EcoNAS setting, e.g. c4r4s0e10.")
 @click.option("--data", "data_spec", default="cifar10", show_default=True, help=DATA_HELP)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--threads", type=int, default=None)
+@device_option
+@threads_option
 @click.option("--store", "store_path", default=None, help="Also store the result in this SQLite file.")
 @recipe_options
 @executor_options

@@ -68,7 +68,7 @@ def test_control_variate_estimate_corrects_an_unlucky_sample() -> None:
     import numpy as np
     from scipy import stats
 
-    from archrank.econas.references import control_variate_estimate
+    from archrank.econas.references import control_variate_check, control_variate_estimate
 
     rng = np.random.default_rng(3)
     n_all = 4000
@@ -95,3 +95,6 @@ def test_control_variate_estimate_corrects_an_unlucky_sample() -> None:
     assert abs(est["rho_adj"] - est["rho"]) < 0.03 and abs(est["r"]) < 0.3
     with pytest.raises(ValueError, match="fewer than 5"):
         control_variate_estimate(ranker.iloc[:3], truth, control)
+    check = control_variate_check(ranker, truth, control, archs=60, samples=10, draws=300)
+    assert check["rho_all"] == pytest.approx(target) and check["rmse_adj"] < check["rmse_raw"]
+    assert 0.0 <= check["coverage_adj"] <= 1.0 and check["samples"] == 10

@@ -133,6 +133,7 @@ TARGET = 0.6
 def full_report(args: argparse.Namespace, space, keys: list[str], settings: list[str]) -> pd.DataFrame:
     """Write consistency_full.{md,csv,png}: finished EcoNAS settings on the full data set beside the reference
     rankings (12-epoch NB201 training, params, FLOPs, zero-cost ensemble), the subset study and the NDS epochs."""
+    from archrank.econas.effects import factor_effects
     from archrank.econas.epochs import nds_epoch_table
     from archrank.econas.references import ensemble_row, rank_row, sample_typicality, table_rows
 
@@ -195,6 +196,10 @@ def full_report(args: argparse.Namespace, space, keys: list[str], settings: list
     typical = sample_typicality(keys, truth)
     typical.to_csv(out / "consistency_full_sample.csv", index=False)
     population, check = population_estimates(results, finished, truth)
+    effects = factor_effects({s: results[results["setting"] == s].groupby("arch_key")["accuracy"].mean()
+                              for s in finished}, truth)
+    if not effects.empty:
+        effects.to_csv(out / "consistency_full_effects.csv", index=False)
     if not population.empty:
         population.to_csv(out / "consistency_full_population.csv", index=False)
     shown = table[["ranker", "archs", "spearman", "spearman_p", "kendall", "cost_per_arch", "cost_unit", "pareto"]]
@@ -225,6 +230,15 @@ def full_report(args: argparse.Namespace, space, keys: list[str], settings: list
         "the cells (seed 0), the same resamples for every row.",
         "",
         markdown_table(same) if not same.empty else "(no setting finished)",
+        "",
+        "## One factor at a time: paired differences on common cells",
+        "",
+        "Every two finished settings that differ in one EcoNAS factor (same recipe), compared on the cells both "
+        "finished: their Spearmans against NB201's 200-epoch test accuracy and the difference (larger subscript "
+        "minus smaller), with a 95 % interval from 2000 paired bootstrap resamples of those cells "
+        "(`archrank.econas.effects.factor_effects`). c: channels divided by c; s: 1/2^s of the samples; e: epochs.",
+        "",
+        markdown_table(effects) if not effects.empty else "(no two finished settings are one factor apart)",
         "",
         "## What a reduced training ranks: each finished setting against other targets, on its own cells",
         "",

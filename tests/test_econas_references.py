@@ -98,3 +98,36 @@ def test_control_variate_estimate_corrects_an_unlucky_sample() -> None:
     check = control_variate_check(ranker, truth, control, archs=60, samples=10, draws=300)
     assert check["rho_all"] == pytest.approx(target) and check["rmse_adj"] < check["rmse_raw"]
     assert 0.0 <= check["coverage_adj"] <= 1.0 and check["samples"] == 10
+
+
+def test_one_factor_apart_and_paired_factor_effects() -> None:
+    """Settings one factor apart (same recipe) are paired on their common cells; the paired difference's interval
+    excludes 0 when one ranks far better, and unpaired or differently-trained settings are left out."""
+    import numpy as np
+
+    from archrank.bench.metrics import spearman, spearman_rows
+    from archrank.econas.effects import factor_effects, one_factor_apart
+
+    assert one_factor_apart("c4r4s0e5", "c4r4s0e10") == "e"
+    assert one_factor_apart("c4r4s0e5", "c8r4s0e5") == "c"
+    assert one_factor_apart("c4r4s0e5", "c8r4s1e5") is None  # two factors
+    assert one_factor_apart("c4r4s0e20|batch_size=2048", "c4r4s0e10") is None  # another recipe
+    assert one_factor_apart("c4r4s0e20|batch_size=2048", "c4r4s0e10|batch_size=2048") == "e"
+    rng = np.random.default_rng(0)
+    keys = [f"k{i}" for i in range(120)]
+    truth = pd.Series(rng.normal(size=120), index=keys)
+    accuracy = {
+        "c4r4s0e10": truth + 0.3 * pd.Series(rng.normal(size=120), index=keys),
+        "c4r4s0e5": (truth + 2.0 * pd.Series(rng.normal(size=120), index=keys)).iloc[:100],  # 100 common cells
+        "c8r4s1e5": truth,  # two factors from both: never paired
+    }
+    effects = factor_effects(accuracy, truth, draws=500)
+    assert len(effects) == 1
+    row = effects.iloc[0]
+    assert (row["factor"], row["from"], row["to"], row["archs"]) == ("e", "c4r4s0e5", "c4r4s0e10", 100)
+    assert row["difference"] == pytest.approx(row["rho_to"] - row["rho_from"]) and row["difference"] > 0.3
+    low = float(row["difference_ci95"].strip("[]").split(",")[0])
+    assert low > 0
+    x = rng.normal(size=(3, 30))
+    y = rng.normal(size=(3, 30))
+    assert spearman_rows(x, y) == pytest.approx([spearman(x[i], y[i]) for i in range(3)])

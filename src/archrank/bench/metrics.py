@@ -98,6 +98,16 @@ def spearman(pred: ArrayLike, truth: ArrayLike, nan_policy: NanPolicy = "omit") 
     return math.nan if _degenerate(p, t) else float(stats.spearmanr(p, t).statistic)
 
 
+def spearman_rows(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Spearman of each row of ``pred`` with the same row of ``truth`` (2-D arrays of finite values, ties ranked by
+    their average): many resamples of the same cells at once, e.g. for a bootstrap."""
+    rp = stats.rankdata(pred, axis=1)
+    rt = stats.rankdata(truth, axis=1)
+    rp -= rp.mean(axis=1, keepdims=True)
+    rt -= rt.mean(axis=1, keepdims=True)
+    return (rp * rt).sum(axis=1) / np.sqrt((rp**2).sum(axis=1) * (rt**2).sum(axis=1))
+
+
 def kendall(pred: ArrayLike, truth: ArrayLike, nan_policy: NanPolicy = "omit") -> float:
     """Kendall's τ-b (``scipy.stats.kendalltau``, ties corrected); NaN when undefined."""
     p, t, _ = clean_pairs(pred, truth, nan_policy)

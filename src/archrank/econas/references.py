@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from archrank.bench.metrics import spearman_rows
 from archrank.config import data_file
 
 TWELVE_EPOCH_FILE = ("nb201", "nb201_cifar10_12epoch.csv")
@@ -142,15 +143,6 @@ def sample_typicality(
 CONTROL = "NB201 12-epoch training (valid acc)"
 
 
-def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman of each row of ``x`` with the same row of ``y`` (ties get average ranks)."""
-    rx = stats.rankdata(x, axis=1)
-    ry = stats.rankdata(y, axis=1)
-    rx -= rx.mean(axis=1, keepdims=True)
-    ry -= ry.mean(axis=1, keepdims=True)
-    return (rx * ry).sum(axis=1) / np.sqrt((rx**2).sum(axis=1) * (ry**2).sum(axis=1))
-
-
 def control_variate_estimate(
     scores: pd.Series, truth: pd.Series, control: pd.Series, draws: int = 2000, seed: int = 0
 ) -> dict[str, float]:
@@ -176,8 +168,8 @@ def control_variate_estimate(
     rho_s = float(stats.spearmanr(s, t).statistic)
     rho_c = float(stats.spearmanr(c, t).statistic)
     picks = np.random.default_rng(seed).integers(0, len(measured), size=(draws, len(measured)))
-    boot_s = _spearman_rows(s[picks], t[picks])
-    boot_c = _spearman_rows(c[picks], t[picks])
+    boot_s = spearman_rows(s[picks], t[picks])
+    boot_c = spearman_rows(c[picks], t[picks])
     ok = np.isfinite(boot_s) & np.isfinite(boot_c)
     boot_s, boot_c = boot_s[ok], boot_c[ok]
     cov = np.cov(boot_s, boot_c)

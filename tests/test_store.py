@@ -194,3 +194,17 @@ def test_a_scores_table_rebuilds_the_store(tmp_path: Path) -> None:
     assert len(out.output.strip().splitlines()) == 1
     with Store(tmp_path / "other.db") as store:
         assert store.scores().empty  # nothing stored from a table with a bad row
+
+
+def test_merge_refuses_a_table_that_is_neither_kind(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from archrank.cli import main
+
+    wide = tmp_path / "wide.csv"
+    pd.DataFrame({"arch_key": ["a"], "synflow": [1.0]}).to_csv(wide, index=False)  # a wide export: for reading only
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    for path, words in ((wide, "not a scores table"), (empty, "No columns")):
+        out = CliRunner().invoke(main, ["merge", str(path), "--store", str(tmp_path / "s.db")])
+        assert out.exit_code != 0 and words in out.output and len(out.output.strip().splitlines()) == 1

@@ -434,8 +434,12 @@ def _merge_table(store: Store, path: Path) -> str:
         if set(REQUIRED_COLUMNS) <= set(frame.columns):
             added, here = store.put_frame(frame)
             return f"merged {path}: {added} new scores, {here} already here (kept)"
+        if "setting" not in frame.columns:
+            lacking = ", ".join(c for c in REQUIRED_COLUMNS if c not in frame.columns)
+            raise ValueError(f"not a scores table (what archrank export writes; it lacks {lacking}) and not a "
+                             "trainings table (no setting column)")
         added, here = TrainingStore(store).put_frame(frame)
-    except (ValueError, KeyError, SyntaxError, pd.errors.ParserError) as exc:
+    except (ValueError, KeyError, SyntaxError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise _fail(f"{path}: {exc}") from None
     return f"merged {path}: {added} new trainings, {here} already here (kept)"
 

@@ -177,6 +177,10 @@ def test_a_scores_table_rebuilds_the_store(tmp_path: Path) -> None:
     with Store(rebuilt) as store:
         back = store.scores()
         assert store.put_frame(pd.read_csv(exported)) == (0, 6)  # idempotent
+        parquet = store.export(tmp_path / "scores.parquet")
+    out = CliRunner().invoke(main, ["merge", str(parquet), "--store", str(tmp_path / "from_parquet.db")])
+    assert out.exit_code == 0 and "6 new scores, 0 already here" in out.output, out.output
+    with Store(rebuilt) as store:
         assert store.get_config("c1") == {"batch": 64, "version": 2}
         pd.testing.assert_frame_equal(store.score_table("nb201", data="cifar10").drop(columns="nwot"),
                                       table.drop(columns="nwot"))

@@ -411,12 +411,12 @@ def export_cmd(output: Path, store_path: str, space_name: str | None, wide: bool
 @store_option
 def merge_cmd(others: tuple[Path, ...], store_path: str) -> None:
     """Merge results files OTHERS (e.g. a store written on a GPU machine or another node) into the store: new
-    results are added, results already here are kept, failures here are replaced, runs come along. A ``.csv``
-    or ``.csv.gz`` file is a table a report commits: a scores table (what ``archrank export`` writes) or an
-    EcoNAS trainings table, so committed results rebuild a store on a new machine."""
+    results are added, results already here are kept, failures here are replaced, runs come along. A ``.csv``,
+    ``.csv.gz`` or ``.parquet`` file is a table a report commits: a scores table (what ``archrank export``
+    writes) or an EcoNAS trainings table, so committed results rebuild a store on a new machine."""
     with open_store(store_path) as store:
         for other in others:
-            if other.name.lower().endswith((".csv", ".csv.gz")):
+            if other.name.lower().endswith((".csv", ".csv.gz", ".parquet", ".pq")):
                 click.echo(_merge_table(store, other))
             else:
                 click.echo(store.merge(other).summary())
@@ -430,7 +430,7 @@ def _merge_table(store: Store, path: Path) -> str:
     if not path.is_file():
         raise _fail(f"no table at {path}")
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_parquet(path) if path.name.lower().endswith((".parquet", ".pq")) else pd.read_csv(path)
         if set(REQUIRED_COLUMNS) <= set(frame.columns):
             added, here = store.put_frame(frame)
             return f"merged {path}: {added} new scores, {here} already here (kept)"

@@ -113,16 +113,19 @@ FULL_CAPTION = (
     "../shared/tools/cifar10_from_jpeg.py, so pixels differ slightly from the original), tested at the reduced "
     "resolution. Truth: NB201 200-epoch CIFAR-10 test accuracy. Cost: CPU s per architecture on a shared 2-core "
     "machine, 1 torch thread, stacked training amortised over the stack; the zero-cost ensemble's cost is the wall "
-    "seconds its scoring took here; grey: the older 5085-image-subset study (first 100 cells, unstacked)."
+    "seconds its scoring took here.{grey}"
 )
+GREY = " Grey: the older 5085-image-subset study (first 100 cells, unstacked)."
 SUBSET_CELLS = 100  # the 5085-image subset study trained the first 100 cells of the same seeded sample
 
 
-def full_caption(archs: int, sample_seed: int) -> str:
-    """The report's caption for a sample of ``archs`` cells (how it relates to the subset study's 100)."""
+def full_caption(archs: int, sample_seed: int, subset: bool = True) -> str:
+    """The report's caption for a sample of ``archs`` cells (how it relates to the subset study's 100); ``subset``:
+    whether the subset study's rows are drawn."""
     subset_note = (f"the first {SUBSET_CELLS} are the subset study's" if archs >= SUBSET_CELLS
                    else f"the first {archs} of the subset study's {SUBSET_CELLS}")
-    return FULL_CAPTION.format(archs=archs, sample_seed=sample_seed, subset_note=subset_note)
+    return FULL_CAPTION.format(archs=archs, sample_seed=sample_seed, subset_note=subset_note,
+                               grey=GREY if subset else "")
 
 
 ON_GPU = " on GPU (mixed precision)"
@@ -163,7 +166,7 @@ def full_report(args: argparse.Namespace, space, keys: list[str], settings: list
         rows.append({**row, "kind": "reference"})
     if args.zc_store and Path(args.zc_store).exists():
         rows.append({**ensemble_row(args.zc_store, keys, truth), "kind": "zero-cost"})
-    subset_csv = args.out / "consistency_trainings.csv"
+    subset_csv = args.subset_trainings
     if subset_csv.exists():
         subset = pd.read_csv(subset_csv)
         for setting, part in subset.groupby("setting", sort=False):
@@ -181,7 +184,7 @@ def full_report(args: argparse.Namespace, space, keys: list[str], settings: list
                                                    table.loc[points, "spearman"].to_numpy())
     out = args.out  # created above, with the trainings file
     table.to_csv(out / "consistency_full.csv", index=False)
-    caption = full_caption(len(keys), args.sample_seed)
+    caption = full_caption(len(keys), args.sample_seed, subset=subset_csv.exists())
     population, check = population_estimates(results, finished, truth)
     if not population.empty:
         population.to_csv(out / "consistency_full_population.csv", index=False)
@@ -487,6 +490,8 @@ def main() -> None:
     parser.add_argument("--report-full", action="store_true",
                         help="write consistency_full.* (full-data study beside the reference rankings) and exit")
     parser.add_argument("--zc-store", default=None, help="results store with the zero-cost ensemble's scores")
+    parser.add_argument("--subset-trainings", type=Path, default=Path("docs/results/econas/consistency_trainings.csv"),
+                        help="--report-full: the older subset study's trainings, drawn grey beside the full-data rows")
     parser.add_argument("--min-archs", type=int, default=20, help="report a setting once this many cells finished")
     parser.add_argument("--data", default="cifar10",
                         help="cifar10[:DIR]; the full JPEG-decoded CIFAR-10 from ../shared/tools/cifar10_from_jpeg.py "

@@ -12,6 +12,9 @@ whose truth file has at most N cells is scored whole. The evaluation is ``archra
     python benchmarks/cross_space.py --store /work/stores/cross_space.db --out docs/results/cross_space \
         --spaces nb201,macro,nb101,nb301,tnb101-micro,nds-darts --batch nds-darts=16 --batch tnb101-micro=16 \
         --stage 50:core --stage 50:extra --stage 150:core --stage 300:core
+
+``--export-scores`` writes each space's scores beside the report after every step (``scores_<space>.csv.gz``), so
+the scores themselves can be committed as the study goes and any machine can continue it (``archrank merge``).
 """
 
 from __future__ import annotations
@@ -72,6 +75,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--evaluate-only", action="store_true")
     parser.add_argument("--no-evaluate", action="store_true", help="score only (e.g. a second process on the store)")
+    parser.add_argument("--export-scores", action="store_true",
+                        help="after each space of each stage, write its scores to OUT/scores_<space>.csv.gz "
+                        "(what archrank merge reads back), so a run cut off loses nothing that was committed")
     args = parser.parse_args()
     spaces = args.spaces.split(",")
     stages = [parse_stage(s, spaces) for s in (args.stage or ["1000:all"])]
@@ -89,6 +95,9 @@ def main() -> None:
                        "--workers", str(args.workers), "--store", args.store]
                 print(f"[{time.strftime('%H:%M:%S')}] {space}: {n} truth cells; {' '.join(cmd[3:])}", flush=True)
                 subprocess.run(cmd, check=False)
+                if args.export_scores:
+                    subprocess.run([*exe, "export", f"{args.out}/scores_{space}.csv.gz", "--space", space,
+                                    "--store", args.store], check=False)
     if args.no_evaluate:
         return
     cmd = [*exe, "evaluate", "--all-spaces", "--store", args.store, "--out", args.out, "--bootstrap", "1000",

@@ -61,4 +61,3 @@ def factor_effects(
                          "rho_from": float(rho_a), "rho_to": float(rho_b), "difference": float(rho_b - rho_a),
                          "difference_ci95": f"[{low:+.2f}, {high:+.2f}]"})
     return pd.DataFrame(rows)
-

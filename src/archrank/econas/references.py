@@ -11,6 +11,11 @@ for that question on NAS-Bench-201, each measured on exactly the cells of the st
 
 Every row is a Spearman/Kendall against one truth (by default NB201's 200-epoch CIFAR-10 test accuracy) and a cost
 per architecture with its unit, because the costs are not all measured on the same hardware.
+
+How far a study's cells stand for all of NB201: :func:`sample_typicality` places them among random samples, and
+:func:`control_variate_estimate` turns a setting's Spearman on them into an estimate over every cell, using a
+ranker known on every cell (the 12-epoch training) as a control; :func:`control_variate_check` tests that estimator
+on the tables themselves.
 """
 
 from __future__ import annotations

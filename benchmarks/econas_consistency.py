@@ -268,7 +268,7 @@ def full_report(args: argparse.Namespace, space, keys: list[str], settings: list
         "too. The regression (control-variate) estimator corrects for it with a control known on every cell, "
         "NB201's 12-epoch validation accuracy: `rho_adj = rho - beta * (rho_control_here - rho_control_all)`, beta "
         "and the interval from 2000 bootstrap resamples of the cells "
-        "(`archrank.econas.references.control_variate_estimate`); `r` is the correlation of the two resampled "
+        "(`archrank.bench.estimate.control_variate_estimate`); `r` is the correlation of the two resampled "
         "Spearmans (the variance shrinks by 1 - r^2). Rows marked *stand-in* are rankers known on every cell, "
         "treated as if measured only on the largest setting's cells, with their true all-cells Spearman beside the "
         "estimate: the check of the method on these very cells.",
@@ -298,13 +298,9 @@ def population_estimates(results: pd.DataFrame, finished: list[str], truth: pd.S
     """Each finished setting's Spearman over every NB201 cell, estimated from its cells with the 12-epoch validation
     accuracy as a control; stand-in rows (12-epoch test accuracy, params) on the largest setting's cells with their
     true all-cells value; and one line checking the method over 100 random samples of as many cells."""
+    from archrank.bench.estimate import control_variate_check, control_variate_estimate
     from archrank.bench.tables import load_nb201_cifar10
-    from archrank.econas.references import (
-        CONTROL,
-        control_variate_check,
-        control_variate_estimate,
-        load_twelve_epoch,
-    )
+    from archrank.econas.references import CONTROL, load_twelve_epoch
 
     if not finished:
         return pd.DataFrame(), ""

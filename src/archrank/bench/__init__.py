@@ -6,7 +6,8 @@
   :func:`held_out_curve` (learned from k labels);
 - ground truth: :func:`load_table`, :func:`load_nb201_cifar10`, :func:`load_suite_zero`,
   :func:`load_naslib_nb201`, :func:`load_nb201_api`, :func:`load_analog_nasbench`, :func:`load_truth`;
-- the evaluator :func:`evaluate` -> :class:`Evaluation`, and :func:`write_report` (matplotlib, loaded on use).
+- the evaluator :func:`evaluate` -> :class:`Evaluation`, and :func:`write_report` (matplotlib, loaded on use);
+- from a sample to the whole space: :mod:`archrank.bench.estimate` (a control-variate estimate of a Spearman).
 
 Importing this package loads neither matplotlib nor any optional benchmark package.
 """

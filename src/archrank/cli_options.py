@@ -202,7 +202,8 @@ def device_option(func: F) -> F:
 
 def threads_option(func: F) -> F:
     return click.option("--threads", type=click.IntRange(min=1), default=None,
-                        help="torch threads of this process (scoring always uses one per worker).")(func)
+                        help="torch threads of this process (default: torch's choice; worker processes use one "
+                        "each).")(func)
 
 
 def workers_option(func: F) -> F:

@@ -185,24 +185,25 @@ def full_report(args: argparse.Namespace, space, keys: list[str], settings: list
     out = args.out  # created above, with the trainings file
     table.to_csv(out / "consistency_full.csv", index=False)
     caption = full_caption(len(keys), args.sample_seed, subset=subset_csv.exists())
-    population, check = population_estimates(results, finished, truth)
+    accuracy = {s: results[results["setting"] == s].groupby("arch_key")["accuracy"].mean() for s in finished}
+    population, check = population_estimates(accuracy, truth)
     if not population.empty:
         population.to_csv(out / "consistency_full_population.csv", index=False)
     plot_full(table, out / "consistency_full.png", caption, population)
     nds = nds_epoch_table()
     nds.to_csv(out / "nds_epochs.csv", index=False)
     subset_trainings = pd.read_csv(subset_csv) if subset_csv.exists() else None
-    same = pd.concat([same_cells(results, setting, truth, args.zc_store, subset_trainings) for setting in finished]
+    same = pd.concat([same_cells(accuracy[setting], setting, truth, args.zc_store, subset_trainings)
+                      for setting in finished]
                      or [pd.DataFrame()])
     if not same.empty:
         same.to_csv(out / "consistency_full_same_cells.csv", index=False)
-    targets = what_it_ranks(results, finished)
+    targets = what_it_ranks(accuracy)
     if not targets.empty:
         targets.to_csv(out / "consistency_full_targets.csv", index=False)
     typical = sample_typicality(keys, truth)
     typical.to_csv(out / "consistency_full_sample.csv", index=False)
-    effects = factor_effects({s: results[results["setting"] == s].groupby("arch_key")["accuracy"].mean()
-                              for s in finished}, truth)
+    effects = factor_effects(accuracy, truth)
     if not effects.empty:
         effects.to_csv(out / "consistency_full_effects.csv", index=False)
     shown = table[["ranker", "archs", "spearman", "spearman_p", "kendall", "cost_per_arch", "cost_unit", "pareto"]]
@@ -294,19 +295,19 @@ def full_report(args: argparse.Namespace, space, keys: list[str], settings: list
     return table
 
 
-def population_estimates(results: pd.DataFrame, finished: list[str], truth: pd.Series) -> tuple[pd.DataFrame, str]:
-    """Each finished setting's Spearman over every NB201 cell, estimated from its cells with the 12-epoch validation
-    accuracy as a control; stand-in rows (12-epoch test accuracy, params) on the largest setting's cells with their
-    true all-cells value; and one line checking the method over 100 random samples of as many cells."""
+def population_estimates(per_setting: dict[str, pd.Series], truth: pd.Series) -> tuple[pd.DataFrame, str]:
+    """Each finished setting's Spearman (``per_setting``: accuracy per arch key) over every NB201 cell, estimated
+    from its cells with the 12-epoch validation accuracy as a control; stand-in rows (12-epoch test accuracy,
+    params) on the largest setting's cells with their true all-cells value; and one line checking the method over
+    100 random samples of as many cells."""
     from archrank.bench.estimate import control_variate_check, control_variate_estimate
     from archrank.bench.tables import load_nb201_cifar10
     from archrank.econas.references import CONTROL, load_twelve_epoch
 
-    if not finished:
+    if not per_setting:
         return pd.DataFrame(), ""
     twelve = load_twelve_epoch()
     control = twelve["cifar10_valid_acc_12ep"]
-    per_setting = {s: results[results["setting"] == s].groupby("arch_key")["accuracy"].mean() for s in finished}
     rows = [{"ranker": f"EcoNAS {setting}", **control_variate_estimate(accuracy, truth, control)}
             for setting, accuracy in per_setting.items()]
     largest = max(per_setting, key=lambda s: len(per_setting[s]))
@@ -338,13 +339,13 @@ def shown_population(frame: pd.DataFrame) -> pd.DataFrame:
                   "control_rho_all", "rho_all_cells"]]
 
 
-def what_it_ranks(results: pd.DataFrame, finished: list[str]) -> pd.DataFrame:
-    """Spearman of each finished setting's accuracy against several targets on the cells it finished: NB201's
-    200-epoch test/validation accuracy, its 12-epoch training, params, and every other finished setting."""
+def what_it_ranks(per_setting: dict[str, pd.Series]) -> pd.DataFrame:
+    """Spearman of each finished setting's accuracy (``per_setting``: accuracy per arch key) against several targets
+    on the cells it finished: NB201's 200-epoch test/validation accuracy, its 12-epoch training, params, and every
+    other finished setting."""
     from archrank.bench.tables import load_nb201_cifar10
     from archrank.econas.references import load_twelve_epoch, rank_row
 
-    per_setting = {s: results[results["setting"] == s].groupby("arch_key")["accuracy"].mean() for s in finished}
     table = load_nb201_cifar10(get_space("nb201"))
     twelve = load_twelve_epoch()
     targets = {"NB201 200-epoch test": table["cifar10_test_acc"], "NB201 200-epoch valid": table["cifar10_valid_acc"],
@@ -361,11 +362,11 @@ def what_it_ranks(results: pd.DataFrame, finished: list[str]) -> pd.DataFrame:
 
 
 def same_cells(
-    results: pd.DataFrame, setting: str, truth: pd.Series, zc_store: str | None, subset: pd.DataFrame | None = None
+    part: pd.Series, setting: str, truth: pd.Series, zc_store: str | None, subset: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """``setting``'s Spearman beside the reference rankers (12-epoch NB201, params, FLOPs, the zero-cost ensemble,
-    and the same setting on the 5085-image subset where ``subset`` has it for every cell) on exactly the cells it
-    finished, each with a bootstrap 95 % interval over the same resampled cells."""
+    """``setting``'s Spearman (``part``: its accuracy per arch key) beside the reference rankers (12-epoch NB201,
+    params, FLOPs, the zero-cost ensemble, and the same setting on the 5085-image subset where ``subset`` has it for
+    every cell) on exactly the cells it finished, each with a bootstrap 95 % interval over the same resampled cells."""
     import numpy as np
 
     import archrank
@@ -373,7 +374,6 @@ def same_cells(
     from archrank.econas.references import load_twelve_epoch, rank_row
     from archrank.store import Store
 
-    part = results[results["setting"] == setting].groupby("arch_key")["accuracy"].mean()
     keys = list(part.index)
     table = load_nb201_cifar10(get_space("nb201")).reindex(keys)
     twelve = load_twelve_epoch().reindex(keys)

@@ -37,8 +37,17 @@ def control_variate_estimate(
     measured = joined.astype(float).dropna()
     if len(measured) < 5:
         raise ValueError("control_variate_estimate: fewer than 5 cells with a score, a truth and a control value")
+    return _adjusted(measured, _population_rho(truth, control), draws, seed)
+
+
+def _population_rho(truth: pd.Series, control: pd.Series) -> float:
+    """The control's Spearman against the truth over every cell both give."""
     population = pd.concat([truth.rename("t"), control.rename("c")], axis=1, join="inner").astype(float).dropna()
-    rho_c_all = float(stats.spearmanr(population["c"], population["t"]).statistic)
+    return float(stats.spearmanr(population["c"], population["t"]).statistic)
+
+
+def _adjusted(measured: pd.DataFrame, rho_c_all: float, draws: int, seed: int) -> dict[str, float]:
+    """The estimate from the measured cells (columns ``s``, ``t``, ``c``) and the control's all-cells Spearman."""
     s, t, c = (measured[name].to_numpy() for name in ("s", "t", "c"))
     rho_s = float(stats.spearmanr(s, t).statistic)
     rho_c = float(stats.spearmanr(c, t).statistic)
@@ -69,11 +78,12 @@ def control_variate_check(
     frame = pd.concat([ranker.rename("s"), truth.rename("t"), control.rename("c")], axis=1, join="inner")
     frame = frame.astype(float).dropna()
     target = float(stats.spearmanr(frame["s"], frame["t"]).statistic)
+    rho_c_all = _population_rho(frame["t"], frame["c"])  # once, not per sample
     rng = np.random.default_rng(seed)
     raw, adjusted, raw_in, adj_in = [], [], 0, 0
     for sample in range(samples):
         keys = frame.index[rng.choice(len(frame), size=archs, replace=False)]
-        est = control_variate_estimate(frame.loc[keys, "s"], frame["t"], frame["c"], draws=draws, seed=sample)
+        est = _adjusted(frame.loc[keys], rho_c_all, draws, sample)
         raw.append(est["rho"] - target)
         adjusted.append(est["rho_adj"] - target)
         raw_in += est["rho_lo"] <= target <= est["rho_hi"]

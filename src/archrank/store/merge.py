@@ -32,6 +32,15 @@ _COPIED = {"configs": "config_hash, method, config, created_at", "inputs": "inpu
            "ground_truth": "source, space, arch_key, metric, value"}
 _KEY = "space, arch_key, method, config_hash, seed, input_hash, device"
 _MEASUREMENT_COLUMNS = f"{_KEY}, value, seconds, status, reason, extra, run_id, created_at"
+# The merge rule for one measurement: a key already here keeps its result, except that a failure here takes the
+# incoming attempt when that attempt is not a failure too. Shared by store files and scores tables.
+MERGE_CONFLICT = (
+    f" ON CONFLICT ({_KEY}) DO UPDATE SET value=excluded.value, seconds=excluded.seconds,"
+    " status=excluded.status, reason=excluded.reason, extra=excluded.extra, run_id=excluded.run_id,"
+    " created_at=excluded.created_at WHERE measurements.status = 'failed' AND excluded.status != 'failed'"
+)
+MERGE_INSERT = (f"INSERT INTO measurements ({_MEASUREMENT_COLUMNS}) VALUES ({', '.join('?' * 14)})"
+                + MERGE_CONFLICT)
 
 
 @dataclass(frozen=True)
@@ -88,11 +97,8 @@ def merge_store(store: Store, other: str | Path) -> MergeReport:
                 f"INSERT INTO measurements ({_MEASUREMENT_COLUMNS})"
                 f" SELECT m.space, m.arch_key, m.method, m.config_hash, m.seed, m.input_hash, m.device, m.value,"
                 f" m.seconds, m.status, m.reason, m.extra, r.new, m.created_at"
-                f" FROM other.measurements m LEFT JOIN temp.merge_run_map r ON r.old = m.run_id WHERE true"
-                f" ON CONFLICT ({_KEY}) DO UPDATE SET value=excluded.value, seconds=excluded.seconds,"
-                f" status=excluded.status, reason=excluded.reason, extra=excluded.extra, run_id=excluded.run_id,"
-                f" created_at=excluded.created_at WHERE measurements.status = 'failed'"
-                f" AND excluded.status != 'failed'"
+                " FROM other.measurements m LEFT JOIN temp.merge_run_map r ON r.old = m.run_id WHERE true"
+                + MERGE_CONFLICT
             ).rowcount
             added = db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0] - before
             db.execute("DROP TABLE temp.merge_run_map")

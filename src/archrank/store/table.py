@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from archrank.store.core import STATUSES, ScoreRow
+from archrank.store.merge import MERGE_INSERT
 
 if TYPE_CHECKING:
     from archrank.store.core import Store
@@ -38,8 +40,9 @@ def scores_frame(store: Store, space: str | None = None) -> pd.DataFrame:
 
 def put_frame(store: Store, frame: pd.DataFrame) -> tuple[int, int]:
     """Store every row of a scores table (the layout :func:`scores_frame` writes) in one transaction and return
-    (added, already here). Every row is checked before any is stored; a key already stored keeps its result (the
-    store's first-result rule; a stored failure is replaced), a missing score stays missing and 0 stays 0."""
+    (added, already here). Every row is checked before any is stored; keys follow the merge rule of store files
+    (:data:`archrank.store.merge.MERGE_CONFLICT`: a key already stored keeps its result, a stored failure takes a
+    result that is not a failure); a missing score stays missing and 0 stays 0."""
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"not a scores table: it lacks the column(s) {', '.join(missing)}")
@@ -54,31 +57,14 @@ def put_frame(store: Store, frame: pd.DataFrame) -> tuple[int, int]:
                                               _number(record.get("config_created_at")))
         if _present(record.get("data")):
             inputs[record["batch_hash"]] = (record["data"], _json(record.get("data_spec")) or {})
-    with store.transaction():
+    now = time.time()
+    with store.transaction() as db:
         for config_hash, (proxy, config, created_at) in configs.items():
             store.put_config(config_hash, proxy, config, created_at=created_at)
         for input_hash, (kind, spec) in inputs.items():
             store.put_input(input_hash, kind, spec)
-        stored = _stored_status(store, {r.space for r in rows})
-        # New keys, and failures here the table has a result for; a failure does not replace a failure.
-        wanted = [r for r in rows if stored.get(_key(r), "failed") == "failed"
-                  and not (r.status == "failed" and _key(r) in stored)]
-        added = store.put_scores(wanted)
+        added = db.executemany(MERGE_INSERT, [row.values(now) for row in rows]).rowcount  # the merge rule
     return added, len(rows) - added
-
-
-def _key(row: ScoreRow) -> tuple[Any, ...]:
-    return (row.space, row.arch_key, row.proxy, row.config_hash, int(row.seed), row.batch_hash, row.device)
-
-
-def _stored_status(store: Store, spaces: set[str]) -> dict[tuple[Any, ...], str]:
-    """Status of every measurement key stored for ``spaces``."""
-    found: dict[tuple[Any, ...], str] = {}
-    for space in sorted(spaces):
-        cur = store._db.execute("SELECT space, arch_key, method, config_hash, seed, input_hash, device, status"
-                                " FROM measurements WHERE space=?", (space,))
-        found.update((tuple(rest[:7]), rest[7]) for rest in cur)
-    return found
 
 
 def _score_row(record: Mapping[str, Any]) -> ScoreRow:

@@ -209,9 +209,9 @@ def ensemble_values(space, archs, store_path: str, batch_size: int) -> list[floa
     missing (one CIFAR-10 batch of ``batch_size``, seed 0, CPU), combined by the members that pass the label-free
     checks, exactly as ``archrank rank --by ensemble`` does."""
     from archrank.bench import ENSEMBLE_PROXIES
-    from archrank.cli import ENSEMBLE, ranking_table
-    from archrank.cli_options import default_num_classes
-    from archrank.cli_options import load_data as load_scoring_batch
+    from archrank.cli.options import default_num_classes
+    from archrank.cli.options import load_data as load_scoring_batch
+    from archrank.cli.score import ENSEMBLE, ranking_table
     from archrank.proxies import expand_proxy_names
     from archrank.runner import config_hashes, model_config, score_space
     from archrank.store import Store

@@ -17,7 +17,7 @@ import json
 import shlex
 import time
 
-from archrank.bench.cli import run_evaluation
+from archrank.cli.bench import run_evaluation
 
 TARGET = 0.88
 

@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 from archrank import get_space
-from archrank.bench.cli import run_evaluation
 from archrank.bench.ensemble import ENSEMBLE_PROXIES
 from archrank.bench.loaders import load_suite_zero
+from archrank.cli.bench import run_evaluation
 from archrank.config import data_file
 from archrank.store import ScoreRow, Store
 

@@ -34,7 +34,7 @@ import pandas as pd
 import torch
 
 import archrank
-from archrank.cli_options import load_data
+from archrank.cli.options import load_data
 from archrank.executors import LocalExecutor, RayExecutor, auto_chunk_size
 from archrank.proxies import DEFAULT_PROXIES, list_proxies
 from archrank.runner import config_hashes, model_config, score_space, work_fingerprint

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from archrank.bench import ReportInfo, evaluate, load_truth, write_report
-from archrank.bench.cli import evaluate_cmd
 from archrank.bench.evaluate import Evaluation
+from archrank.cli.bench import evaluate_cmd
 from archrank.spaces import NB201Space
 from archrank.store import ScoreRow, Store
 

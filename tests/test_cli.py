@@ -14,7 +14,7 @@ import pandas as pd
 from click.testing import CliRunner
 
 from archrank.cli import main
-from archrank.cli_options import parse_int_list
+from archrank.cli.options import parse_int_list
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
@@ -44,6 +44,19 @@ def test_spaces_and_help() -> None:
     for command in ([], ["rank"], ["score"], ["export"], ["describe"], ["proxies"]):
         result = runner.invoke(main, [*command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_every_command_of_the_table_resolves_to_a_command_of_that_name() -> None:
+    import click
+
+    from archrank.cli.main import COMMANDS
+
+    ctx = click.Context(main)
+    assert main.list_commands(ctx) == sorted(COMMANDS)
+    for name in COMMANDS:
+        command = main.get_command(ctx, name)
+        assert isinstance(command, click.Command) and command.name == name, name
+    assert main.get_command(ctx, "no-such-command") is None
 
 
 def test_parse_int_list() -> None:

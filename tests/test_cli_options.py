@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from archrank.cli_options import default_num_classes, load_data, parse_int_list, parse_seeds
+from archrank.cli.options import default_num_classes, load_data, parse_int_list, parse_seeds
 from archrank.spaces import get_space
 
 

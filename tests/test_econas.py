@@ -371,7 +371,7 @@ def test_recipe_options_reach_the_store_and_errors_are_one_line(tmp_path) -> Non
     lines = [ln for ln in bad.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and "shorter than the 20 epochs" in lines[0], bad.output
     assert not (tmp_path / "s.db").exists()  # refused before any work
-    from archrank.econas.cli import make_recipe
+    from archrank.cli.econas import make_recipe
 
     assert make_recipe(256, 0.1, 20, ["c4r4s0e20"]) == econas.Recipe()  # a schedule as long as the training
     assert make_recipe(2048, 0.1, 40, ["c4r4s0e20"]) == ZERO_COST_PAPER_RECIPE

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from archrank import search
-from archrank.econas.cli import consistency_cmd, econas_search_cmd, train_cmd
+from archrank.cli.econas import consistency_cmd, econas_search_cmd, train_cmd
 from archrank.econas.compare import compare_searches, real_fidelity_methods, summarize
 from archrank.econas.hierarchical import HierarchicalConfig, flat_evolution, hierarchical_search, on_grid
 from archrank.search.oracles import Fidelity, OracleResult, TableOracle

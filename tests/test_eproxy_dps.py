@@ -208,7 +208,7 @@ def test_eval_sample_excludes_labelled() -> None:
 
 def test_cli_commands(tmp_path, monkeypatch) -> None:
     from archrank.bench.truth import Truth
-    from archrank.eproxy import cli
+    from archrank.cli import eproxy as cli
 
     space = TinyNB201()
     archs = space.sample_many(12, seed=2210)

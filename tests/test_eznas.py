@@ -206,8 +206,8 @@ def test_gp_store_dedupes_and_resumes_exactly(tmp_path) -> None:
 
 # ------------------------------------------------------------------------------------------- CLI
 def test_evolve_cli_small_run(tmp_path) -> None:
+    from archrank.cli.eznas import evolve_cmd
     from archrank.config import data_root
-    from archrank.eznas.cli import evolve_cmd
 
     if data_root() is None:
         pytest.skip("shared NB201 table / CIFAR-10 not available (set ARCHRANK_DATA)")

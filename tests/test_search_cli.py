@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from archrank import get_space, search
-from archrank.search.cli import parse_params, parse_seeds, search_cmd
+from archrank.cli.search import parse_params, parse_seeds, search_cmd
 
 
 @pytest.fixture()

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from archrank import get_space
+from archrank.cli.search import search_cmd
 from archrank.executors import LocalExecutor, RayExecutor, TaskOutcome
 from archrank.search import HistoryDB, TableOracle, run_many
-from archrank.search.cli import search_cmd
 from archrank.store import Store
 
 SETUP = ["--algorithm", "rea", "--warmup", "params:20", "--move", "flops", "--seeds", "0-2", "--quiet"]

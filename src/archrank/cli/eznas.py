@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from archrank.cli_options import data_option, device_option, setup_torch, store_option, workers_option
+from archrank.cli.options import data_option, device_option, setup_torch, store_option, workers_option
 from archrank.executors import executor_options, optional_executor
 from archrank.eznas.gp import GPConfig, GPResult, run_gp
 from archrank.eznas.program import Program

@@ -19,7 +19,7 @@ from archrank.bench.ensemble import LABEL_FREE_METHODS
 from archrank.bench.evaluate import DEFAULT_KS, Evaluation, evaluate
 from archrank.bench.report import ReportInfo, headline, terminal_table, write_report
 from archrank.bench.truth import Truth, load_truth
-from archrank.cli_options import filters_from, parse_int_list
+from archrank.cli.options import filters_from, parse_int_list
 from archrank.spaces import get_space
 from archrank.store import DEFAULT_PATH, Store
 

@@ -1,5 +1,6 @@
-"""Click commands of Eproxy (registered by ``archrank.cli``): ``eproxy`` scores and evaluates a config on a seeded
-sample of a space; ``dps`` runs Discrete Proxy Search (Li et al., arXiv 2210.09459). Both resume from the store."""
+"""Click commands of Eproxy (listed in ``archrank.cli.main.COMMANDS``): ``eproxy`` scores and evaluates a config
+on a seeded sample of a space; ``dps`` runs Discrete Proxy Search (Li et al., arXiv 2210.09459). Both resume from
+the store."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import click
 import torch
 
-from archrank.cli_options import (
+from archrank.cli.options import (
     data_option,
     device_option,
     load_batch,

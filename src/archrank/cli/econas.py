@@ -1,4 +1,4 @@
-"""Click commands of the EcoNAS tools (registered by ``archrank.cli``): ``consistency``, ``train`` and
+"""Click commands of the EcoNAS tools (listed in ``archrank.cli.main.COMMANDS``): ``consistency``, ``train`` and
 ``econas-search`` (Zhou et al., "EcoNAS", CVPR 2020)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from archrank.cli_options import (
+from archrank.cli.options import (
     device_option,
     parse_names,
     parse_seeds,

@@ -11,7 +11,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from archrank.cli_options import parse_seeds, workers_option
+from archrank.cli.options import parse_seeds, workers_option
 from archrank.executors import executor_options, optional_executor
 from archrank.search.history import History, HistoryDB
 from archrank.search.oracles import NB201_COST, NB201_TEST, NB201_VALID, Oracle, TableOracle, econas_oracle

@@ -1,10 +1,9 @@
-"""The ``archrank`` command line: list spaces and proxies, describe an architecture, score/rank a space into
-the store (resumable, with a progress bar), and export results."""
+"""``archrank score`` and ``archrank rank``: score a selection of a space's architectures with zero-cost proxies into
+the store (resumable, with a progress bar) and print the top of a ranking with how far to trust it."""
 
 from __future__ import annotations
 
 import functools
-import importlib
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,26 +13,23 @@ import click
 import pandas as pd
 import torch
 
-from archrank.cli_options import (
+from archrank.cli.options import (
     data_kind,
     data_option,
     default_num_classes,
     device_option,
     fail,
-    filters_from,
     load_data,
-    open_store,
     parse_int_list,
     parse_names,
     quiet_option,
     resolve_space,
-    selection_filters,
     space_option,
     store_option,
     threads_option,
     workers_option,
 )
-from archrank.spaces import SearchSpace, get_space, list_spaces
+from archrank.spaces import SearchSpace
 from archrank.store import Store, StoreError
 
 DEFAULT_TOP = 10
@@ -208,103 +204,7 @@ def ranking_table(
     return table
 
 
-# Commands that live with their feature packages, imported only when used (keeps `archrank --help` fast).
-LAZY_COMMANDS: dict[str, str] = {
-    "evaluate": "archrank.bench.cli:evaluate_cmd",
-    "search": "archrank.search.cli:search_cmd",
-    "evolve": "archrank.eznas.cli:evolve_cmd",
-    "consistency": "archrank.econas.cli:consistency_cmd",
-    "train": "archrank.econas.cli:train_cmd",
-    "econas-search": "archrank.econas.cli:econas_search_cmd",
-    "econas-data": "archrank.econas.cli:econas_data_cmd",
-    "eproxy": "archrank.eproxy.cli:eproxy_cmd",
-    "dps": "archrank.eproxy.cli:dps_cmd",
-}
-
-
-class LazyGroup(click.Group):
-    """A click group whose feature commands are imported on first use (``name -> "module:attribute"``)."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in LAZY_COMMANDS:
-            module_name, _, attribute = LAZY_COMMANDS[cmd_name].partition(":")
-            command = getattr(importlib.import_module(module_name), attribute)
-            return command
-        return super().get_command(ctx, cmd_name)
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="archrank")
-def main() -> None:
-    """archrank: rank neural architectures without training them."""
-
-
-@main.command("spaces")
-def spaces_cmd() -> None:
-    """List the registered search spaces, their sizes and their ground truth (present or missing)."""
-    from archrank.bench.truth_spaces import source_path
-
-    for name in list_spaces():
-        space = get_space(name)
-        size = "open-ended" if space.size is None else f"{space.size} architectures"
-        sources = space.truth_sources()
-        truth = ", ".join(f"{s.name} ({'present' if source_path(s) else 'missing'})" for s in sources[:3])
-        more = f" +{len(sources) - 3} more" if len(sources) > 3 else ""
-        click.echo(f"{name}\t{size}\tground truth: {truth + more if sources else 'none'}")
-
-
-@main.command("proxies")
-@click.argument("pattern", default="*")
-def proxies_cmd(pattern: str) -> None:
-    """List registered proxies (optionally filtered by a wildcard PATTERN) with their orientation."""
-    from archrank import proxies as proxy_engine
-
-    names = proxy_engine.list_proxies(pattern)
-    if not names:
-        raise _fail(f"no proxy matches {pattern!r}; `archrank proxies` lists them all")
-    for name in names:
-        info = proxy_engine.get_proxy_info(name)
-        flags = "negated" if info.negated else "raw"
-        click.echo(f"{name:18s} higher-is-better ({flags}){'  data' if info.needs_data else ''}")
-
-
-@main.command("describe")
-@click.argument("arch")
-@click.option("--space", "space_name", default="nb201", show_default=True)
-def describe_cmd(arch: str, space_name: str) -> None:
-    """Describe ARCH (any reference the space accepts: its string, a benchmark index or key, a NASLib code):
-    names, keys, params and FLOPs at the space's defaults, and the benchmark accuracy when its file is present."""
-    from archrank.bench.truth_spaces import available_sources, load_space_truth
-    from archrank.proxies.cost import count_flops, count_params
-
-    space = _space(space_name)
-    try:
-        a = space.parse(arch)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    model = space.build(a)
-    rows: list[tuple[str, Any]] = list(space.describe(a))
-    rows.append(("input (C, H, W) / classes", f"{space.input_shape} / {space.num_classes}"))
-    rows.append(("params (M)", f"{count_params(model) / 1e6:.6f}"))
-    rows.append(("FLOPs (M, NASLib convention)", f"{count_flops(model, space.input_shape) / 1e6:.6f}"))
-    present = available_sources(space)
-    if present:
-        truth = load_space_truth(space, present[0].name)
-        key = space.key(a)
-        value = truth.values.get(key)
-        if value is None:  # another way of writing the same architecture (e.g. an isomorphic NB101 cell)
-            same = [k for k in truth.values.index if space.canonical(space.from_key(k)) == space.canonical(a)]
-            value = truth.values[same[0]] if same else None
-        shown = "not in the file" if value is None else f"{value:.4f}"
-        rows.append((f"{truth.label}", f"{shown}  [{truth.source}]"))
-    for label, value in rows:
-        click.echo(f"{label:30s} {value}")
-
-
-@main.command("score")
+@click.command("score")
 @scoring_options
 def score_cmd(**opts: Any) -> None:
     """Score architectures of a space with zero-cost proxies into the store (resumes after interruption)."""
@@ -312,7 +212,7 @@ def score_cmd(**opts: Any) -> None:
     store.close()
 
 
-@main.command("rank")
+@click.command("rank")
 @scoring_options
 @click.option(
     "--by",
@@ -387,81 +287,3 @@ def _nb201_truth(space: SearchSpace) -> tuple[pd.Series, str] | None:
         return None
     short = "analog-nasbench" if truth.source.startswith("analog") else "NB201 table"
     return truth.values, short
-
-
-@main.command("export")
-@click.argument("output", type=click.Path(path_type=Path, dir_okay=False))
-@store_option
-@click.option("--space", "space_name", default=None, help="Only this space (a wide export of a store holding one "
-              "space infers it).")
-@click.option("--wide", is_flag=True, help="One row per architecture, one column per proxy.")
-@selection_filters
-def export_cmd(output: Path, store_path: str, space_name: str | None, wide: bool, **filters: Any) -> None:
-    """Export scores from the store to OUTPUT (.csv or .parquet)."""
-    with open_store(store_path, create=False) as store:
-        try:
-            path = store.export(output, space=space_name, wide=wide, **(filters_from(filters) if wide else {}))
-        except (ValueError, ImportError) as exc:
-            raise _fail(str(exc)) from None
-    click.echo(f"wrote {path}")
-
-
-@main.command("merge")
-@click.argument("others", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@store_option
-def merge_cmd(others: tuple[Path, ...], store_path: str) -> None:
-    """Merge results files OTHERS (e.g. a store written on a GPU machine or another node) into the store: new
-    results are added, results already here are kept, failures here are replaced, runs come along. A ``.csv``,
-    ``.csv.gz`` or ``.parquet`` file is a table a report commits: a scores table (what ``archrank export``
-    writes) or an EcoNAS trainings table, so committed results rebuild a store on a new machine."""
-    with open_store(store_path) as store:
-        for other in others:
-            if other.name.lower().endswith((".csv", ".csv.gz", ".parquet", ".pq")):
-                click.echo(_merge_table(store, other))
-            else:
-                click.echo(store.merge(other).summary())
-
-
-def _merge_table(store: Store, path: Path) -> str:
-    """Put the scores or EcoNAS trainings table at ``path`` into ``store``; one line saying what changed."""
-    from archrank.econas.store import TrainingStore
-    from archrank.store.table import REQUIRED_COLUMNS
-
-    if not path.is_file():
-        raise _fail(f"no table at {path}")
-    try:
-        frame = pd.read_parquet(path) if path.name.lower().endswith((".parquet", ".pq")) else pd.read_csv(path)
-        if set(REQUIRED_COLUMNS) <= set(frame.columns):
-            added, here = store.put_frame(frame)
-            return f"merged {path}: {added} new scores, {here} already here (kept)"
-        if "setting" not in frame.columns:
-            lacking = ", ".join(c for c in REQUIRED_COLUMNS if c not in frame.columns)
-            raise ValueError(f"not a scores table (what archrank export writes; it lacks {lacking}) and not a "
-                             "trainings table (no setting column)")
-        added, here = TrainingStore(store).put_frame(frame)
-    except (ValueError, KeyError, SyntaxError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise _fail(f"{path}: {exc}") from None
-    return f"merged {path}: {added} new trainings, {here} already here (kept)"
-
-
-@main.command("runs")
-@store_option
-@click.option("--kind", default=None, help="Only runs of this kind (score, search, dps, evolve, train, ...).")
-def runs_cmd(store_path: str, kind: str | None) -> None:
-    """Show every run recorded in the store (scoring, searches, DPS, GP runs, trainings) and result counts."""
-    with open_store(store_path, create=False) as store:
-        runs = store.runs(kind=kind)
-        if runs.empty:
-            click.echo("no runs recorded" + (f" of kind {kind}" if kind else ""))
-        else:
-            runs["started"] = pd.to_datetime(runs["started_at"], unit="s").dt.strftime("%Y-%m-%d %H:%M:%S")
-            runs["minutes"] = ((runs["ended_at"] - runs["started_at"]) / 60).round(1)
-            columns = ["run_id", "kind", "name", "space", "status", "started", "minutes", "device", "measurements",
-                       "trials"]
-            with pd.option_context("display.width", 250, "display.max_colwidth", 40):
-                click.echo(runs[columns].to_string(index=False))
-        click.echo(f"results: {store.count()}")
-
-
-if __name__ == "__main__":
-    main()

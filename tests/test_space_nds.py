@@ -188,9 +188,39 @@ def test_ground_truth_accuracy_and_curve(data_root: Path) -> None:
         record_at(path, len(records))
 
 
-def test_structure_only_spaces_declare_no_accuracy() -> None:
+def test_structure_only_families_find_accuracy_wherever_a_fuller_copy_puts_it(tmp_path: Path, monkeypatch) -> None:
+    """The families shared structure-only here (PNAS, NASNet, Amoeba, ResNeXt-B, DARTS's lr-wd and fix-w-d) are
+    evaluated as soon as a copy of their file with accuracy is present, at the top of nds/ or in structure_only/;
+    a structure-only file is never taken for ground truth."""
+    from archrank.bench.truth_spaces import available_sources, source_status
+
+    monkeypatch.setenv("ARCHRANK_DATA", str(tmp_path))
     for name in ("nds-pnas", "nds-nasnet", "nds-amoeba", "nds-resnext-b"):
-        assert get_space(name).truth_sources() == ()
+        assert [s.name for s in get_space(name).truth_sources()] == [name]
+    assert [s.name for s in get_space("nds-darts").truth_sources()] == ["nds-darts", "nds-darts-lr-wd",
+                                                                        "nds-darts-fix-w-d"]
+    space = get_space("nds-amoeba")
+    source = space.truth_sources()[0]
+    archs = space.sample_many(4, seed=0)
+    records = [{"net": json.loads(space.to_str(a)), "params": 1.0} for a in archs]
+    inner = tmp_path / "nds" / "structure_only" / "Amoeba_in.json"
+    inner.parent.mkdir(parents=True)
+    assert source_status(source) == "missing"
+    with pytest.raises(FileNotFoundError, match="Amoeba_in.json"):
+        load_space_truth(space)
+    inner.write_text(json.dumps(records))
+    assert source_status(source) == "no accuracy in file" and available_sources(space) == []
+    with pytest.raises(FileNotFoundError, match="holds no"):
+        load_space_truth(space)
+    for i, record in enumerate(records):
+        record["test_ep_top1"] = [90.0 - i, 60.0 - i]
+    inner.write_text(json.dumps(records))
+    truth = load_space_truth(space)
+    assert source_status(source) == "present"
+    assert truth.values.to_dict() == {space.key(a): 40.0 + i for i, a in enumerate(archs)}
+    top = tmp_path / "nds" / "Amoeba_in.json"  # the layout of the families shared with accuracy: it comes first
+    top.write_text(json.dumps([{**r, "test_ep_top1": [50.0]} for r in records]))
+    assert set(load_space_truth(space).values) == {50.0}
 
 
 def test_parse_file_index_reference(data_root: Path) -> None:

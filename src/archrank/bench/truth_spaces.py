@@ -40,15 +40,40 @@ def source_for(space: SearchSpace, name: str | None = None) -> TruthSource:
 
 
 def source_path(source: TruthSource) -> Path | None:
-    """Where the source's file is (under the data root unless its path is absolute), or ``None`` if absent."""
-    if Path(*source.path).is_absolute():
-        path = Path(*source.path)
-    else:
-        root = config.data_root()
-        if root is None:
-            return None
-        path = root.joinpath(*source.path)
-    return path if path.is_file() else None
+    """Where the source's file is (its ``path``, else the first of its ``fallbacks``; under the data root unless
+    absolute) — a file that lacks the source's ``marker`` does not count — or ``None`` when there is none."""
+    for path in _candidates(source):
+        if path is not None and path.is_file() and _has_marker(path, source.marker):
+            return path
+    return None
+
+
+def source_status(source: TruthSource) -> str:
+    """``"present"``, ``"missing"``, or ``"no accuracy in file"`` when a file is there without the source's
+    ``marker`` (e.g. a structure-only copy of a benchmark file)."""
+    if source_path(source) is not None:
+        return "present"
+    return "no accuracy in file" if any(p is not None and p.is_file() for p in _candidates(source)) else "missing"
+
+
+def _candidates(source: TruthSource) -> list[Path | None]:
+    """Every place the source's file may be, in order (``None`` for a relative one when there is no data root)."""
+    root = config.data_root()
+    return [Path(*parts) if Path(*parts).is_absolute() else (root.joinpath(*parts) if root is not None else None)
+            for parts in (source.path, *source.fallbacks)]
+
+
+def _has_marker(path: Path, marker: str | None) -> bool:
+    return marker is None or marker.encode() in path.read_bytes()
+
+
+def _where(source: TruthSource) -> str:
+    """The source's places as the error message names them."""
+    places = [parts[0] if Path(*parts).is_absolute() else f"$ARCHRANK_DATA/{'/'.join(parts)}"
+              for parts in (source.path, *source.fallbacks)]
+    found = [str(p) for p in _candidates(source) if p is not None and p.is_file()]
+    holds = f" ({', '.join(found)} holds no {source.marker})" if found and source.marker else ""
+    return " or ".join(places) + holds
 
 
 def available_sources(space: SearchSpace) -> list[TruthSource]:
@@ -68,8 +93,7 @@ def read_source(space: SearchSpace, source: TruthSource, path: str | Path | None
     """The whole table of ``source`` (indexed by ``arch_key``), from ``path`` or the shared data."""
     file = Path(path) if path is not None else source_path(source)
     if file is None:
-        where = source.path[0] if Path(*source.path).is_absolute() else f"$ARCHRANK_DATA/{'/'.join(source.path)}"
-        raise FileNotFoundError(f"ground truth {source.name!r} of {space.name} needs {where}")
+        raise FileNotFoundError(f"ground truth {source.name!r} of {space.name} needs {_where(source)}")
     return _reader(source)(file, space, source)
 
 

@@ -14,13 +14,13 @@ from archrank.spaces import get_space, list_spaces
 @click.command("spaces")
 def spaces_cmd() -> None:
     """List the registered search spaces, their sizes and their ground truth (present or missing)."""
-    from archrank.bench.truth_spaces import source_path
+    from archrank.bench.truth_spaces import source_status
 
     for name in list_spaces():
         space = get_space(name)
         size = "open-ended" if space.size is None else f"{space.size} architectures"
         sources = space.truth_sources()
-        truth = ", ".join(f"{s.name} ({'present' if source_path(s) else 'missing'})" for s in sources[:3])
+        truth = ", ".join(f"{s.name} ({source_status(s)})" for s in sources[:3])
         more = f" +{len(sources) - 3} more" if len(sources) > 3 else ""
         click.echo(f"{name}\t{size}\tground truth: {truth + more if sources else 'none'}")
 

@@ -59,6 +59,9 @@ class TruthSource:
     ``description`` is the sentence every report prints beside a number measured against it (say there when
     the accuracy is a surrogate's prediction).
     ``options`` are reader settings, e.g. ``(("task", "class_scene"),)``.
+    ``fallbacks`` are other places of the same file, tried in order after ``path``; ``marker`` is text the file must
+    contain to count as ground truth (e.g. the accuracy field), so a structure-only copy of a benchmark file is
+    never taken for one with accuracy, and a fuller copy in either place is found.
     """
 
     name: str
@@ -68,6 +71,8 @@ class TruthSource:
     description: str
     label: str = "accuracy (%)"
     options: tuple[tuple[str, Any], ...] = ()
+    fallbacks: tuple[tuple[str, ...], ...] = ()
+    marker: str | None = None
 
     def option(self, key: str, default: Any = None) -> Any:
         return dict(self.options).get(key, default)

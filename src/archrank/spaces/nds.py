@@ -125,8 +125,7 @@ class CellFamily:
     ops: tuple[str, ...]
     nodes: int
     concat_loose_ends: bool  # True: concat the nodes no op reads (ENAS, NASNet, Amoeba); False: all nodes
-    files: tuple[tuple[str, ...], ...]
-    truth_file: tuple[str, ...] | None
+    files: tuple[tuple[str, ...], ...]  # the first is the family's own ground truth when it holds accuracy
     widths: tuple[int, ...] = (32, 48, 64, 80, 96)
     depths: tuple[int, ...] = (6, 10, 14, 18, 22)
 
@@ -313,7 +312,7 @@ class NDSCellSpace(SearchSpace):
         )
 
     def truth_sources(self) -> tuple[TruthSource, ...]:
-        return _truth_sources(self.family.name, self.family.truth_file)
+        return _truth_sources(self.family.name, self.family.files)
 
     @staticmethod
     def _check(arch: Any) -> NDSCellArch:
@@ -334,8 +333,7 @@ class StageFamily:
     strides: tuple[int, ...]  # per stage (after the stem)
     depths: tuple[int, ...]
     widths: tuple[int, ...]
-    files: tuple[tuple[str, ...], ...]
-    truth_file: tuple[str, ...] | None
+    files: tuple[tuple[str, ...], ...]  # the first is the family's own ground truth when it holds accuracy
     bot_muls: tuple[float, ...] = ()  # empty: no bottleneck (basic / plain blocks)
     groups: tuple[int, ...] = ()
 
@@ -500,7 +498,7 @@ class NDSStageSpace(SearchSpace):
         )
 
     def truth_sources(self) -> tuple[TruthSource, ...]:
-        return _truth_sources(self.family.name, self.family.truth_file)
+        return _truth_sources(self.family.name, self.family.files)
 
     @staticmethod
     def _check(arch: Any) -> NDSStageArch:
@@ -510,13 +508,27 @@ class NDSStageSpace(SearchSpace):
 # --- families ---------------------------------------------------------------------------------------------
 
 
-def _truth_sources(family: str, truth_file: tuple[str, ...] | None) -> tuple[TruthSource, ...]:
-    if truth_file is None:
-        return ()
-    description = (f"NDS {family} (ImageNet, 50 epochs): top-1 accuracy = 100 - final test_ep_top1; "
-                   "per-epoch errors in test_top1_ep<i>")
-    return (TruthSource(f"nds-{family.lower()}", truth_file, "archrank.bench.truth_nds:read_nds", "accuracy",
-                        description, "ImageNet top-1 accuracy (%)"),)
+ACCURACY_FIELD = "test_ep_top1"
+
+
+def _truth_sources(family: str, files: tuple[tuple[str, ...], ...]) -> tuple[TruthSource, ...]:
+    """Every record file of a family is a ground truth once it holds accuracy (``test_ep_top1``): the family's own
+    (``nds-<family>``) first, then its other training set-ups (``nds-darts-lr-wd``, ...). Files with accuracy live
+    at the top of ``nds/``; the shared data keeps some families structure-only (``nds/structure_only/``), and a
+    fuller copy of either place is found without a change here."""
+    sources = []
+    for position, parts in enumerate(files):
+        stem = parts[-1].removesuffix("_in.json")
+        name = f"nds-{family.lower()}" if position == 0 else f"nds-{stem.lower().replace('_', '-')}"
+        setup = (" (per-record learning rate and weight decay: part of what the accuracy measures)"
+                 if "lr-wd" in stem else "")
+        description = (f"NDS {stem} (ImageNet, 50 epochs){setup}: top-1 accuracy = 100 - final test_ep_top1; "
+                       "per-epoch errors in test_top1_ep<i>")
+        top_level = (NDS_DIR, parts[-1])
+        sources.append(TruthSource(name, top_level, "archrank.bench.truth_nds:read_nds", "accuracy", description,
+                                   "ImageNet top-1 accuracy (%)", fallbacks=(parts,) if parts != top_level else (),
+                                   marker=f'"{ACCURACY_FIELD}"'))
+    return tuple(sources)
 
 
 def _file(name: str, structure_only: bool = False) -> tuple[str, ...]:
@@ -535,25 +547,25 @@ AMOEBA_OPS = ("skip_connect", "sep_conv_3x3", "sep_conv_5x5", "sep_conv_7x7", "a
 
 CELL_FAMILIES: dict[str, CellFamily] = {
     "nds-darts": CellFamily("DARTS", DARTS_OPS, 4, False,
-                            (_file("DARTS"), _file("DARTS_lr-wd", True), _file("DARTS_fix-w-d", True)), _file("DARTS")),
-    "nds-enas": CellFamily("ENAS", ENAS_OPS, 5, True, (_file("ENAS"),), _file("ENAS")),
-    "nds-pnas": CellFamily("PNAS", PNAS_OPS, 5, False, (_file("PNAS", True),), None),
-    "nds-nasnet": CellFamily("NASNet", NASNET_OPS, 5, True, (_file("NASNet", True),), None),
-    "nds-amoeba": CellFamily("Amoeba", AMOEBA_OPS, 5, True, (_file("Amoeba", True),), None),
+                            (_file("DARTS"), _file("DARTS_lr-wd", True), _file("DARTS_fix-w-d", True))),
+    "nds-enas": CellFamily("ENAS", ENAS_OPS, 5, True, (_file("ENAS"),)),
+    "nds-pnas": CellFamily("PNAS", PNAS_OPS, 5, False, (_file("PNAS", True),)),
+    "nds-nasnet": CellFamily("NASNet", NASNET_OPS, 5, True, (_file("NASNet", True),)),
+    "nds-amoeba": CellFamily("Amoeba", AMOEBA_OPS, 5, True, (_file("Amoeba", True),)),
 }
 
 _RESNET_DEPTHS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24)
 _RESNET_WIDTHS = (16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 STAGE_FAMILIES: dict[str, StageFamily] = {
     "nds-resnet": StageFamily("ResNet", "res_basic_block", 4, (16, 32, 64), (1, 2, 2, 2), _RESNET_DEPTHS,
-                              _RESNET_WIDTHS, (_file("ResNet_lr-wd"),), _file("ResNet_lr-wd")),
+                              _RESNET_WIDTHS, (_file("ResNet_lr-wd"),)),
     "nds-vanilla": StageFamily("Vanilla", "double_plain_block", 4, (16, 32, 64), (1, 2, 2, 2), _RESNET_DEPTHS,
-                               _RESNET_WIDTHS, (_file("Vanilla_lr-wd"),), _file("Vanilla_lr-wd")),
+                               _RESNET_WIDTHS, (_file("Vanilla_lr-wd"),)),
     "nds-resnext-a": StageFamily("ResNeXt-A", "res_bottleneck_block", 8, (64,), (1, 2, 2), (1, 2, 4, 8, 16),
-                                 (16, 32, 64, 128, 256), (_file("ResNeXt-A"),), _file("ResNeXt-A"),
+                                 (16, 32, 64, 128, 256), (_file("ResNeXt-A"),),
                                  (0.25, 0.5, 1.0), (1, 2, 4)),
     "nds-resnext-b": StageFamily("ResNeXt-B", "res_bottleneck_block", 8, (64,), (1, 2, 2), (1, 2, 4, 8, 16),
-                                 (64, 128, 256, 512, 1024), (_file("ResNeXt-B", True),), None,
+                                 (64, 128, 256, 512, 1024), (_file("ResNeXt-B", True),),
                                  (0.25, 0.5, 1.0), (1, 2, 4, 8, 16)),
 }
 

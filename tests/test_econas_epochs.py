@@ -55,3 +55,25 @@ def test_nds_final_epoch_agrees_with_itself() -> None:
     table = nds_epoch_table(("ResNeXt-A",), epochs=(1, 50))
     assert table.loc[table["epoch"] == 50, "spearman"].item() == pytest.approx(1.0)
     assert -1.0 <= table.loc[table["epoch"] == 1, "spearman"].item() < 1.0
+
+
+def test_nds_epoch_table_reads_every_family_whose_file_has_curves(tmp_path, monkeypatch) -> None:
+    """The families come from the NDS spaces' truth sources: a structure-only family joins once its file has
+    per-epoch errors; a family without them is refused by name."""
+    import json
+
+    from archrank import get_space
+
+    monkeypatch.setenv("ARCHRANK_DATA", str(tmp_path))
+    with pytest.raises(ValueError, match="present: none"):
+        nds_epoch_table()
+    space = get_space("nds-pnas")
+    nets = [json.loads(space.to_str(a)) for a in space.sample_many(5, seed=1)]
+    path = tmp_path / "nds" / "structure_only" / "PNAS_in.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps([{"net": net} for net in nets]))
+    with pytest.raises(ValueError, match="PNAS"):
+        nds_epoch_table(("PNAS",))
+    path.write_text(json.dumps([{"net": net, "test_ep_top1": [80.0 - i, 50.0 - 2 * i]} for i, net in enumerate(nets)]))
+    table = nds_epoch_table(epochs=(1, 2))
+    assert list(table["family"]) == ["PNAS", "PNAS"] and table["spearman"].tolist() == pytest.approx([1.0, 1.0])

@@ -12,28 +12,36 @@ anneals to zero. The snapshot is the more pessimistic of the two; say so beside 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from archrank.config import data_file
+from archrank import config
 
-NDS_EPOCH_FAMILIES: tuple[str, ...] = ("DARTS", "ENAS", "ResNet_lr-wd", "ResNeXt-A", "Vanilla_lr-wd")
 DEFAULT_EPOCHS: tuple[int, ...] = (1, 2, 5, 10, 20, 30, 40)
 CURVE_KEY = "test_ep_top1"
 
 
-def load_nds_records(family: str) -> list[dict[str, Any]]:
-    """The raw records of one NDS ImageNet family (``../shared/data/nds/<family>_in.json``)."""
-    if family not in NDS_EPOCH_FAMILIES:
-        raise ValueError(f"unknown NDS family {family!r}; expected one of {', '.join(NDS_EPOCH_FAMILIES)}")
-    with data_file("nds", f"{family}_in.json").open() as handle:
-        return json.load(handle)
+def nds_epoch_sources() -> list[tuple[str, Path]]:
+    """``(family, file)`` of every NDS ground truth present with per-epoch errors, in the order of the registered
+    NDS spaces: the families shared with accuracy, and a structure-only family as soon as a copy of its file with
+    accuracy is present (the spaces' own truth sources decide, :mod:`archrank.spaces.nds`)."""
+    from archrank.bench.truth_spaces import source_path
+    from archrank.spaces import get_space
+    from archrank.spaces.nds import NDS_SPACES
+
+    found = []
+    for name in NDS_SPACES:
+        for source in get_space(name).truth_sources():
+            path = source_path(source)
+            if path is not None:
+                found.append((path.name.removesuffix("_in.json"), path))
+    return found
 
 
 def error_curves(records: Iterable[Mapping[str, Any]]) -> np.ndarray:
@@ -95,13 +103,20 @@ def _top_overlap(early: np.ndarray, final: np.ndarray, share: float) -> float:
     return len(best_final & best_early) / count
 
 
-def nds_epoch_table(
-    families: Sequence[str] = NDS_EPOCH_FAMILIES, epochs: Sequence[int] = DEFAULT_EPOCHS
-) -> pd.DataFrame:
-    """:func:`epoch_consistency` of every NDS family with per-epoch errors, stacked with a ``family`` column."""
+def nds_epoch_table(families: Sequence[str] | None = None, epochs: Sequence[int] = DEFAULT_EPOCHS) -> pd.DataFrame:
+    """:func:`epoch_consistency` of every NDS family with per-epoch errors (or of ``families``, named as their files
+    are: ``DARTS``, ``ResNet_lr-wd``, ...), stacked with a ``family`` column."""
+    from archrank.bench.truth_nds import load_records
+
+    sources = dict(nds_epoch_sources())
+    chosen = list(sources) if families is None else list(families)
+    unknown = [f for f in chosen if f not in sources]
+    if unknown or not chosen:
+        raise ValueError(f"no NDS ground truth with per-epoch errors for {', '.join(unknown) or 'any family'} "
+                         f"(present: {', '.join(sources) or 'none'}; the data root is {config.data_root()})")
     parts = []
-    for family in families:
-        table = epoch_consistency(load_nds_records(family), epochs)
+    for family in chosen:
+        table = epoch_consistency(load_records(sources[family]), epochs)
         table.insert(0, "family", family)
         parts.append(table)
     return pd.concat(parts, ignore_index=True)

@@ -522,7 +522,8 @@ def _truth_sources(family: str, files: tuple[tuple[str, ...], ...]) -> tuple[Tru
         name = f"nds-{family.lower()}" if position == 0 else f"nds-{stem.lower().replace('_', '-')}"
         setup = (" (per-record learning rate and weight decay: part of what the accuracy measures)"
                  if "lr-wd" in stem else "")
-        description = (f"NDS {stem} (ImageNet, 50 epochs){setup}: top-1 accuracy = 100 - final test_ep_top1; "
+        epochs = "5 epochs, width and depth fixed" if "fix-w-d" in stem else "50 epochs"
+        description = (f"NDS {stem} (ImageNet, {epochs}){setup}: top-1 accuracy = 100 - final test_ep_top1; "
                        "per-epoch errors in test_top1_ep<i>")
         top_level = (NDS_DIR, parts[-1])
         sources.append(TruthSource(name, top_level, "archrank.bench.truth_nds:read_nds", "accuracy", description,

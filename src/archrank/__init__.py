@@ -2,10 +2,14 @@
 
 Public entry points (see README.md):
 
-- ``archrank.get_space(name)`` / ``archrank.list_spaces()`` — search spaces (``"nb201"``);
+- ``archrank.get_space(name)`` / ``archrank.list_spaces()`` — search spaces (NB201, NB101, NB301, the NDS families,
+  NAS-Bench-Macro, TransNAS-Bench-101, your own through ``register_space``);
 - ``archrank.data.load_batch(...)`` — fixed, seeded data batches identified by a content hash;
 - ``archrank.score(model, proxies, batch=(x, y), seed=0)`` / ``archrank.list_proxies()`` — zero-cost proxies;
-- ``archrank.store.Store`` — the SQLite results store.
+- ``archrank.aggregate(scores)`` / ``archrank.ENSEMBLE_PROXIES`` — the default label-free ensemble;
+- ``archrank.bench.evaluate_space(store, space=..., truth=...)`` — how well every proxy ranks a space;
+- ``archrank.search``, ``archrank.econas``, ``archrank.eznas``, ``archrank.eproxy`` — search and the seed methods;
+- ``archrank.store.Store`` — the SQLite results store; ``archrank.cli`` — the ``archrank`` command.
 """
 
 from __future__ import annotations

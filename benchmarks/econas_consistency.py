@@ -417,7 +417,8 @@ def plot_full(table: pd.DataFrame, path: Path, caption: str, population: pd.Data
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8.5, 6.0))
+    fig, ax = plt.subplots(figsize=(11.0, 6.0))
+    labels: list[tuple[float, float, str, str]] = []  # placed after every point is drawn, clear of each other
     styles = {"econas-full": ("tab:blue", "o", "EcoNAS, full CIFAR-10"),
               "econas-gpu": ("tab:purple", "D", "EcoNAS, full CIFAR-10, GPU (x: GPU wall s)"),
               "zero-cost": ("tab:green", "*", "zero-cost ensemble"),
@@ -428,16 +429,13 @@ def plot_full(table: pd.DataFrame, path: Path, caption: str, population: pd.Data
             continue
         ax.scatter(part["cost_per_arch"], part["spearman"], c=color, marker=marker, s=70 if marker == "*" else 30,
                    label=label, zorder=3)
-        for i, row in enumerate(part.itertuples()):
+        for row in part.itertuples():
             name = str(row.ranker).replace("EcoNAS ", "").replace(" (5085-image subset)", "")
             name, _, tag = name.partition("|")  # a recipe variant's tag goes on a second line
             if kind.startswith("econas-") and kind != "econas-subset":
                 name = f"{name} (n={row.archs})"
             name += "\n" + tag.replace(",", ", ") if tag else ""
-            right = i % 2 == 0  # alternate sides so neighbouring points' labels do not overlap
-            ax.annotate(name, (row.cost_per_arch, row.spearman), textcoords="offset points",
-                        xytext=(5, 4) if right else (-5, -10), ha="left" if right else "right", fontsize=7,
-                        color=color)
+            labels.append((row.cost_per_arch, row.spearman, name, color))
     if population is not None and not population.empty:
         estimated = table.merge(population[["ranker", "rho_adj", "rho_adj_lo", "rho_adj_hi"]], on="ranker")
         estimated = estimated[estimated["kind"].isin(["econas-full", "econas-gpu"])]
@@ -463,12 +461,34 @@ def plot_full(table: pd.DataFrame, path: Path, caption: str, population: pd.Data
     ax.set_ylabel("Spearman ρ vs NB201 200-epoch CIFAR-10 test acc")
     ax.set_ylim(min(-0.3, float(table["spearman"].min()) - 0.05), 1.0)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.93), fontsize=7, framealpha=0.9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, framealpha=0.9)
     fig.text(0.01, 0.01, caption, fontsize=7.5, wrap=True, va="bottom")
     fig.tight_layout(rect=(0, 0.13, 1, 1))
+    place_labels(ax, labels)
     fig.savefig(path, dpi=130)
     plt.close(fig)
     return path
+
+
+def place_labels(ax, labels: list[tuple[float, float, str, str]]) -> None:
+    """Write each ``(x, y, text, colour)`` label beside its point at the first of a few offsets where it overlaps
+    neither a label already placed nor a point (greedy, in display coordinates; the last offset when none is free)."""
+    renderer = ax.figure.canvas.get_renderer()
+    points = [ax.transData.transform((x, y)) for x, y, _, _ in labels]
+    taken = []
+    offsets = [(5, 4, "left"), (-5, 4, "right"), (5, -11, "left"), (-5, -11, "right"), (5, 14, "left"),
+               (-5, 14, "right"), (5, -21, "left"), (-5, -21, "right")]
+    for x, y, text, color in labels:
+        for dx, dy, ha in offsets:
+            note = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha, fontsize=7,
+                               color=color)
+            box = note.get_window_extent(renderer).expanded(1.05, 1.1)
+            clear = not any(box.overlaps(other) for other in taken) and not any(
+                box.contains(px, py) for px, py in points)
+            if clear or (dx, dy, ha) == offsets[-1]:
+                taken.append(box)
+                break
+            note.remove()
 
 
 def main() -> None:

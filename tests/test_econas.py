@@ -421,6 +421,36 @@ def test_consistency_shards_split_the_sample_between_processes(data_root, tmp_pa
     assert bad.exit_code != 0 and "I must be in 0..N-1" in bad.output
 
 
+def test_consistency_reports_only_the_data_set_given(data_root, tmp_path) -> None:
+    """One store may hold a setting trained on two data sets (the subset and the full CIFAR-10): the consistency
+    table of ``--data X`` is made of X's trainings only, never an average of both."""
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from archrank.cli import main
+
+    if not (data_root / "cifar-10-batches-py").is_dir():
+        pytest.skip(f"no CIFAR-10 under {data_root}")
+    store = tmp_path / "c.db"
+    args = ["consistency", "--sample", "3", "--settings", "c4r8s2e1", "--store", str(store), "--threads", "1",
+            "--quiet"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    with econas.TrainingStore(store) as training_store:
+        mine = training_store.results(space="nb201")
+    assert len(mine) == 3
+    with sqlite3.connect(store) as db:  # the same trainings "on another data set", with other accuracies
+        db.execute("INSERT INTO measurements SELECT space, arch_key, method, config_hash, seed, 'other-data', device,"
+                   " 100 - value, seconds, status, reason, extra, run_id, created_at FROM measurements")
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    line = next(ln for ln in again.output.splitlines() if ln.startswith("c4r4s2e1") or ln.startswith("c4r8s2e1"))
+    header = next(ln for ln in again.output.splitlines() if ln.lstrip().startswith("setting"))
+    row = dict(zip(header.split(), line.split(), strict=True))
+    assert int(row["archs"]) == 3 and float(row["mean_accuracy"]) == pytest.approx(mine["accuracy"].mean(), abs=1e-3)
+
+
 def len_subset(frame: pd.DataFrame) -> int:
     """The training images of the stored trainings (all of one setting, so one value)."""
     (count,) = set(frame["train_samples"])

@@ -88,6 +88,7 @@ def consistency_cmd(
     """Train a sample of architectures under reduced settings and report each setting's rank consistency
     (Spearman/Kendall vs the benchmark's 200-epoch accuracy) with its cost. Resumes from the store."""
     from archrank.econas.consistency import consistency_table, nb201_truth, plot_consistency, train_many
+    from archrank.econas.data import load_data
     from archrank.econas.setting import parse_setting
     from archrank.econas.store import TrainingStore
     from archrank.econas.trainer import variant_tag
@@ -102,18 +103,21 @@ def consistency_cmd(
         recipe = make_recipe(batch_size, lr, schedule_epochs, names)
         truth = nb201_truth(space)
         archs = space.sample_many(sample, seed=sample_seed)
+        raw = load_data(data_spec)
         executor = optional_executor(executor_opts, workers=workers, spawn=device.startswith("cuda"))
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     with TrainingStore(store_path) as store, executor or contextlib.nullcontext():
         try:
-            ran = train_many(space, archs[index::count], names, data_spec, store, seeds=parse_seeds(seeds),
+            ran = train_many(space, archs[index::count], names, raw, store, seeds=parse_seeds(seeds),
                              device=device, progress=not quiet, executor=executor, stack=stack, recipe=recipe)
         except (ValueError, FileNotFoundError) as exc:
             raise click.ClickException(str(exc)) from None
         keys = {space.key(a) for a in archs}
         names = [name + variant_tag(space, recipe) for name in names]
-        results = store.results(space=space.name, settings=names, device=device)  # this device type's only
+        # this data set's trainings only (a store may hold the same setting trained on another data set, e.g. the
+        # 5085-image subset and the full CIFAR-10), and this device type's only
+        results = store.results(space=space.name, settings=names, data=raw.key, device=device)
     table = consistency_table(results[results["arch_key"].isin(keys)], truth, settings=names)
     note = ("data from the file given" if data_spec.endswith(".npz")
             else DATA_NOTE if ":" not in data_spec else "data from the folder given")

@@ -41,8 +41,10 @@ CAPTION = (
 )
 
 
-def report(store: TrainingStore, space, keys: list[str], settings: list[str], out: Path, meta: dict) -> pd.DataFrame:
-    results = store.results(space=space.name, settings=settings)
+def report(store: TrainingStore, space, keys: list[str], settings: list[str], out: Path, meta: dict,
+           data_key: str) -> pd.DataFrame:
+    """The subset study's report: the trainings of ``data_key`` only (a store may hold other data sets' too)."""
+    results = store.results(space=space.name, settings=settings, data=data_key)
     results = results[results["arch_key"].isin(keys)]
     truth = nb201_truth(space)
     table = consistency_table(results, truth, settings=settings)
@@ -566,9 +568,9 @@ def main() -> None:
                 flush=True,
             )
             if shard == 0:
-                report(store, space, keys, settings, args.out, meta)
+                report(store, space, keys, settings, args.out, meta, raw.key)
     if shard == 0:
-        table = report(store, space, keys, settings, args.out, meta)
+        table = report(store, space, keys, settings, args.out, meta, load_data(args.data).key)
         print(table.to_string(index=False))
     store.close()
 

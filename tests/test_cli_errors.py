@@ -129,3 +129,31 @@ def test_runs_lists_every_kind(tmp_path: Path) -> None:
         assert f"{kind}-1" in result.output
     assert "search-1" in invoke("runs", "--store", str(path), "--kind", "search").output
     assert "dps-1" not in invoke("runs", "--store", str(path), "--kind", "search").output
+
+
+BAD_INPUTS = [  # (arguments, fragment of the one error line); a store path is appended where the command takes one
+    (["dps", "--base", "no-such-config.json"], "config file not found: no-such-config.json"),
+    (["eproxy", "--data", "no-such-data", "--sample", "2"], "unknown dataset 'no-such-data'"),
+    (["evolve", "--data", "no-such-data"], "unknown dataset 'no-such-data'"),
+    (["search", "--move", "no-such-proxy", "--budget", "5"], "unknown proxy 'no-such-proxy'"),
+    (["search", "--move", "no-such-proxy", "--budget", "5", "--seeds", "0-1", "--workers", "2"],
+     "unknown proxy 'no-such-proxy'"),
+    (["evaluate", "--space", "no-such-space"], "Error: unknown search space 'no-such-space'"),  # no quotes around it
+    (["consistency", "--settings", "c4r4"], "malformed EcoNAS setting 'c4r4'"),
+    (["score", "--space", "nds-pnas", "--with-truth", "--sample", "2", "--proxies", "params", "--data",
+      "synthetic", "--quiet"], "ground truth 'nds-pnas' of nds-pnas needs"),
+]
+
+
+@pytest.mark.parametrize(("args", "fragment"), BAD_INPUTS, ids=[" ".join(a[:3]) for a, _ in BAD_INPUTS])
+def test_bad_input_of_every_command_is_one_line(tmp_path: Path, monkeypatch, args: list[str], fragment: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "s.db"
+    Store(store).close()
+    result = invoke(*args, "--store", str(store))
+    if result.exit_code == 2:  # click's usage error: the usage line, a hint, then the one error line
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+        errors = [ln for ln in result.output.splitlines() if ln.startswith("Error:")]
+        assert len(errors) == 1 and fragment in errors[0], result.output
+    else:
+        one_line_error(result, fragment)

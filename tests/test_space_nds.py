@@ -206,7 +206,7 @@ def test_structure_only_families_find_accuracy_wherever_a_fuller_copy_puts_it(tm
     inner = tmp_path / "nds" / "structure_only" / "Amoeba_in.json"
     inner.parent.mkdir(parents=True)
     assert source_status(source) == "missing"
-    with pytest.raises(FileNotFoundError, match="Amoeba_in.json"):
+    with pytest.raises(FileNotFoundError, match=r"Amoeba_in\.json"):
         load_space_truth(space)
     inner.write_text(json.dumps(records))
     assert source_status(source) == "no accuracy in file" and available_sources(space) == []

@@ -19,7 +19,7 @@ from archrank.bench.ensemble import LABEL_FREE_METHODS
 from archrank.bench.evaluate import DEFAULT_KS, Evaluation, evaluate
 from archrank.bench.report import ReportInfo, headline, terminal_table, write_report
 from archrank.bench.truth import Truth, load_truth
-from archrank.cli.options import filters_from, parse_int_list
+from archrank.cli.options import fail, filters_from, parse_int_list
 from archrank.spaces import get_space
 from archrank.store import DEFAULT_PATH, Store
 
@@ -158,7 +158,7 @@ def evaluate_cmd(
             score_filters=filters,
         )
     except (ValueError, FileNotFoundError, ImportError, KeyError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise fail(exc) from None
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         click.echo(f"Ground truth: {truth.source}")
         click.echo(terminal_table(ev))

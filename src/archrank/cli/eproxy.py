@@ -16,6 +16,7 @@ import torch
 from archrank.cli.options import (
     data_option,
     device_option,
+    fail,
     load_batch,
     load_truth_option,
     quiet_option,
@@ -57,6 +58,14 @@ def _executor(opts: dict[str, Any], workers: int, device: str) -> Executor | Non
     try:
         return optional_executor(opts, workers=workers, spawn=device.startswith("cuda"))
     except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _batch(data_spec: str, batch_size: int, seed: int) -> Any:
+    """The fixed batch of ``--data``; a bad data spec is one error line."""
+    try:
+        return load_batch(data_spec, batch_size, seed)
+    except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -117,7 +126,7 @@ def eproxy_cmd(
     except (KeyError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     truth = load_truth_option(truth_spec, space)
-    batch = load_batch(data_spec, max(batch_size, config.batch_size), batch_seed) if config.inputs == "batch" else None
+    batch = _batch(data_spec, max(batch_size, config.batch_size), batch_seed) if config.inputs == "batch" else None
     with EproxyStore(store_path) as store:
         excluded = labelled_keys(config_spec)  # a DPS result file names its labelled archs: never evaluate on them
         for run in exclude_runs:
@@ -240,13 +249,16 @@ def dps_cmd(
 
     setup_torch(threads, device)
     space = resolve_space(space_name)
-    base = resolve_config(base_spec)
+    try:
+        base = resolve_config(base_spec)
+    except (KeyError, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
     truth = load_truth_option(truth_spec, space)
     archs = [a for a in space.sample_many(labelled * 4, seed=labelled_seed) if space.key(a) in truth.values.index]
     if len(archs) < labelled:
         raise click.ClickException(f"only {len(archs)} labelled architectures found in the ground truth")
     pairs = [(a, float(truth.values.loc[space.key(a)])) for a in archs[:labelled]]
-    batch = load_batch(data_spec, max(batch_size, base.batch_size), batch_seed) if base.inputs == "batch" else None
+    batch = _batch(data_spec, max(batch_size, base.batch_size), batch_seed) if base.inputs == "batch" else None
     try:
         result = run_dps(
             space,
@@ -269,7 +281,7 @@ def dps_cmd(
             out=out_path,
         )
     except (ValueError, KeyError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
+        raise fail(exc) from None
     best, fittest = result.best, result.fittest
     if fittest is not None and fittest is not best:
         click.echo(f"fittest proposal: {fittest.fitness:.4f} at step {fittest.step} (not confidently better than "

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from archrank.cli.options import data_option, device_option, setup_torch, store_option, workers_option
+from archrank.data.loader import canonical_name
 from archrank.executors import executor_options, optional_executor
 from archrank.eznas.gp import GPConfig, GPResult, run_gp
 from archrank.eznas.program import Program
@@ -139,6 +140,7 @@ def evolve_cmd(
     setup_torch(threads, device)
     dataset, _, data_root = data_spec.partition(":")
     try:
+        canonical_name(dataset)  # an unknown data set is refused here, not after the GP has set up its tasks
         gp_config = GPConfig(
             population=population,
             generations=generations,

@@ -34,9 +34,12 @@ def default_num_classes(space: SearchSpace, spec: str) -> int:
     return int(space.num_classes)
 
 
-def fail(message: str) -> click.ClickException:
-    """The one way a command reports bad input: one line, exit status 1."""
-    return click.ClickException(message)
+def fail(message: str | BaseException) -> click.ClickException:
+    """The one way a command reports bad input: one line, exit status 1. An exception gives its message (a
+    ``KeyError``'s without the quotes ``str`` would add)."""
+    if isinstance(message, KeyError) and message.args:
+        message = message.args[0]
+    return click.ClickException(str(message))
 
 
 # --- parsers -----------------------------------------------------------------------------------------------

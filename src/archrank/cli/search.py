@@ -11,11 +11,11 @@ import click
 import numpy as np
 import pandas as pd
 
-from archrank.cli.options import parse_seeds, workers_option
+from archrank.cli.options import fail, parse_seeds, workers_option
 from archrank.executors import executor_options, optional_executor
 from archrank.search.history import History, HistoryDB
 from archrank.search.oracles import NB201_COST, NB201_TEST, NB201_VALID, Oracle, TableOracle, econas_oracle
-from archrank.search.proxy import resolve_scorer
+from archrank.search.proxy import ProxyScorer, resolve_scorer
 from archrank.search.run import DEFAULT_MOVE_RANDOM_PROB, default_run_name, parse_warmup, run, run_many
 from archrank.search.samplers import ALGORITHMS
 from archrank.spaces import SearchSpace, get_space
@@ -178,16 +178,21 @@ def search_cmd(space_name: str, algorithm: str, budget: int, warmup: str | None,
         Store(store_path).close()  # the store exists before proxies resolve, so live scores are stored there
         executor = optional_executor(executor_opts, workers=workers, spawn=device.startswith("cuda"))
     except (KeyError, ValueError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
+        raise fail(exc) from None
     seed_list = parse_seeds(seeds)
     name = run_name or default_run_name(space, algorithm, warm, move) + (f"@{fidelity}" if fidelity else "")
     if plot and out_dir is None:
         out_dir = Path("runs") / name.replace(":", "_")
     threshold = oracle.top_threshold(0.001) if isinstance(oracle, TableOracle) else None
     max_cost = None if max_cost_hours is None else max_cost_hours * 3600.0
+    proxies = list(dict.fromkeys(p for p in (warm[0] if warm else None, move) if p is not None))
+    try:  # an unknown proxy is one error line before any seed starts, here or on workers
+        shared = {p: resolve_scorer(p, space, oracle, store_path, proxy_seconds) for p in proxies}
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     if executor is None:
         histories = _search_here(space, oracle, seed_list, algorithm, budget, warm, move, move_random_prob,
-                                 store_path, name, quiet, proxy_seconds, fidelity, max_cost, kwargs)
+                                 store_path, name, quiet, proxy_seconds, fidelity, max_cost, kwargs, shared)
     else:
         try:
             with executor:
@@ -227,11 +232,9 @@ def search_cmd(space_name: str, algorithm: str, budget: int, warmup: str | None,
 def _search_here(space: SearchSpace, oracle: Oracle, seeds: list[int], algorithm: str, budget: int,
                  warm: tuple[str, int] | None, move: str | None, move_random_prob: float, store_path: str, name: str,
                  quiet: bool, proxy_seconds: float, fidelity: str | None, max_cost: float | None,
-                 kwargs: dict[str, Any]) -> list[History]:
-    """The seeds one after the other in this process, sharing one scorer per proxy: each seed charges its own
-    proxy seconds, but nothing is computed twice."""
-    proxies = list(dict.fromkeys(p for p in (warm[0] if warm else None, move) if p is not None))
-    shared = {p: resolve_scorer(p, space, oracle, store_path, proxy_seconds) for p in proxies}
+                 kwargs: dict[str, Any], shared: dict[str, ProxyScorer]) -> list[History]:
+    """The seeds one after the other in this process, sharing one scorer per proxy (``shared``): each seed charges
+    its own proxy seconds, but nothing is computed twice."""
     histories = []
     for seed in seeds:
         try:

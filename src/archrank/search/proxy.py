@@ -407,13 +407,19 @@ def resolve_scorer(
         if column is not None and column in frame.columns:
             return TableScorer(space, frame[column], name=name, seconds=table_seconds)
     has_store = store is not None and (not isinstance(store, (str, Path)) or Path(store).is_file())
-    if _is_engine_proxy(name) or not has_store:
+    custom = live_kwargs.get("score_fn") is not None
+    if _is_engine_proxy(name) or (custom and not has_store):
         return LiveScorer(space, name, store=store if has_store else None, **live_kwargs)
     live = LiveScorer(space, name, **live_kwargs)
-    try:
-        return TableScorer.from_store(store, space, name, fallback=live)
-    except KeyError:
+    if has_store:
+        try:
+            return TableScorer.from_store(store, space, name, fallback=live)
+        except KeyError:
+            pass
+    if custom:
         return live
+    raise ValueError(f"unknown proxy {name!r}: not a column of the oracle's table, not a registered proxy "
+                     "(`archrank proxies` lists them) and not scored in the store")
 
 
 def _is_engine_proxy(name: str) -> bool:

@@ -12,6 +12,7 @@ batch; 1017 test images), stores every training in SQLite as it finishes (kill a
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import re
 import time
@@ -421,6 +422,7 @@ def plot_full(table: pd.DataFrame, path: Path, caption: str, population: pd.Data
 
     fig, ax = plt.subplots(figsize=(11.0, 6.0))
     labels: list[tuple[float, float, str, str]] = []  # placed after every point is drawn, clear of each other
+    bars: list[tuple[float, float, float]] = []
     styles = {"econas-full": ("tab:blue", "o", "EcoNAS, full CIFAR-10"),
               "econas-gpu": ("tab:purple", "D", "EcoNAS, full CIFAR-10, GPU (x: GPU wall s)"),
               "zero-cost": ("tab:green", "*", "zero-cost ensemble"),
@@ -443,6 +445,7 @@ def plot_full(table: pd.DataFrame, path: Path, caption: str, population: pd.Data
         estimated = estimated[estimated["kind"].isin(["econas-full", "econas-gpu"])]
         if not estimated.empty:
             x = estimated["cost_per_arch"] * 1.06  # beside the measured point
+            bars += list(zip(x, estimated["rho_adj_lo"], estimated["rho_adj_hi"], strict=True))
             ax.errorbar(x, estimated["rho_adj"], yerr=[estimated["rho_adj"] - estimated["rho_adj_lo"],
                                                       estimated["rho_adj_hi"] - estimated["rho_adj"]],
                         fmt="o", mfc="none", mec="tab:blue", ecolor="tab:blue", elinewidth=0.8, capsize=2, ms=5,
@@ -466,28 +469,39 @@ def plot_full(table: pd.DataFrame, path: Path, caption: str, population: pd.Data
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, framealpha=0.9)
     fig.text(0.01, 0.01, caption, fontsize=7.5, wrap=True, va="bottom")
     fig.tight_layout(rect=(0, 0.13, 1, 1))
-    place_labels(ax, labels)
+    place_labels(ax, labels, bars)
     fig.savefig(path, dpi=130)
     plt.close(fig)
     return path
 
 
-def place_labels(ax, labels: list[tuple[float, float, str, str]]) -> None:
-    """Write each ``(x, y, text, colour)`` label beside its point at the first of a few offsets where it overlaps
-    neither a label already placed nor a point (greedy, in display coordinates; the last offset when none is free)."""
+def place_labels(ax, labels: list[tuple[float, float, str, str]],
+                 bars: list[tuple[float, float, float]] = ()) -> None:
+    """Write each ``(x, y, text, colour)`` label beside its point at the first of a few offsets where it stays inside
+    the axes and overlaps no label already placed, no marker and no error bar ``(x, low, high)`` (greedy, in
+    display coordinates; the last offset when none is free)."""
+    from matplotlib.transforms import Bbox
+
     renderer = ax.figure.canvas.get_renderer()
-    points = [ax.transData.transform((x, y)) for x, y, _, _ in labels]
-    taken = []
-    offsets = [(5, 4, "left"), (-5, 4, "right"), (5, -11, "left"), (-5, -11, "right"), (5, 14, "left"),
-               (-5, 14, "right"), (5, -21, "left"), (-5, -21, "right")]
+    to_display = ax.transData.transform
+    taken = [Bbox.from_bounds(*(to_display((x, y)) - 6), 12, 12) for x, y, _, _ in labels]  # the markers
+    for x, low, high in bars:
+        (x0, y0), (_, y1) = to_display((x, low)), to_display((x, high))
+        taken.append(Bbox.from_extents(x0 - 3, y0, x0 + 3, y1))
+    inside = ax.get_window_extent(renderer)
+    # beside the point first, then further out on rings (with a leader line), so a crowded cluster finds space
+    offsets = [(radius * math.cos(angle), radius * math.sin(angle)) for radius in (8, 24, 44, 66)
+               for angle in (math.radians(a) for a in (20, 160, -20, -160, 60, 120, -60, -120, 90, -90))]
     for x, y, text, color in labels:
-        for dx, dy, ha in offsets:
-            note = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha, fontsize=7,
-                               color=color)
-            box = note.get_window_extent(renderer).expanded(1.05, 1.1)
-            clear = not any(box.overlaps(other) for other in taken) and not any(
-                box.contains(px, py) for px, py in points)
-            if clear or (dx, dy, ha) == offsets[-1]:
+        for i, (dx, dy) in enumerate(offsets):
+            far = math.hypot(dx, dy) > 10
+            note = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=7, color=color,
+                               ha="left" if dx >= 0 else "right", va="center",
+                               arrowprops={"arrowstyle": "-", "color": color, "lw": 0.5} if far else None)
+            box = note.get_window_extent(renderer)
+            clear = (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
+                     and not any(box.overlaps(other) for other in taken))
+            if clear or i == len(offsets) - 1:
                 taken.append(box)
                 break
             note.remove()

@@ -6,8 +6,7 @@ from typing import Any
 
 import click
 
-from archrank.cli.options import fail as _fail
-from archrank.cli.options import resolve_space as _space
+from archrank.cli.options import fail, resolve_space
 from archrank.spaces import get_space, list_spaces
 
 
@@ -33,7 +32,7 @@ def proxies_cmd(pattern: str) -> None:
 
     names = proxy_engine.list_proxies(pattern)
     if not names:
-        raise _fail(f"no proxy matches {pattern!r}; `archrank proxies` lists them all")
+        raise fail(f"no proxy matches {pattern!r}; `archrank proxies` lists them all")
     for name in names:
         info = proxy_engine.get_proxy_info(name)
         flags = "negated" if info.negated else "raw"
@@ -49,11 +48,11 @@ def describe_cmd(arch: str, space_name: str) -> None:
     from archrank.bench.truth_spaces import available_sources, load_space_truth
     from archrank.proxies.cost import count_flops, count_params
 
-    space = _space(space_name)
+    space = resolve_space(space_name)
     try:
         a = space.parse(arch)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     model = space.build(a)
     rows: list[tuple[str, Any]] = list(space.describe(a))
     rows.append(("input (C, H, W) / classes", f"{space.input_shape} / {space.num_classes}"))

@@ -33,8 +33,6 @@ from archrank.spaces import SearchSpace
 from archrank.store import Store, StoreError
 
 DEFAULT_TOP = 10
-_fail = fail
-_space = resolve_space
 
 
 def select_archs(
@@ -119,7 +117,7 @@ def _run_scoring(opts: dict[str, Any]) -> tuple[SearchSpace, list[Any], list[str
     from archrank.proxies import expand_proxy_names
     from archrank.runner import config_hashes, model_config, score_space, validate_device
 
-    space = _space(opts["space_name"])
+    space = resolve_space(opts["space_name"])
     if opts["threads"]:
         torch.set_num_threads(opts["threads"])
     try:
@@ -131,13 +129,13 @@ def _run_scoring(opts: dict[str, Any]) -> tuple[SearchSpace, list[Any], list[str
         batch, batch_hash = load_data(opts["data_spec"], opts["batch_size"], opts["seed"], tuple(space.input_shape))
         executor = executor_from_options(opts, workers=opts["workers"], spawn=opts["device"].startswith("cuda"))
     except (ValueError, FileNotFoundError, ImportError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     kind = data_kind(opts["data_spec"])
     num_classes = opts["num_classes"] or default_num_classes(space, opts["data_spec"])
     try:
         store = Store(opts["store_path"])
     except StoreError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     store.put_input(batch_hash, kind, {"data": opts["data_spec"], "batch_size": opts["batch_size"],
                                        "seed": opts["seed"], "shape": list(batch[0].shape[1:])})
     config = {"proxies": names, "data": opts["data_spec"], "batch_size": opts["batch_size"], "seed": opts["seed"],
@@ -155,7 +153,7 @@ def _run_scoring(opts: dict[str, Any]) -> tuple[SearchSpace, list[Any], list[str
         status = "interrupted"
         raise
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         executor.close()
         store.finish_run(run_id, status)
@@ -232,7 +230,7 @@ def rank_cmd(by: str | None, top: int, **opts: Any) -> None:
         try:
             table = ranking_table(space, archs, names, store, by or names[0], selection)
         except ValueError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     truth = _nb201_truth(space)
     truth_column = None
     if truth is not None:

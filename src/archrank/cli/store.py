@@ -9,8 +9,7 @@ from typing import Any
 import click
 import pandas as pd
 
-from archrank.cli.options import fail as _fail
-from archrank.cli.options import filters_from, open_store, selection_filters, store_option
+from archrank.cli.options import fail, filters_from, open_store, selection_filters, store_option
 from archrank.store import Store
 
 
@@ -27,7 +26,7 @@ def export_cmd(output: Path, store_path: str, space_name: str | None, wide: bool
         try:
             path = store.export(output, space=space_name, wide=wide, **(filters_from(filters) if wide else {}))
         except (ValueError, ImportError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     click.echo(f"wrote {path}")
 
 
@@ -53,7 +52,7 @@ def _merge_table(store: Store, path: Path) -> str:
     from archrank.store.table import REQUIRED_COLUMNS
 
     if not path.is_file():
-        raise _fail(f"no table at {path}")
+        raise fail(f"no table at {path}")
     try:
         frame = pd.read_parquet(path) if path.name.lower().endswith((".parquet", ".pq")) else pd.read_csv(path)
         if set(REQUIRED_COLUMNS) <= set(frame.columns):
@@ -65,7 +64,7 @@ def _merge_table(store: Store, path: Path) -> str:
                              "trainings table (no setting column)")
         added, here = TrainingStore(store).put_frame(frame)
     except (ValueError, KeyError, SyntaxError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise _fail(f"{path}: {exc}") from None
+        raise fail(f"{path}: {exc}") from None
     return f"merged {path}: {added} new trainings, {here} already here (kept)"
 
 

@@ -4,11 +4,13 @@ the store."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import torch
@@ -28,6 +30,9 @@ from archrank.cli.options import (
     workers_option,
 )
 from archrank.executors import Executor, executor_options, optional_executor
+
+if TYPE_CHECKING:
+    from archrank.spaces.base import SearchSpace
 
 _LABELLED_SEED = 2210
 
@@ -54,25 +59,68 @@ common = [
 ]
 
 
-def _executor(opts: dict[str, Any], workers: int, device: str) -> Executor | None:
-    try:
-        return optional_executor(opts, workers=workers, spawn=device.startswith("cuda"))
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+@dataclasses.dataclass(frozen=True)
+class _Common:
+    """The options both commands take (``common``), bundled so each command's signature lists only its own."""
+
+    space_name: str
+    data_spec: str
+    batch_size: int
+    batch_seed: int
+    seed: int
+    truth_spec: str
+    store_path: str
+    device: str
+    threads: int | None
+    quiet: bool
+    workers: int
+    executor_opts: dict[str, Any]
+
+    def executor(self) -> Executor | None:
+        try:
+            return optional_executor(self.executor_opts, workers=self.workers, spawn=self.device.startswith("cuda"))
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def batch(self, config: Any) -> Any:
+        """The fixed batch of ``--data`` when ``config`` scores on data, else None; a bad spec is one error line."""
+        if config.inputs != "batch":
+            return None
+        try:
+            return load_batch(self.data_spec, max(self.batch_size, config.batch_size), self.batch_seed)
+        except (ValueError, FileNotFoundError) as exc:
+            raise click.ClickException(str(exc)) from None
 
 
-def _batch(data_spec: str, batch_size: int, seed: int) -> Any:
-    """The fixed batch of ``--data``; a bad data spec is one error line."""
-    try:
-        return load_batch(data_spec, batch_size, seed)
-    except (ValueError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from None
+_EXECUTOR_OPTIONS = ("executor_name", "ray_address", "cpus_per_task", "gpus_per_task")
 
 
 def _with_common(func: Any) -> Any:
+    """Add the ``common`` options to a command and hand their values to it as one ``common`` argument."""
+    fields = [f.name for f in dataclasses.fields(_Common) if f.name != "executor_opts"]
+
+    @functools.wraps(func)
+    def command(**kwargs: Any) -> Any:
+        shared = {name: kwargs.pop(name) for name in fields}
+        executor_opts = {name: kwargs.pop(name) for name in _EXECUTOR_OPTIONS if name in kwargs}
+        return func(**kwargs, common=_Common(**shared, executor_opts=executor_opts))
+
     for option in reversed(common):
-        func = option(func)
-    return func
+        command = option(command)
+    return command
+
+
+def _setup(common: _Common, config_spec: str) -> tuple[SearchSpace, Any, Any]:
+    """Torch threads, the space, the Eproxy config named by ``config_spec`` and the ground truth, or one error line."""
+    from archrank.eproxy.presets import resolve_config
+
+    setup_torch(common.threads, common.device)
+    space = resolve_space(common.space_name)
+    try:
+        config = resolve_config(config_spec)
+    except (KeyError, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    return space, config, load_truth_option(common.truth_spec, space)
 
 
 @click.command("eproxy")
@@ -100,53 +148,35 @@ def eproxy_cmd(
     sample_seed: int,
     exclude_runs: tuple[str, ...],
     out_dir: Path | None,
-    space_name: str,
-    data_spec: str,
-    batch_size: int,
-    batch_seed: int,
-    seed: int,
-    truth_spec: str,
-    store_path: str,
-    device: str,
-    threads: int | None,
-    quiet: bool,
-    workers: int,
-    **executor_opts: Any,
+    common: _Common,
 ) -> None:
     """Score a seeded sample of a space with one Eproxy config (resumable) and report Spearman/Kendall against
     the ground truth and the seconds per architecture."""
     from archrank.eproxy.evaluate import labelled_keys, rank_metrics, sample_eval_archs, score_archs
-    from archrank.eproxy.presets import resolve_config
     from archrank.eproxy.store import EproxyStore
 
-    setup_torch(threads, device)
-    space = resolve_space(space_name)
-    try:
-        config = resolve_config(config_spec)
-    except (KeyError, FileNotFoundError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    truth = load_truth_option(truth_spec, space)
-    batch = _batch(data_spec, max(batch_size, config.batch_size), batch_seed) if config.inputs == "batch" else None
-    with EproxyStore(store_path) as store:
+    space, config, truth = _setup(common, config_spec)
+    batch = common.batch(config)
+    with EproxyStore(common.store_path) as store:
         excluded = labelled_keys(config_spec)  # a DPS result file names its labelled archs: never evaluate on them
         for run in exclude_runs:
             info = store.dps_run(run)
             if info is None:
-                raise click.ClickException(f"no DPS run {run!r} in {store_path}")
+                raise click.ClickException(f"no DPS run {run!r} in {common.store_path}")
             excluded |= {k for k, _ in info["labelled"]}
         archs = sample_eval_archs(space, sample, sample_seed, excluded)
-        bar = _bar(len(archs), f"eproxy {config.key}", quiet)
+        bar = _bar(len(archs), f"eproxy {config.key}", common.quiet)
         start = time.time()
         scores = score_archs(
             space,
             archs,
             config,
             batch,
-            seed=seed,
-            device=device,
+            seed=common.seed,
+            device=common.device,
             store=store,
             progress=lambda i, rec: bar.update(1),
-            executor=_executor(executor_opts, workers, device),
+            executor=common.executor(),
         )
         bar.close()
     keys = [space.key(a) for a in archs]
@@ -161,8 +191,8 @@ def eproxy_cmd(
         "sample": sample,
         "sample_seed": sample_seed,
         "excluded": len(excluded),
-        "seed": seed,
-        "data": data_spec,
+        "seed": common.seed,
+        "data": common.data_spec,
         "truth": truth.source,
         "spearman": metrics["spearman"],
         "kendall": metrics["kendall"],
@@ -226,18 +256,7 @@ def dps_cmd(
     selection: str,
     confidence: float,
     out_path: Path | None,
-    space_name: str,
-    data_spec: str,
-    batch_size: int,
-    batch_seed: int,
-    seed: int,
-    truth_spec: str,
-    store_path: str,
-    device: str,
-    threads: int | None,
-    quiet: bool,
-    workers: int,
-    **executor_opts: Any,
+    common: _Common,
 ) -> None:
     """Discrete Proxy Search: evolve Eproxy's configuration to maximise the Spearman correlation on a few labelled
     architectures, starting from --start-from and keeping it unless a proposal beats it confidently (--select).
@@ -245,39 +264,31 @@ def dps_cmd(
     labelled architectures are recorded; exclude them later with ``eproxy --exclude-dps RUN``."""
     from archrank.eproxy.dps import run_dps
     from archrank.eproxy.dps_space import DPSSpace
-    from archrank.eproxy.presets import resolve_config
 
-    setup_torch(threads, device)
-    space = resolve_space(space_name)
-    try:
-        base = resolve_config(base_spec)
-    except (KeyError, FileNotFoundError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    truth = load_truth_option(truth_spec, space)
+    space, base, truth = _setup(common, base_spec)
     archs = [a for a in space.sample_many(labelled * 4, seed=labelled_seed) if space.key(a) in truth.values.index]
     if len(archs) < labelled:
         raise click.ClickException(f"only {len(archs)} labelled architectures found in the ground truth")
     pairs = [(a, float(truth.values.loc[space.key(a)])) for a in archs[:labelled]]
-    batch = _batch(data_spec, max(batch_size, base.batch_size), batch_seed) if base.inputs == "batch" else None
     try:
         result = run_dps(
             space,
             pairs,
-            store_path=store_path,
+            store_path=common.store_path,
             run_name=run_name,
-            batch=batch,
+            batch=common.batch(base),
             dps_space=DPSSpace(base=base, mutate_ratio=mutate_ratio),
             budget=budget,
             population=population,
             tournament=tournament,
             seed=search_seed,
-            eval_seed=seed,
-            device=device,
+            eval_seed=common.seed,
+            device=common.device,
             start_from=None if start_from == "none" else start_from,
             select=selection,
             confidence=confidence,
-            executor=_executor(executor_opts, workers, device),
-            progress=not quiet,
+            executor=common.executor(),
+            progress=not common.quiet,
             out=out_path,
         )
     except (ValueError, KeyError, FileNotFoundError) as exc:

@@ -17,7 +17,7 @@ import json
 import shlex
 import time
 
-from archrank.cli.bench import run_evaluation
+from archrank.bench.pipeline import run_evaluation
 
 TARGET = 0.88
 

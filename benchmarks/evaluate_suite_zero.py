@@ -28,7 +28,7 @@ from pathlib import Path
 from archrank import get_space
 from archrank.bench.ensemble import ENSEMBLE_PROXIES
 from archrank.bench.loaders import load_suite_zero
-from archrank.cli.bench import run_evaluation
+from archrank.bench.pipeline import run_evaluation
 from archrank.config import data_file
 from archrank.store import ScoreRow, Store
 

@@ -7,6 +7,7 @@
 - ground truth: :func:`load_table`, :func:`load_nb201_cifar10`, :func:`load_suite_zero`,
   :func:`load_naslib_nb201`, :func:`load_nb201_api`, :func:`load_analog_nasbench`, :func:`load_truth`;
 - the evaluator :func:`evaluate` -> :class:`Evaluation`, and :func:`write_report` (matplotlib, loaded on use);
+- the whole pipeline, store -> truth -> evaluation -> report on disk: :func:`run_evaluation` (``archrank evaluate``);
 - from a sample to the whole space: :mod:`archrank.bench.estimate` (a control-variate estimate of a Spearman).
 
 Importing this package loads neither matplotlib nor any optional benchmark package.
@@ -45,6 +46,7 @@ from archrank.bench.metrics import (
     topk_recall,
     true_best_rank,
 )
+from archrank.bench.pipeline import run_evaluation
 from archrank.bench.report import ReportInfo, write_report
 from archrank.bench.tables import load_nb201_cifar10, load_table
 from archrank.bench.truth import Truth, load_truth
@@ -79,6 +81,7 @@ __all__ = [
     "load_truth",
     "pearson",
     "robust_aggregate",
+    "run_evaluation",
     "select_members",
     "spearman",
     "topk_precision",

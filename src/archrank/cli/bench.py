@@ -1,14 +1,13 @@
 """``archrank evaluate``: score table from the store + a ground truth -> tables, figures, one HTML report.
 
 :data:`evaluate_cmd` is a plain click command (the main CLI registers it); importing this module has no side
-effects. :func:`run_evaluation` is the same pipeline as a function, for scripts and benchmarks.
+effects. The pipeline itself is :func:`archrank.bench.pipeline.run_evaluation`, for scripts and benchmarks.
 """
 
 from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,9 @@ import click
 import pandas as pd
 
 from archrank.bench.ensemble import LABEL_FREE_METHODS
-from archrank.bench.evaluate import DEFAULT_KS, Evaluation, evaluate
-from archrank.bench.report import ReportInfo, headline, terminal_table, write_report
-from archrank.bench.truth import Truth, load_truth
+from archrank.bench.evaluate import DEFAULT_KS
+from archrank.bench.pipeline import run_evaluation
+from archrank.bench.report import headline, terminal_table
 from archrank.cli.options import fail, filters_from, parse_int_list
 from archrank.spaces import get_space
 from archrank.store import DEFAULT_PATH, Store
@@ -43,56 +42,6 @@ def _ints(text: str, name: str) -> list[int]:
         return parse_int_list(text, name.lstrip("-"))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-
-
-def run_evaluation(
-    store_path: str | Path,
-    out_dir: str | Path,
-    *,
-    space_name: str = "nb201",
-    truth_spec: str = "auto",
-    metric: str | None = None,
-    proxies: Sequence[str] | None = None,
-    ensemble_sets: Mapping[str, Sequence[str]] | None = None,
-    sample: int | None = None,
-    sample_seed: int = 0,
-    title: str | None = None,
-    target: float | None = None,
-    command: str = "",
-    scores_from: str | None = None,
-    notes: Sequence[str] = (),
-    score_filters: Mapping[str, Any] | None = None,
-    **options: Any,
-) -> tuple[Evaluation, Truth, dict[str, Path]]:
-    """Read scores from the store and a truth, evaluate, and write the report into ``out_dir``.
-
-    ``sample`` evaluates a seeded random subset of the scored architectures (said in the report's notes);
-    ``scores_from`` and ``notes`` describe the scores' origin in the report; ``options`` go to
-    :func:`archrank.bench.evaluate.evaluate` (``n_boot``, ``topk``, ``label_ks``, ...). ``score_filters`` pick the
-    stored results (``seed``, ``data``, ``batch``, ``device``, ``config``, ``latest``: see
-    :meth:`archrank.store.Store.score_table`).
-    """
-    space = get_space(space_name)
-    with Store(store_path, create=False) as store:
-        table = store.score_table(space_name, proxies, **dict(score_filters or {}))
-    if table.empty:
-        raise ValueError(f"the store {store_path} has no scores for space {space_name}"
-                         + (f" and proxies {', '.join(proxies)}" if proxies else ""))
-    truth = load_truth(truth_spec, space, metric, store_path=store_path)
-    scored = len(table)
-    if sample is not None and sample < len(table):
-        table = table.sample(n=sample, random_state=sample_seed).sort_index()
-    ev = evaluate(table, truth.values, truth_name=truth.source, ensemble_sets=ensemble_sets, **options)
-    if sample is not None and sample < scored:
-        ev.notes.insert(0, f"seeded random sample of {sample} of the {scored} scored architectures "
-                           f"(seed {sample_seed})")
-    ev.notes[:0] = list(notes)
-    info = ReportInfo(
-        title=title or f"Proxy evaluation: {space_name}, {truth.label}",
-        source=truth.source, truth_label=truth.label, scores_from=scores_from or f"results store {store_path}",
-        command=command, target=target,
-    )
-    return ev, truth, write_report(ev, out_dir, info)
 
 
 @click.command("evaluate")
@@ -184,7 +133,7 @@ def _evaluate_all_spaces(
         what_to_use,
         write_cross_space_report,
     )
-    from archrank.spaces import get_space, list_spaces
+    from archrank.spaces import list_spaces
 
     filters = {("score_seed" if k == "seed" else k): v for k, v in filters.items()}
     evaluations, references = {}, {}

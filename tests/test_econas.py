@@ -263,6 +263,9 @@ def test_a_saved_trainings_table_rebuilds_the_store(nb201, tmp_path) -> None:
     with econas.TrainingStore(":memory:") as store:  # an older table without width and recipe columns
         assert store.put_frame(original.drop(columns=["width", "recipe"])) == (3, 0)
         assert store.get(*result.key).width == {} and store.get(*result.key).recipe == result.recipe
+    with econas.TrainingStore(":memory:") as store:  # ... and without the stack size: not recorded, not made up
+        assert store.put_frame(original.drop(columns=["stack"])) == (3, 0)
+        assert store.get(*result.key).stack is None and store.results()["stack"].isna().all()
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"space": ["nb201"]}).to_csv(bad, index=False)
     out = CliRunner().invoke(main, ["merge", str(bad), "--store", str(rebuilt)])

@@ -87,6 +87,7 @@ def test_train_stacked_matches_separate_training() -> None:
         assert s.final_train_loss == pytest.approx(a.final_train_loss, rel=1e-3)
         assert abs(s.accuracy - a.accuracy) <= 100.0 / 48 + 1e-9  # at most one test image apart
         assert s.recipe == a.recipe
+        assert (s.stack, a.stack) == (3, 1)  # recorded: a stacked training's seconds are its share of the stack
 
 
 def test_train_stacked_refuses_other_spaces() -> None:
@@ -108,6 +109,8 @@ def test_train_many_stacked_resumes(tmp_path) -> None:
     assert set(frame["setting"]) == {"c2r0s1e1|batch_size=32,lr=0.05,N=1,full_C=8",
                                      "c2r0s0e1|batch_size=32,lr=0.05,N=1,full_C=8"}
     assert frame["accuracy"].between(0, 100).all()
+    # per setting: a stack of 2, then the third cell alone
+    assert frame.groupby("setting")["stack"].apply(sorted).tolist() == [[1, 2, 2], [1, 2, 2]]
 
 
 def test_stack_shrinks_with_activation_size() -> None:

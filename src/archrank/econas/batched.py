@@ -308,7 +308,7 @@ def train_stacked(
             num_params=num_params[j], width=dict(reduced_build_kwargs(space, setting, width_kwarg)),
             resolution=prepared.side,
             train_samples=len(on_device.train_y), test_samples=len(on_device.test_y),
-            threads=torch.get_num_threads(), recipe=tag,
+            threads=torch.get_num_threads(), recipe=tag, stack=k,
         )
         for j, arch in enumerate(parsed[i] for i in order)
     ]

@@ -26,8 +26,8 @@ from archrank.store.view import StoreView
 
 METHOD = "econas"
 _EXTRA = ("cpu_seconds", "epochs", "iterations", "final_train_loss", "final_train_accuracy", "num_params",
-          "resolution", "train_samples", "test_samples", "threads", "width", "recipe")
-_OPTIONAL = {"created_at", "width", "recipe"}  # columns a trainings table may lack (older report files)
+          "resolution", "train_samples", "test_samples", "threads", "width", "recipe", "stack")
+_OPTIONAL = {"created_at", "width", "recipe", "stack"}  # columns a trainings table may lack (older report files)
 _COLUMNS = ("space", "arch_key", "setting", "seed", "data", "device", "accuracy", "seconds", *_EXTRA, "created_at")
 
 
@@ -50,8 +50,9 @@ class TrainingStore(StoreView):
         """Store every training of ``frame`` — a table in the layout :meth:`results` returns, e.g. the trainings CSV
         an EcoNAS report writes — and return (added, already here). The inverse of :meth:`results`, so committed
         trainings can rebuild a store on a new machine; a key already stored is kept (the store's first-result
-        rule), and a NaN accuracy stays NaN. ``created_at`` is not carried over (the rows are new here); ``width`` and
-        ``recipe`` may be absent (older tables: no width recorded; the recipe is read from the setting's tag)."""
+        rule), and a NaN accuracy stays NaN. ``created_at`` is not carried over (the rows are new here); ``width``,
+        ``recipe`` and ``stack`` may be absent (older tables: no width or stack recorded; the recipe is read from the
+        setting's tag)."""
         missing = sorted(set(_COLUMNS) - _OPTIONAL - set(frame.columns))
         if missing:
             raise ValueError(f"not a trainings table: it lacks the column(s) {', '.join(missing)}")
@@ -111,7 +112,9 @@ class TrainingStore(StoreView):
                 "accuracy": math.nan if value is None else value, "seconds": seconds,
                 **{k: more.get(k) for k in _EXTRA}, "created_at": created,
             })
-        return pd.DataFrame.from_records(records, columns=_COLUMNS)
+        frame = pd.DataFrame.from_records(records, columns=_COLUMNS)
+        frame["stack"] = frame["stack"].astype("Int64")  # whole numbers, <NA> where not recorded
+        return frame
 
 
 def _score_row(result: TrainResult) -> ScoreRow:
@@ -158,7 +161,15 @@ def result_from_row(row: Mapping[str, Any]) -> TrainResult:
         width={str(k): int(v) for k, v in width.items()}, resolution=int(row["resolution"]),
         train_samples=int(row["train_samples"]), test_samples=int(row["test_samples"]), threads=int(row["threads"]),
         recipe="|" + tag if tag else "",
+        stack=_optional_int(row.get("stack")),
     )
+
+
+def _optional_int(value: Any) -> int | None:
+    """An integer field that older rows lack: None (or NaN, how a CSV reads an empty cell) stays not recorded."""
+    if value is None or pd.isna(value):
+        return None
+    return int(value)
 
 
 def _device_type_clause(device: str | None) -> tuple[str, list[str]]:

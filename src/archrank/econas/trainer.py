@@ -132,6 +132,9 @@ class TrainResult:
     test_samples: int = 0
     threads: int = 1
     recipe: str = ""  # variant tag (see variant_tag): "" for the default recipe and model options
+    # Networks trained together as one stacked model (1: alone); ``seconds`` and ``cpu_seconds`` are then the
+    # stack's totals divided by it. None: not recorded (trainings stored before the field existed).
+    stack: int | None = None
 
     @property
     def key(self) -> tuple[str, str, str, int, str]:
@@ -410,6 +413,7 @@ def train(
         test_samples=len(on_device.test_y),
         threads=torch.get_num_threads(),
         recipe=variant_tag(space, recipe, width_kwarg, build_kwargs),
+        stack=1,
     )
 
 

@@ -21,6 +21,7 @@ from archrank.econas.data import (
     prepare,
     reduce_in_advance,
     save_data,
+    validation_split,
 )
 from archrank.econas.hierarchical import (
     HierarchicalConfig,
@@ -66,4 +67,5 @@ __all__ = [
     "train",
     "train_many",
     "training_oracle",
+    "validation_split",
 ]

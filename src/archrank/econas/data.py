@@ -127,6 +127,27 @@ def reduce_in_advance(raw: RawData, side: int) -> RawData:
     )
 
 
+def validation_split(raw: RawData, fraction: float = 0.1, seed: int = 0) -> RawData:
+    """``raw`` with a seeded, class-balanced ``fraction`` of its *training* images held out as the split trainings
+    are measured on, and the rest as the training split; the test images are left out entirely.
+
+    A search that selects architectures by reduced-training accuracy trains on this copy, so it never selects on
+    the test images (NAS-Bench-201's protocol likewise searches on a validation split of the training set). The
+    copy is named ``<name>-valid``; its key (content hash) differs from ``raw``'s, so its trainings are stored apart.
+    """
+    if raw.reduced_from is not None:
+        raise ValueError(f"{raw.name} data was reduced in advance; split the original data set, then reduce it")
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"the held-out fraction must be in (0, 1), got {fraction}")
+    held = balanced_subset(raw.train_labels, fraction, seed, raw.num_classes)
+    keep = torch.ones(len(raw.train_labels), dtype=torch.bool)
+    keep[held] = False
+    return RawData(
+        f"{raw.name}-valid", raw.train_images[keep].contiguous(), raw.train_labels[keep],
+        raw.train_images[held].contiguous(), raw.train_labels[held], raw.num_classes, raw.mean, raw.std,
+    )
+
+
 def save_data(raw: RawData, path: str | os.PathLike[str]) -> Path:
     """Write ``raw`` (typically from :func:`reduce_in_advance`) to one compressed ``.npz`` file that
     :func:`load_data` reads back exactly, key included."""

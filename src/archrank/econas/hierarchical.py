@@ -91,13 +91,15 @@ def training_oracle(
     store: Any = None,
     truth: Mapping[str, float] | None = None,
     cost: str = "wall",
+    holdout: float | None = 0.1,
     **scorer_kwargs: Any,
 ) -> TrainingOracle:
     """Real reduced trainings as a multi-fidelity oracle: one fidelity per EcoNAS setting of ``tiers`` (cheapest
     first; a promotion retrains from scratch at the next setting and pays its seconds). Trainings are cached in
-    ``store`` and reused across seeds; each is charged its ``cost`` seconds (``wall`` or ``cpu``). ``truth``
-    (arch key -> benchmark accuracy) is the reported test value (NaN for a cell it lacks); by default the shared
-    NB201 table on NB201, else the reduced accuracy itself."""
+    ``store`` and reused across seeds; each is charged its ``cost`` seconds (``wall`` or ``cpu``). The searched
+    accuracy is measured on a held-out ``holdout`` fraction of the training images (see
+    :func:`archrank.search.oracles.econas_oracle`). ``truth`` (arch key -> benchmark accuracy) is the reported
+    test value (NaN for a cell it lacks); by default the shared NB201 table on NB201."""
     import pandas as pd
 
     report = None
@@ -111,7 +113,7 @@ def training_oracle(
         except FileNotFoundError:
             report = None
     return econas_oracle(space, list(tiers), data, seed=seed, device=device, report=report, store=store, cost=cost,
-                         **scorer_kwargs)
+                         holdout=holdout, **scorer_kwargs)
 
 
 def on_grid(hist: History, grid: np.ndarray) -> np.ndarray:

@@ -351,27 +351,35 @@ def econas_oracle(
     report: TableOracle | None = None,
     store: Any = None,
     cost: str = "wall",
+    holdout: float | None = 0.1,
     **scorer_kwargs: Any,
 ) -> TrainingOracle:
     """Real training as an oracle: the reduced (EcoNAS-style) trainer of :mod:`archrank.econas`.
 
     Each query trains the architecture from scratch under ``setting`` (one setting, or several: one fidelity
-    each, cheapest first, named by the setting) and uses the accuracy it reports (measured on the dataset's
-    held-out split) as the *searched* value; the cost is the training's wall-clock seconds. With a ``store``
-    (a path or an open results store) trainings are cached there and reused across seeds and runs, still
-    charged their recorded seconds. With a ``report`` table (e.g. the NB201 benchmark) the reported test
-    accuracy is the table's, so a search driven by real reduced training is judged on the benchmark's
-    full-training accuracy (NaN for a cell the table lacks); otherwise it is the same value. The data are
-    prepared once per setting, on the first query. ``cost="cpu"`` charges each training's process CPU seconds
+    each, cheapest first, named by the setting) and uses the accuracy it reports as the *searched* value; the
+    cost is the training's wall-clock seconds. That accuracy is measured on a seeded, class-balanced ``holdout``
+    fraction of the *training* images, which the training then does not use
+    (:func:`archrank.econas.data.validation_split`), so the search never selects on the test images;
+    ``holdout=None`` trains on every training image and measures on the test split (searched and reported value
+    are then the same test accuracy: for studies that do not select). With a ``store`` (a path or an open results
+    store) trainings are cached there and reused across seeds and runs, still charged their recorded seconds.
+    With a ``report`` table (e.g. the NB201 benchmark) the reported test accuracy is the table's, so a search
+    driven by real reduced training is judged on the benchmark's full-training accuracy (NaN for a cell the table
+    lacks); without one it is NaN under a hold-out (the test split is never measured: judge the pick yourself),
+    else the reduced training's test accuracy. The data are prepared once per setting, on the first query.
+    ``cost="cpu"`` charges each training's process CPU seconds
     instead of its wall seconds: on a shared machine wall time grows with the load of other jobs, so CPU time
     is the fairer budget for comparing searches there.
     ``scorer_kwargs`` go to :class:`~archrank.econas.scorer.ReducedTrainingScorer`.
     """
-    from archrank.econas.scorer import ReducedTrainingScorer  # lazy: only training oracles need the trainer
+    from archrank.econas.data import load_data, validation_split  # lazy: only training oracles need the trainer
+    from archrank.econas.scorer import ReducedTrainingScorer
     from archrank.econas.store import TrainingStore
 
     if cost not in ("wall", "cpu"):
         raise ValueError(f"training cost must be 'wall' or 'cpu', got {cost!r}")
+    data = load_data(data) if holdout is None else validation_split(load_data(data), holdout)
     settings = [setting] if isinstance(setting, str) else list(setting)
     if report is not None:
         report.bind(space)
@@ -392,7 +400,7 @@ def econas_oracle(
         def train(arch: Arch) -> OracleResult:
             scorer.store = view()
             result = scorer.result(space, arch)
-            test = float(result.accuracy)
+            test = float(result.accuracy) if holdout is None else math.nan  # the test split, or not measured
             if report is not None:  # the benchmark's accuracy; NaN for a cell the table lacks (never made up)
                 test = report.query(arch).test if arch in report else math.nan
             seconds = result.cpu_seconds if cost == "cpu" else result.seconds

@@ -176,3 +176,22 @@ def test_order_best_first_puts_nan_last() -> None:
 def test_unknown_algorithm_is_a_clear_error(space: ToySpace) -> None:
     with pytest.raises(ValueError, match="unknown algorithm 'bohb'"):
         search.run(space, "bohb", planted_oracle(TARGET), budget=5)
+
+
+def test_reinforce_nan_reward_counts_as_the_worst_and_keeps_the_policy_finite(space: ToySpace) -> None:
+    """A failed training (NaN) once made the baseline, Adam and the logits NaN for ever (one arch proposed)."""
+    sampler = search.Reinforce(space, seed=0)
+    sampler.tell((0, 0, 0, 0, 0), float("nan"))  # before any number: nothing to rank against, no update
+    assert sampler.baseline is None and all(np.all(p == 0.0) for p in sampler.logits)
+    archs = [(1, 2, 0, 0, 0), (0, 0, 0, 0, 0), (1, 2, 3, 3, 3)]
+    values = [planted_value(a, TARGET) for a in archs]
+    for arch, value in zip(archs, values, strict=True):
+        sampler.tell(arch, value)
+    baseline, failed = sampler.baseline, (3, 3, 3, 3, 3)
+    before = np.prod([p[c] for p, c in zip(sampler.probabilities(), failed, strict=True)])
+    sampler.tell(failed, float("nan"))
+    assert sampler.baseline == pytest.approx(0.9 * baseline + 0.1 * min(values))
+    assert all(np.all(np.isfinite(p)) for p in sampler.logits)
+    after = np.prod([p[c] for p, c in zip(sampler.probabilities(), failed, strict=True)])
+    assert after < before  # pushed away from the failed architecture
+    assert len({sampler.sample_policy() for _ in range(20)}) > 1

@@ -195,3 +195,18 @@ def test_reinforce_nan_reward_counts_as_the_worst_and_keeps_the_policy_finite(sp
     after = np.prod([p[c] for p, c in zip(sampler.probabilities(), failed, strict=True)])
     assert after < before  # pushed away from the failed architecture
     assert len({sampler.sample_policy() for _ in range(20)}) > 1
+
+
+def test_predictor_ranks_a_nan_observation_lowest(space: ToySpace) -> None:
+    """A failed training (NaN) once made every regression target NaN, and the ensemble's weights with it, and it
+    could be the first parent whose neighbours form the candidate pool."""
+    sampler = search.PredictorSearch(space, seed=0, n_init=6, batch_size=3, epochs=20, ensemble_size=2,
+                                     n_parents=1, n_random=0)
+    failed, good = (0, 0, 0, 0, 0), (1, 2, 3, 0, 0)
+    sampler.tell(failed, float("nan"))
+    for arch in [good, (3, 3, 3, 3, 3), (2, 2, 2, 2, 2)]:
+        sampler.tell(arch, planted_value(arch, TARGET))
+    fresh = [a for a in space.neighbours(good) if sampler.is_new(a)]
+    assert sampler.candidates() == fresh  # the one parent is the best number, not the NaN
+    sampler._plan()
+    assert all(np.isfinite(p.detach().numpy()).all() for pair in sampler.model.params for p in pair)

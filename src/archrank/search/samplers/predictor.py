@@ -144,8 +144,10 @@ class PredictorSearch(Sampler):
         return self._queue.popleft() if self._queue else self.random_fresh()
 
     def candidates(self) -> list[Arch]:
-        """Untrained neighbours of the best observed architectures, then untrained random architectures."""
-        ranked = sorted(self.observed, key=lambda k: -self.observed[k])[: self.n_parents]
+        """Untrained neighbours of the best observed architectures (NaN ones last), then untrained random ones."""
+        keys = list(self.observed)
+        order = order_best_first(np.array([self.observed[k] for k in keys]))  # NaN (failed training) last
+        ranked = [keys[i] for i in order[: self.n_parents]]
         pool: dict[str, Arch] = {}
         for key in ranked:
             for arch in self.space.neighbours(self.archs[key]):
@@ -170,7 +172,7 @@ class PredictorSearch(Sampler):
         keys = list(self.observed)
         x = np.stack([self.space.encode(self.archs[k]) for k in keys])
         y = np.array([self.observed[k] for k in keys])
-        y = norm.ppf((rankdata(y) - 0.5) / len(y))
+        y = norm.ppf((rankdata(np.nan_to_num(y, nan=-np.inf)) - 0.5) / len(y))  # NaN ranks lowest, ties shared
         self.model.fit(x, y, seed=self.rng.randrange(2**31))
         preds = self.model.predict(np.stack([self.space.encode(a) for a in pool]))
         mean, std = preds.mean(axis=0), preds.std(axis=0)

@@ -364,3 +364,35 @@ def test_live_scores_are_stored_and_reused_by_later_seeds(space: ToySpace, tmp_p
     assert set(rows["config_hash"]) == {config_hashes(["synflow"], model_config(small, 10, {}))["synflow"]}
     table = search.TableScorer.from_store(path, small, "synflow")
     assert table.score((1, 2, 0)) == 7.0 and len(calls) == computed
+
+
+@pytest.mark.parametrize("how", ["engine", "score_fn"])
+def test_live_minus_inf_is_a_score_live_and_read_back(space: ToySpace, tmp_path: Path, how: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Synflow's disconnected cell is -inf, a known worst score (status ok): it was turned into NaN with status
+    "ok", and storing it raised ValueError mid-search."""
+    import math
+
+    from archrank.proxies.engine import ProxyResult
+
+    def engine(space_: object, arch: tuple, names: list[str], *args: object, **kwargs: object) -> dict:
+        return {n: ProxyResult(-math.inf if sum(arch) == 0 else float(sum(arch)), 0.5, "ok") for n in names}
+
+    def score_fn(model: object, names: list[str], batch: object = None, seed: int = 0) -> dict[str, float]:
+        return {names[0]: -math.inf if model[-1].in_features == 4 else 1.0}  # the toy model's width: 4 + sum(arch)
+
+    kwargs: dict = {"batch": (None, None)}
+    if how == "engine":
+        monkeypatch.setattr("archrank.runner.score_arch", engine)
+    else:
+        kwargs["score_fn"] = score_fn
+    archs = [(0, 0, 0, 0, 0), (1, 0, 0, 0, 0)]
+    alone = search.LiveScorer(space, "synflow", **kwargs)(archs)
+    with Store(tmp_path / "s.db") as store:
+        stored = search.LiveScorer(space, "synflow", store=store, **kwargs)(archs)
+        again = search.LiveScorer(space, "synflow", store=store, **kwargs)
+        read = again(archs)
+        rows = store.scores(space="toy", proxies=["synflow"])
+    assert alone[0] == stored[0] == read[0] == -math.inf and again.computed == 0
+    assert np.isfinite(alone[1]) and alone[1] == stored[1] == read[1]
+    assert set(rows["status"]) == {"ok"}

@@ -333,23 +333,23 @@ class LiveScorer(ProxyScorer):
         ])
 
     def _compute(self, arch: Arch) -> tuple[float, float, str, str | None]:
-        """(value, seconds, status, reason) of one architecture; NaN values have status ``nan`` (or ``failed``)."""
+        """(value, seconds, status, reason) of one architecture; NaN values have status ``nan`` (or ``failed``).
+        ±inf is a known score with status ``ok`` (synflow's disconnected cell: log 0 = -inf), as the store keeps it."""
         from archrank.runner import build_seeded, score_arch
 
         batch = self._batch()
         if self.score_fn is None:
             result = score_arch(self.space, arch, [self.name], batch, self.seed, self.device, self.num_classes,
                                 self.build_kwargs)[self.name]
-            value = float(result.value)
-            ok = result.status == "ok" and math.isfinite(value)
-            return (value if ok else math.nan), float(result.seconds), ("ok" if ok else result.status), result.reason
+            value = float(result.value) if result.status == "ok" else math.nan
+            return value, float(result.seconds), result.status, result.reason
         start = time.perf_counter()
         model = build_seeded(self.space, arch, self.seed, self.num_classes, **self.build_kwargs)
         value = float(self.score_fn(model, [self.name], batch=batch, seed=self.seed)[self.name])
         took = time.perf_counter() - start
-        if math.isfinite(value):
+        if not math.isnan(value):
             return value, took, "ok", None
-        return math.nan, took, "nan", "the proxy's value is not a finite number"
+        return math.nan, took, "nan", "the proxy's value is NaN"
 
 
 class MeanRankScorer(ProxyScorer):

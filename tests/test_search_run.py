@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archrank import search
+from archrank.executors import LocalExecutor
 from archrank.search.history import HistoryDB
 from archrank.search.toy import ToySpace, planted_oracle, planted_proxy, planted_value
 from archrank.store import ScoreRow, Store
@@ -81,6 +82,24 @@ def test_forks_share_scores_but_each_pays_its_own_cost(space: ToySpace) -> None:
                        proxy_scorer=parent.fork()) for _ in range(2)]
     assert trajectory(runs[0]) == trajectory(runs[1])
     assert runs[0].proxy_seconds[0] == runs[1].proxy_seconds[0] == 100.0
+
+
+@pytest.mark.parametrize("mapping", [False, True])
+def test_a_shared_scorer_charges_each_run_what_fresh_scorers_would(space: ToySpace, mapping: bool) -> None:
+    """A scorer given to several runs charged the proxy seconds of earlier runs to the next run's first query."""
+    def given() -> search.FunctionScorer | dict[str, search.FunctionScorer]:
+        proxy = scorer(space, seconds=1.0)
+        return {"planted": proxy} if mapping else proxy
+
+    kwargs = dict(algorithm="rea", oracle=planted_oracle(TARGET), budget=15, warmup=("planted", 50), move="planted")
+    shared = given()
+    together = search.run_many(space, [0, 1], proxy_scorer=shared, **kwargs)
+    in_tasks = search.run_many(space, [0, 1], proxy_scorer=shared, executor=LocalExecutor(1), **kwargs)
+    alone = [search.run(space, seed=s, proxy_scorer=given(), **kwargs) for s in (0, 1)]
+    assert [h.proxy_seconds for h in together] == [h.proxy_seconds for h in alone]
+    assert [trajectory(h) for h in together] == [trajectory(h) for h in alone] == [trajectory(h) for h in in_tasks]
+    assert together[1].proxy_seconds[0] >= 50.0  # the second run pays for its own warmup pool, no more
+    assert together[0].scorers == {"planted": "FunctionScorer"}
 
 
 def test_shared_proxy_name_is_scored_once_for_warmup_and_move(space: ToySpace) -> None:

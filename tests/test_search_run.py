@@ -249,6 +249,17 @@ def test_table_oracle_from_csv_and_frame(space: ToySpace, tmp_path: Path) -> Non
         search.TableOracle.from_csv(path, valid="val", test="tst", cost="secs", arch_column="arch")
 
 
+def test_top_threshold_leaves_nan_out() -> None:
+    """NaN (a row without a result) sorts first once reversed: it was the threshold."""
+    frame = pd.DataFrame({"arch": ["a", "b", "c", "d", "e"], "val": [1.0, 2.0, 3.0, 4.0, 5.0],
+                          "tst": [50.0, np.nan, 90.0, 70.0, 60.0]})
+    oracle = search.TableOracle.from_frame(frame, valid="val", test="tst", cost=None, arch_column="arch")
+    assert oracle.top_threshold(0.01) == 90.0 and oracle.top_threshold(0.5) == 70.0  # ceil(0.5 * 4) = 2nd best
+    no_test = search.TableOracle.from_frame(frame.assign(tst=np.nan), valid="val", test="tst", arch_column="arch",
+                                            cost=None)
+    assert np.isnan(no_test.top_threshold())  # no bar without a number
+
+
 def test_training_oracle_wraps_callables() -> None:
     timed = search.TrainingOracle(lambda arch: (90.0, 89.0))
     result = timed.query("a")

@@ -290,9 +290,14 @@ class TableOracle(Oracle):
         return self.key_of(arch) in self.frame.index
 
     def top_threshold(self, fraction: float = 0.001, metric: str = "test") -> float:
-        """Test (or valid) accuracy of the ``ceil(fraction * N)``-th best row: the bar of the top ``fraction``."""
+        """Test (or valid) accuracy of the ``ceil(fraction * N)``-th best row: the bar of the top ``fraction``.
+        ``N`` counts the rows with a number: NaN (no result) is left out, it would sort first. NaN when the column
+        has no number at all."""
         column = {"test": self.test, "valid": self.valid}.get(metric, metric)
-        values = np.sort(self.frame[column].to_numpy(dtype=float))[::-1]
+        values = self.frame[column].to_numpy(dtype=float)
+        values = np.sort(values[~np.isnan(values)])[::-1]
+        if not len(values):
+            return math.nan
         k = max(1, math.ceil(fraction * len(values)))
         return float(values[k - 1])
 

@@ -260,6 +260,15 @@ def test_top_threshold_leaves_nan_out() -> None:
     assert np.isnan(no_test.top_threshold())  # no bar without a number
 
 
+def test_a_nan_cost_is_refused_when_the_table_oracle_is_built(space: ToySpace) -> None:
+    """A NaN cost made the cumulative cost NaN, and a search with max_cost never stopped."""
+    frame = toy_table(space)
+    frame.loc[3, "secs"] = np.nan
+    with pytest.raises(ValueError, match=r"cost column 'secs' has 1 NaN value\(s\) \(e.g. row 4"):
+        search.TableOracle.from_frame(frame, valid="val", test="tst", cost="secs", arch_column="arch")
+    search.TableOracle.from_frame(frame, valid="val", test="tst", cost=None, arch_column="arch")  # not charged
+
+
 def test_training_oracle_wraps_callables() -> None:
     timed = search.TrainingOracle(lambda arch: (90.0, 89.0))
     result = timed.query("a")

@@ -135,6 +135,12 @@ class TableOracle(Oracle):
                 bad = frame[column][pd.to_numeric(frame[column], errors="coerce").isna() & frame[column].notna()]
                 raise ValueError(f"{source}: column {column!r} is not numeric (e.g. {bad.iloc[0]!r} at row "
                                  f"{frame.index.get_loc(bad.index[0]) + 1})")
+        for column in dict.fromkeys(f.cost for f in levels if f.cost is not None):
+            missing_cost = np.flatnonzero(frame[column].isna().to_numpy())  # a NaN cost would stop max_cost for ever
+            if len(missing_cost):
+                first = missing_cost[0]
+                raise ValueError(f"{source}: cost column {column!r} has {len(missing_cost)} NaN value(s) (e.g. row "
+                                 f"{first + 1}, {frame.index[first]}); a search's cost needs them all")
         if frame.index.has_duplicates:
             raise ValueError(f"{source}: architecture {frame.index[frame.index.duplicated()][0]} appears twice")
         self.levels = levels

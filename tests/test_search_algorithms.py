@@ -210,3 +210,18 @@ def test_predictor_ranks_a_nan_observation_lowest(space: ToySpace) -> None:
     assert sampler.candidates() == fresh  # the one parent is the best number, not the NaN
     sampler._plan()
     assert all(np.isfinite(p.detach().numpy()).all() for pair in sampler.model.params for p in pair)
+
+
+def test_hierarchical_never_promotes_a_failed_training(space: ToySpace) -> None:
+    """With fewer numbers than ``promote_top`` in a level, NaN members (failed trainings) were promoted to the
+    expensive fidelity."""
+    sampler = search.HierarchicalEvolution(space, seed=0, levels=2, initial=3, promote_every=1, promote_top=5)
+    told: dict[tuple, float] = {}
+    promoted = []
+    for step in range(10):
+        arch, level = sampler.propose()
+        if level == 1:
+            promoted.append(arch)
+        told.setdefault(arch, float("nan") if step % 2 == 0 else planted_value(arch, TARGET))
+        sampler.tell(arch, told[arch], level)
+    assert promoted and all(not np.isnan(told[a]) for a in promoted)

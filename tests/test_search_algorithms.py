@@ -225,3 +225,14 @@ def test_hierarchical_never_promotes_a_failed_training(space: ToySpace) -> None:
         told.setdefault(arch, float("nan") if step % 2 == 0 else planted_value(arch, TARGET))
         sampler.tell(arch, told[arch], level)
     assert promoted and all(not np.isnan(told[a]) for a in promoted)
+
+
+def test_move_proposal_picks_a_random_fresh_candidate_when_every_score_is_nan(space: ToySpace) -> None:
+    """With no number to rank by, the first fresh neighbour always won."""
+    nan_proxy = search.FunctionScorer(space, lambda arch: float("nan"), name="nan")
+    move = MoveProposal(space, nan_proxy, random_prob=0.0)
+    parent = (0, 0, 0, 0, 0)
+    trained = {space.key(space.neighbours(parent)[0])}
+    rng = random.Random(0)
+    picks = {move.propose(parent, rng, exclude=trained) for _ in range(30)}
+    assert len(picks) > 1 and not {space.key(p) for p in picks} & trained

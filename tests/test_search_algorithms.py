@@ -236,3 +236,15 @@ def test_move_proposal_picks_a_random_fresh_candidate_when_every_score_is_nan(sp
     rng = random.Random(0)
     picks = {move.propose(parent, rng, exclude=trained) for _ in range(30)}
     assert len(picks) > 1 and not {space.key(p) for p in picks} & trained
+
+
+def test_rea_start_with_and_warmup_picks_are_proposed_once(space: ToySpace) -> None:
+    """A warmup pick also in ``start_with`` was proposed twice: a free repeat that entered the population twice."""
+    warm = Warmup.compute(space, proxy_scorer(space, 0.0), 100, seed=0)
+    start = [warm.archs[1], warm.archs[1]]
+    sampler = search.RegularizedEvolution(space, seed=0, warmup=warm, population_size=4, start_with=start)
+    asked = []
+    for _ in range(4):
+        asked.append(sampler.ask())
+        sampler.tell(asked[-1], planted_value(asked[-1], TARGET))
+    assert asked == [warm.archs[1], warm.archs[0], warm.archs[2], warm.archs[3]]

@@ -435,3 +435,25 @@ def test_live_minus_inf_is_a_score_live_and_read_back(space: ToySpace, tmp_path:
     assert alone[0] == stored[0] == read[0] == -math.inf and again.computed == 0
     assert np.isfinite(alone[1]) and alone[1] == stored[1] == read[1]
     assert set(rows["status"]) == {"ok"}
+
+
+def test_live_scorers_close_the_stores_they_open(space: ToySpace, tmp_path: Path,
+                                                 store_lifetimes: tuple[list, list]) -> None:
+    """A LiveScorer opened a Store from a path and never closed it; a search's live scores now go through the
+    search's own store."""
+    def engine(model: object, names: list[str], batch: object = None, seed: int = 0) -> dict[str, float]:
+        return {names[0]: float(model[-1].in_features)}
+
+    opened, closed = store_lifetimes
+    live = {"score_fn": engine, "batch": (None, None)}
+    path = tmp_path / "r.db"
+    search.run(space, "rea", planted_oracle(TARGET), budget=4, warmup=("synflow", 5), store=path, live_kwargs=live)
+    assert len(opened) == 1 and closed == opened  # the search's store, also for the live scores
+    with search.LiveScorer(space, "synflow", store=path, **live) as scorer:
+        scorer([(0, 0, 0, 0, 0)])
+    assert len(opened) == 2 and closed == opened
+    with Store(path) as store:
+        given = search.LiveScorer(space, "synflow", store=store, **live)
+        given([(1, 0, 0, 0, 0)])
+        given.close()
+        assert store.count()  # a store given open stays open: its owner closes it

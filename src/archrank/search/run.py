@@ -122,7 +122,8 @@ def _open_db(store: Any) -> tuple[Recorder | None, Any, bool]:
         return HistoryDB(store), store, True
     if str(store) == ":memory:":
         raise ValueError("search history needs a store file or an open Store; ':memory:' would not be shared")
-    return HistoryDB(Path(store)), store, True
+    db = HistoryDB(Path(store))
+    return db, db.store, True  # proxy scores go through the same open store, closed with it
 
 
 class _Scorers:

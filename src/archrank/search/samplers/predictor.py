@@ -1,7 +1,8 @@
 """Predictor-based search in the style of BANANAS (White et al., AAAI 2021).
 
-A small ensemble of MLPs (trained together, vectorised, in torch) regresses the standardised validation
-accuracy from ``space.encode(arch)``. Every ``batch_size`` queries it is retrained on everything observed and
+A small ensemble of MLPs (trained together, vectorised, in torch) regresses, from ``space.encode(arch)``, the
+normal score of each validation accuracy's rank, ``norm.ppf((rank - 0.5) / n)`` (ties share a rank; NaN, a failed
+training, ranks lowest). Every ``batch_size`` queries it is retrained on everything observed and
 picks the next batch from a candidate pool: the untrained single-edit neighbours of the ``n_parents`` best
 architectures plus ``n_random`` untrained random ones, ranked by an acquisition function over the ensemble's
 mean and spread (independent Thompson sampling by default, or UCB, or the mean).

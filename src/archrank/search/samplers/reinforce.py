@@ -10,8 +10,9 @@ member, standardised; ``pretrain_steps`` Adam steps on minibatches), then the po
 architectures are the first ones proposed (and rewarded like samples of the policy). Move proposal: the
 controller draws ``move_candidates`` architectures and the proxy picks among them (see ``MoveProposal.best_of``).
 
-Samples already trained are redrawn (up to ``FRESH_TRIES`` times): the policy learns from new architectures
-only, so a peaked controller does not spend its updates re-rewarding the same few cells.
+Samples already trained are redrawn (up to ``FRESH_TRIES`` times), so a peaked controller mostly proposes new
+cells instead of re-rewarding the same few. When every redraw is trained already the last one is proposed:
+``search.run`` tells its known accuracy again (a free repeat) and the policy learns from it like from any reward.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -48,3 +49,26 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture()
+def store_lifetimes(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], list[Any]]:
+    """The results Stores opened during the test, and those closed, in order (``Store`` is patched for this test
+    only; the lists keep them alive, so identities are not reused)."""
+    from archrank.store import Store
+
+    opened: list[Any] = []
+    closed: list[Any] = []
+    init, close = Store.__init__, Store.close
+
+    def counting_init(self: Store, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        opened.append(self)
+
+    def counting_close(self: Store) -> None:
+        closed.append(self)
+        close(self)
+
+    monkeypatch.setattr(Store, "__init__", counting_init)
+    monkeypatch.setattr(Store, "close", counting_close)
+    return opened, closed

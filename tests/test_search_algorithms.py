@@ -176,3 +176,75 @@ def test_order_best_first_puts_nan_last() -> None:
 def test_unknown_algorithm_is_a_clear_error(space: ToySpace) -> None:
     with pytest.raises(ValueError, match="unknown algorithm 'bohb'"):
         search.run(space, "bohb", planted_oracle(TARGET), budget=5)
+
+
+def test_reinforce_nan_reward_counts_as_the_worst_and_keeps_the_policy_finite(space: ToySpace) -> None:
+    """A failed training (NaN) once made the baseline, Adam and the logits NaN for ever (one arch proposed)."""
+    sampler = search.Reinforce(space, seed=0)
+    sampler.tell((0, 0, 0, 0, 0), float("nan"))  # before any number: nothing to rank against, no update
+    assert sampler.baseline is None and all(np.all(p == 0.0) for p in sampler.logits)
+    archs = [(1, 2, 0, 0, 0), (0, 0, 0, 0, 0), (1, 2, 3, 3, 3)]
+    values = [planted_value(a, TARGET) for a in archs]
+    for arch, value in zip(archs, values, strict=True):
+        sampler.tell(arch, value)
+    baseline, failed = sampler.baseline, (3, 3, 3, 3, 3)
+    before = np.prod([p[c] for p, c in zip(sampler.probabilities(), failed, strict=True)])
+    sampler.tell(failed, float("nan"))
+    assert sampler.baseline == pytest.approx(0.9 * baseline + 0.1 * min(values))
+    assert all(np.all(np.isfinite(p)) for p in sampler.logits)
+    after = np.prod([p[c] for p, c in zip(sampler.probabilities(), failed, strict=True)])
+    assert after < before  # pushed away from the failed architecture
+    assert len({sampler.sample_policy() for _ in range(20)}) > 1
+
+
+def test_predictor_ranks_a_nan_observation_lowest(space: ToySpace) -> None:
+    """A failed training (NaN) once made every regression target NaN, and the ensemble's weights with it, and it
+    could be the first parent whose neighbours form the candidate pool."""
+    sampler = search.PredictorSearch(space, seed=0, n_init=6, batch_size=3, epochs=20, ensemble_size=2,
+                                     n_parents=1, n_random=0)
+    failed, good = (0, 0, 0, 0, 0), (1, 2, 3, 0, 0)
+    sampler.tell(failed, float("nan"))
+    for arch in [good, (3, 3, 3, 3, 3), (2, 2, 2, 2, 2)]:
+        sampler.tell(arch, planted_value(arch, TARGET))
+    fresh = [a for a in space.neighbours(good) if sampler.is_new(a)]
+    assert sampler.candidates() == fresh  # the one parent is the best number, not the NaN
+    sampler._plan()
+    assert all(np.isfinite(p.detach().numpy()).all() for pair in sampler.model.params for p in pair)
+
+
+def test_hierarchical_never_promotes_a_failed_training(space: ToySpace) -> None:
+    """With fewer numbers than ``promote_top`` in a level, NaN members (failed trainings) were promoted to the
+    expensive fidelity."""
+    sampler = search.HierarchicalEvolution(space, seed=0, levels=2, initial=3, promote_every=1, promote_top=5)
+    told: dict[tuple, float] = {}
+    promoted = []
+    for step in range(10):
+        arch, level = sampler.propose()
+        if level == 1:
+            promoted.append(arch)
+        told.setdefault(arch, float("nan") if step % 2 == 0 else planted_value(arch, TARGET))
+        sampler.tell(arch, told[arch], level)
+    assert promoted and all(not np.isnan(told[a]) for a in promoted)
+
+
+def test_move_proposal_picks_a_random_fresh_candidate_when_every_score_is_nan(space: ToySpace) -> None:
+    """With no number to rank by, the first fresh neighbour always won."""
+    nan_proxy = search.FunctionScorer(space, lambda arch: float("nan"), name="nan")
+    move = MoveProposal(space, nan_proxy, random_prob=0.0)
+    parent = (0, 0, 0, 0, 0)
+    trained = {space.key(space.neighbours(parent)[0])}
+    rng = random.Random(0)
+    picks = {move.propose(parent, rng, exclude=trained) for _ in range(30)}
+    assert len(picks) > 1 and not {space.key(p) for p in picks} & trained
+
+
+def test_rea_start_with_and_warmup_picks_are_proposed_once(space: ToySpace) -> None:
+    """A warmup pick also in ``start_with`` was proposed twice: a free repeat that entered the population twice."""
+    warm = Warmup.compute(space, proxy_scorer(space, 0.0), 100, seed=0)
+    start = [warm.archs[1], warm.archs[1]]
+    sampler = search.RegularizedEvolution(space, seed=0, warmup=warm, population_size=4, start_with=start)
+    asked = []
+    for _ in range(4):
+        asked.append(sampler.ask())
+        sampler.tell(asked[-1], planted_value(asked[-1], TARGET))
+    assert asked == [warm.archs[1], warm.archs[0], warm.archs[2], warm.archs[3]]

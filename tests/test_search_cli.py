@@ -165,3 +165,20 @@ def test_training_oracle_caches_trainings_in_the_store_and_can_charge_cpu_second
     assert sorted(b["cost_s"]) == pytest.approx(sorted(by_key["cpu_seconds"]))  # CPU seconds as recorded
     refused = CliRunner().invoke(search_cmd, ["--train-cost", "cpu", "--store", str(store), "--budget", "2"])
     assert refused.exit_code != 0 and "apply to a training oracle" in refused.output
+
+
+def test_live_proxy_stores_are_closed_after_the_seeds(nb201_table: Path, tmp_path: Path, store_lifetimes: tuple,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live scorers shared by the seeds opened the store from its path and never closed it."""
+    from archrank.proxies.engine import ProxyResult
+
+    def engine(space: object, arch: object, names: list[str], *args: object, **kwargs: object) -> dict:
+        return {n: ProxyResult(float(len(str(arch))), 0.1, "ok") for n in names}
+
+    monkeypatch.setattr("archrank.runner.score_arch", engine)
+    result = CliRunner().invoke(search_cmd, ["--algorithm", "rea", "--warmup", "synflow:5", "--seeds", "0-1",
+                                             "--budget", "3", "--oracle", f"nb201-csv:{nb201_table}", "--store",
+                                             str(tmp_path / "r.db"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    opened, closed = store_lifetimes
+    assert opened and all(any(s is c for c in closed) for s in opened)

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archrank import search
+from archrank.executors import LocalExecutor
 from archrank.search.history import HistoryDB
 from archrank.search.toy import ToySpace, planted_oracle, planted_proxy, planted_value
 from archrank.store import ScoreRow, Store
@@ -81,6 +82,24 @@ def test_forks_share_scores_but_each_pays_its_own_cost(space: ToySpace) -> None:
                        proxy_scorer=parent.fork()) for _ in range(2)]
     assert trajectory(runs[0]) == trajectory(runs[1])
     assert runs[0].proxy_seconds[0] == runs[1].proxy_seconds[0] == 100.0
+
+
+@pytest.mark.parametrize("mapping", [False, True])
+def test_a_shared_scorer_charges_each_run_what_fresh_scorers_would(space: ToySpace, mapping: bool) -> None:
+    """A scorer given to several runs charged the proxy seconds of earlier runs to the next run's first query."""
+    def given() -> search.FunctionScorer | dict[str, search.FunctionScorer]:
+        proxy = scorer(space, seconds=1.0)
+        return {"planted": proxy} if mapping else proxy
+
+    kwargs = dict(algorithm="rea", oracle=planted_oracle(TARGET), budget=15, warmup=("planted", 50), move="planted")
+    shared = given()
+    together = search.run_many(space, [0, 1], proxy_scorer=shared, **kwargs)
+    in_tasks = search.run_many(space, [0, 1], proxy_scorer=shared, executor=LocalExecutor(1), **kwargs)
+    alone = [search.run(space, seed=s, proxy_scorer=given(), **kwargs) for s in (0, 1)]
+    assert [h.proxy_seconds for h in together] == [h.proxy_seconds for h in alone]
+    assert [trajectory(h) for h in together] == [trajectory(h) for h in alone] == [trajectory(h) for h in in_tasks]
+    assert together[1].proxy_seconds[0] >= 50.0  # the second run pays for its own warmup pool, no more
+    assert together[0].scorers == {"planted": "FunctionScorer"}
 
 
 def test_shared_proxy_name_is_scored_once_for_warmup_and_move(space: ToySpace) -> None:
@@ -230,6 +249,26 @@ def test_table_oracle_from_csv_and_frame(space: ToySpace, tmp_path: Path) -> Non
         search.TableOracle.from_csv(path, valid="val", test="tst", cost="secs", arch_column="arch")
 
 
+def test_top_threshold_leaves_nan_out() -> None:
+    """NaN (a row without a result) sorts first once reversed: it was the threshold."""
+    frame = pd.DataFrame({"arch": ["a", "b", "c", "d", "e"], "val": [1.0, 2.0, 3.0, 4.0, 5.0],
+                          "tst": [50.0, np.nan, 90.0, 70.0, 60.0]})
+    oracle = search.TableOracle.from_frame(frame, valid="val", test="tst", cost=None, arch_column="arch")
+    assert oracle.top_threshold(0.01) == 90.0 and oracle.top_threshold(0.5) == 70.0  # ceil(0.5 * 4) = 2nd best
+    no_test = search.TableOracle.from_frame(frame.assign(tst=np.nan), valid="val", test="tst", arch_column="arch",
+                                            cost=None)
+    assert np.isnan(no_test.top_threshold())  # no bar without a number
+
+
+def test_a_nan_cost_is_refused_when_the_table_oracle_is_built(space: ToySpace) -> None:
+    """A NaN cost made the cumulative cost NaN, and a search with max_cost never stopped."""
+    frame = toy_table(space)
+    frame.loc[3, "secs"] = np.nan
+    with pytest.raises(ValueError, match=r"cost column 'secs' has 1 NaN value\(s\) \(e.g. row 4"):
+        search.TableOracle.from_frame(frame, valid="val", test="tst", cost="secs", arch_column="arch")
+    search.TableOracle.from_frame(frame, valid="val", test="tst", cost=None, arch_column="arch")  # not charged
+
+
 def test_training_oracle_wraps_callables() -> None:
     timed = search.TrainingOracle(lambda arch: (90.0, 89.0))
     result = timed.query("a")
@@ -364,3 +403,57 @@ def test_live_scores_are_stored_and_reused_by_later_seeds(space: ToySpace, tmp_p
     assert set(rows["config_hash"]) == {config_hashes(["synflow"], model_config(small, 10, {}))["synflow"]}
     table = search.TableScorer.from_store(path, small, "synflow")
     assert table.score((1, 2, 0)) == 7.0 and len(calls) == computed
+
+
+@pytest.mark.parametrize("how", ["engine", "score_fn"])
+def test_live_minus_inf_is_a_score_live_and_read_back(space: ToySpace, tmp_path: Path, how: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Synflow's disconnected cell is -inf, a known worst score (status ok): it was turned into NaN with status
+    "ok", and storing it raised ValueError mid-search."""
+    import math
+
+    from archrank.proxies.engine import ProxyResult
+
+    def engine(space_: object, arch: tuple, names: list[str], *args: object, **kwargs: object) -> dict:
+        return {n: ProxyResult(-math.inf if sum(arch) == 0 else float(sum(arch)), 0.5, "ok") for n in names}
+
+    def score_fn(model: object, names: list[str], batch: object = None, seed: int = 0) -> dict[str, float]:
+        return {names[0]: -math.inf if model[-1].in_features == 4 else 1.0}  # the toy model's width: 4 + sum(arch)
+
+    kwargs: dict = {"batch": (None, None)}
+    if how == "engine":
+        monkeypatch.setattr("archrank.runner.score_arch", engine)
+    else:
+        kwargs["score_fn"] = score_fn
+    archs = [(0, 0, 0, 0, 0), (1, 0, 0, 0, 0)]
+    alone = search.LiveScorer(space, "synflow", **kwargs)(archs)
+    with Store(tmp_path / "s.db") as store:
+        stored = search.LiveScorer(space, "synflow", store=store, **kwargs)(archs)
+        again = search.LiveScorer(space, "synflow", store=store, **kwargs)
+        read = again(archs)
+        rows = store.scores(space="toy", proxies=["synflow"])
+    assert alone[0] == stored[0] == read[0] == -math.inf and again.computed == 0
+    assert np.isfinite(alone[1]) and alone[1] == stored[1] == read[1]
+    assert set(rows["status"]) == {"ok"}
+
+
+def test_live_scorers_close_the_stores_they_open(space: ToySpace, tmp_path: Path,
+                                                 store_lifetimes: tuple[list, list]) -> None:
+    """A LiveScorer opened a Store from a path and never closed it; a search's live scores now go through the
+    search's own store."""
+    def engine(model: object, names: list[str], batch: object = None, seed: int = 0) -> dict[str, float]:
+        return {names[0]: float(model[-1].in_features)}
+
+    opened, closed = store_lifetimes
+    live = {"score_fn": engine, "batch": (None, None)}
+    path = tmp_path / "r.db"
+    search.run(space, "rea", planted_oracle(TARGET), budget=4, warmup=("synflow", 5), store=path, live_kwargs=live)
+    assert len(opened) == 1 and closed == opened  # the search's store, also for the live scores
+    with search.LiveScorer(space, "synflow", store=path, **live) as scorer:
+        scorer([(0, 0, 0, 0, 0)])
+    assert len(opened) == 2 and closed == opened
+    with Store(path) as store:
+        given = search.LiveScorer(space, "synflow", store=store, **live)
+        given([(1, 0, 0, 0, 0)])
+        given.close()
+        assert store.count()  # a store given open stays open: its owner closes it

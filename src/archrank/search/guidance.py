@@ -68,13 +68,16 @@ class MoveProposal:
 
     def best_of(self, candidates: Sequence[Arch], rng: random.Random, exclude: Container[str] = ()) -> Arch:
         """Among ``candidates`` not in ``exclude`` (keys; all if none is fresh): the best by proxy with
-        probability ``1 - random_prob``, else a uniformly random one."""
+        probability ``1 - random_prob``, else a uniformly random one; a random one too when the proxy scores every
+        candidate NaN (it has no preference, and the first candidate would always win)."""
         if not candidates:
             raise ValueError("no candidates to choose from")
         fresh = [c for c in candidates if self.space.key(c) not in exclude] or list(candidates)
         if rng.random() < self.random_prob:
             return rng.choice(fresh)
         scores = self.scorer(fresh)
+        if np.isnan(scores).all():
+            return rng.choice(fresh)
         return fresh[int(order_best_first(scores)[0])]
 
     def propose(self, parent: Arch, rng: random.Random, exclude: Container[str] = ()) -> Arch:

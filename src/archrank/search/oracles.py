@@ -135,6 +135,12 @@ class TableOracle(Oracle):
                 bad = frame[column][pd.to_numeric(frame[column], errors="coerce").isna() & frame[column].notna()]
                 raise ValueError(f"{source}: column {column!r} is not numeric (e.g. {bad.iloc[0]!r} at row "
                                  f"{frame.index.get_loc(bad.index[0]) + 1})")
+        for column in dict.fromkeys(f.cost for f in levels if f.cost is not None):
+            missing_cost = np.flatnonzero(frame[column].isna().to_numpy())  # a NaN cost would stop max_cost for ever
+            if len(missing_cost):
+                first = missing_cost[0]
+                raise ValueError(f"{source}: cost column {column!r} has {len(missing_cost)} NaN value(s) (e.g. row "
+                                 f"{first + 1}, {frame.index[first]}); a search's cost needs them all")
         if frame.index.has_duplicates:
             raise ValueError(f"{source}: architecture {frame.index[frame.index.duplicated()][0]} appears twice")
         self.levels = levels
@@ -290,9 +296,14 @@ class TableOracle(Oracle):
         return self.key_of(arch) in self.frame.index
 
     def top_threshold(self, fraction: float = 0.001, metric: str = "test") -> float:
-        """Test (or valid) accuracy of the ``ceil(fraction * N)``-th best row: the bar of the top ``fraction``."""
+        """Test (or valid) accuracy of the ``ceil(fraction * N)``-th best row: the bar of the top ``fraction``.
+        ``N`` counts the rows with a number: NaN (no result) is left out, it would sort first. NaN when the column
+        has no number at all."""
         column = {"test": self.test, "valid": self.valid}.get(metric, metric)
-        values = np.sort(self.frame[column].to_numpy(dtype=float))[::-1]
+        values = self.frame[column].to_numpy(dtype=float)
+        values = np.sort(values[~np.isnan(values)])[::-1]
+        if not len(values):
+            return math.nan
         k = max(1, math.ceil(fraction * len(values)))
         return float(values[k - 1])
 

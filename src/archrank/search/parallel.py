@@ -129,8 +129,7 @@ def search_seeds(job: SeedJob, tasks: list[SeedTask]) -> list[SeedResult]:
                      for p in job.proxies}
         for task in tasks:
             transcript = Transcript(task)
-            scorers = {p: s.fork() for p, s in given.items()} if isinstance(given, Mapping) else given
-            history = run(job.space, oracle=job.oracle, seed=task.seed, proxy_scorer=scorers, store=transcript,
+            history = run(job.space, oracle=job.oracle, seed=task.seed, proxy_scorer=given, store=transcript,
                           run_name=job.run_name, progress=False, table_seconds=job.table_seconds,
                           live_kwargs=dict(job.live_kwargs), **job.run_kwargs)
             results.append(SeedResult(history, transcript.started, transcript.new, transcript.status))

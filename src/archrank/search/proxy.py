@@ -82,6 +82,15 @@ class ProxyScorer(ABC):
         """
         return _Fork(self)
 
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what this scorer opened itself (default: nothing; a :class:`LiveScorer` closes its store)."""
+
+    def __enter__(self) -> ProxyScorer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, scored={self.scored}, seconds={self.seconds:.3f})"
 
@@ -142,6 +151,10 @@ class TableScorer(ProxyScorer):
             scores[absent] = self.fallback([archs[i] for i in absent])
             seconds[absent] = [self.fallback._cost[keys[i]] for i in absent]
         return scores, seconds
+
+    def close(self) -> None:
+        if self.fallback is not None:
+            self.fallback.close()
 
     @classmethod
     def from_store(
@@ -220,7 +233,8 @@ class LiveScorer(ProxyScorer):
     shared data when present, else a synthetic one — the batch ``archrank score --data auto`` uses. With a results
     ``store`` (a ``Store`` or a path) every result is a measurement under the key ``archrank score`` writes (space,
     architecture, proxy, its config hash, seed, batch hash, device): results already there are reused, charged
-    the seconds stored with them, and new ones are stored, so later seeds, runs and scoring share them.
+    the seconds stored with them, and new ones are stored, so later seeds, runs and scoring share them; a store
+    it opened from a path is closed by :meth:`close` (or a ``with`` block).
     ``score_fn`` replaces the engine (``score_fn(model, [proxy], batch=, seed=) -> {proxy: value}``; the wall time
     of build and call is the cost).
     """
@@ -248,6 +262,7 @@ class LiveScorer(ProxyScorer):
         self.store = store
         self.device = device
         self.computed = 0  # architectures this scorer really computed (not read back from the store)
+        self._own_store = False  # whether this scorer opened the store from a path (and so closes it)
         self._in_store: dict[str, tuple[float, float]] | None = None  # read once, on the first call
 
     def _batch(self) -> tuple[Any, Any]:
@@ -279,8 +294,14 @@ class LiveScorer(ProxyScorer):
         from archrank.store import Store
 
         if self.store is not None and not isinstance(self.store, Store):
-            self.store = Store(self.store)
+            self.store, self._own_store = Store(self.store), True
         return self.store
+
+    def close(self) -> None:
+        """Close the store this scorer opened from a path (a ``Store`` given open is its owner's to close)."""
+        if self._own_store:
+            self.store.close()
+            self._own_store = False
 
     def _score(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:
         keys = [self.space.key(a) for a in archs]
@@ -333,23 +354,23 @@ class LiveScorer(ProxyScorer):
         ])
 
     def _compute(self, arch: Arch) -> tuple[float, float, str, str | None]:
-        """(value, seconds, status, reason) of one architecture; NaN values have status ``nan`` (or ``failed``)."""
+        """(value, seconds, status, reason) of one architecture; NaN values have status ``nan`` (or ``failed``).
+        ±inf is a known score with status ``ok`` (synflow's disconnected cell: log 0 = -inf), as the store keeps it."""
         from archrank.runner import build_seeded, score_arch
 
         batch = self._batch()
         if self.score_fn is None:
             result = score_arch(self.space, arch, [self.name], batch, self.seed, self.device, self.num_classes,
                                 self.build_kwargs)[self.name]
-            value = float(result.value)
-            ok = result.status == "ok" and math.isfinite(value)
-            return (value if ok else math.nan), float(result.seconds), ("ok" if ok else result.status), result.reason
+            value = float(result.value) if result.status == "ok" else math.nan
+            return value, float(result.seconds), result.status, result.reason
         start = time.perf_counter()
         model = build_seeded(self.space, arch, self.seed, self.num_classes, **self.build_kwargs)
         value = float(self.score_fn(model, [self.name], batch=batch, seed=self.seed)[self.name])
         took = time.perf_counter() - start
-        if math.isfinite(value):
+        if not math.isnan(value):
             return value, took, "ok", None
-        return math.nan, took, "nan", "the proxy's value is not a finite number"
+        return math.nan, took, "nan", "the proxy's value is NaN"
 
 
 class MeanRankScorer(ProxyScorer):
@@ -377,6 +398,10 @@ class MeanRankScorer(ProxyScorer):
 
     def fork(self) -> MeanRankScorer:
         return MeanRankScorer(self.space, [m.fork() for m in self.members], self.name)
+
+    def close(self) -> None:
+        for member in self.members:
+            member.close()
 
     def _score(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - unused
         raise NotImplementedError

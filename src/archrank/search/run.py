@@ -3,7 +3,8 @@ cost accounting, persistence and resume.
 
 Cost accounting: each query's cumulative cost is the previous one plus the query's training seconds (from the
 oracle) plus every proxy second spent since the previous query (warmup scoring is charged to the first query,
-move-proposal scoring to the query it led to). A scorer charges each architecture once (it caches).
+move-proposal scoring to the query it led to). A scorer charges each architecture once (it caches); a scorer the
+caller gives is forked, so each run is charged for what it scores, also what an earlier run computed.
 
 Fidelities: an oracle may train at several fidelities (:attr:`Oracle.fidelities`, cheapest first). A plain
 sampler trains everything at ``fidelity`` (default: the most faithful); a multi-fidelity policy (EcoNAS's
@@ -121,11 +122,15 @@ def _open_db(store: Any) -> tuple[Recorder | None, Any, bool]:
         return HistoryDB(store), store, True
     if str(store) == ":memory:":
         raise ValueError("search history needs a store file or an open Store; ':memory:' would not be shared")
-    return HistoryDB(Path(store)), store, True
+    db = HistoryDB(Path(store))
+    return db, db.store, True  # proxy scores go through the same open store, closed with it
 
 
 class _Scorers:
-    """One scorer per proxy name, shared by warmup and move so that each architecture is paid for once."""
+    """One scorer per proxy name, shared by warmup and move so that each architecture is paid for once.
+
+    A scorer the caller gives is forked (one fork per given scorer): the run reuses what it already computed but
+    is charged only for what this run scores, whatever earlier runs spent on it."""
 
     def __init__(self, space: SearchSpace, oracle: Oracle, store: Any,
                  given: ProxyScorer | Mapping[str, ProxyScorer] | None, table_seconds: float,
@@ -133,13 +138,19 @@ class _Scorers:
         self.space, self.oracle, self.store, self.given = space, oracle, store, given
         self.table_seconds, self.live_kwargs = table_seconds, live_kwargs
         self.by_name: dict[str, ProxyScorer] = {}
+        self._forks: dict[int, ProxyScorer] = {}
+
+    def _fork(self, given: ProxyScorer) -> ProxyScorer:
+        if id(given) not in self._forks:
+            self._forks[id(given)] = given.fork()
+        return self._forks[id(given)]
 
     def get(self, name: str) -> ProxyScorer:
         if name not in self.by_name:
             if isinstance(self.given, ProxyScorer):
-                scorer = self.given
+                scorer = self._fork(self.given)
             elif isinstance(self.given, Mapping) and name in self.given:
-                scorer = self.given[name]
+                scorer = self._fork(self.given[name])
             else:
                 scorer = resolve_scorer(name, self.space, self.oracle, self.store, self.table_seconds,
                                         **self.live_kwargs)
@@ -151,8 +162,15 @@ class _Scorers:
         return sum(s.seconds for s in unique.values())
 
     def describe(self) -> dict[str, str]:
-        """Proxy name -> scorer class (of the shared parent, for a fork)."""
-        return {name: type(getattr(s, "parent", s)).__name__ for name, s in self.by_name.items()}
+        """Proxy name -> scorer class (of the first scorer of a chain of forks)."""
+        return {name: type(_origin(s)).__name__ for name, s in self.by_name.items()}
+
+
+def _origin(scorer: ProxyScorer) -> ProxyScorer:
+    """The scorer a (chain of) fork(s) computes through; ``scorer`` itself when it is no fork."""
+    while isinstance(getattr(scorer, "parent", None), ProxyScorer):
+        scorer = scorer.parent  # type: ignore[attr-defined]
+    return scorer
 
 
 def run(

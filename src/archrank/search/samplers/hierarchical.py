@@ -7,9 +7,10 @@ dies when a new one enters). Every new child is trained at the cheapest fidelity
 the tournament winner of a level drawn with ``tier_weights`` among the non-empty ones, mutated by that level's
 sampler (so move proposal applies). After every ``promote_every`` children proposed (one already trained at the
 cheapest fidelity counts too: it is a cycle that cost nothing), the best ``promote_top`` members of
-each level not promoted yet are trained at the next fidelity and enter the next level (top level first, so a
-member climbs one level per round). Most compute thus goes to promising candidates; unpromising ones are
-discarded after the cheap fidelity. The search returns the best architecture at the highest fidelity reached.
+each level not promoted yet (a failed training, NaN, never is) are trained at the next fidelity and enter the
+next level (top level first, so a member climbs one level per round). Most compute thus goes to promising
+candidates; unpromising ones are discarded after the cheap fidelity. The search returns the best architecture at
+the highest fidelity reached.
 
 The first ``initial`` children fill level 0 (the warmup's top picks when there is a warmup, else random ones):
 with a zero-cost warmup and move proposal this is the "zero-cost-warmed hierarchical search". A promoted member
@@ -19,6 +20,7 @@ for NB201: the defaults are ours.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import deque
 from collections.abc import Sequence
@@ -115,7 +117,8 @@ class HierarchicalEvolution(Sampler):
     def _promotions(self) -> list[tuple[Arch, int]]:
         out = []
         for level in range(self.levels - 2, -1, -1):
-            members = sorted(self.tiers[level].population, key=tournament_key, reverse=True)
+            known = [m for m in self.tiers[level].population if not math.isnan(m[1])]
+            members = sorted(known, key=tournament_key, reverse=True)
             picked = 0
             for arch, _ in members:
                 key = self.space.key(arch)

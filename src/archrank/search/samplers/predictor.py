@@ -1,7 +1,8 @@
 """Predictor-based search in the style of BANANAS (White et al., AAAI 2021).
 
-A small ensemble of MLPs (trained together, vectorised, in torch) regresses the standardised validation
-accuracy from ``space.encode(arch)``. Every ``batch_size`` queries it is retrained on everything observed and
+A small ensemble of MLPs (trained together, vectorised, in torch) regresses, from ``space.encode(arch)``, the
+normal score of each validation accuracy's rank, ``norm.ppf((rank - 0.5) / n)`` (ties share a rank; NaN, a failed
+training, ranks lowest). Every ``batch_size`` queries it is retrained on everything observed and
 picks the next batch from a candidate pool: the untrained single-edit neighbours of the ``n_parents`` best
 architectures plus ``n_random`` untrained random ones, ranked by an acquisition function over the ensemble's
 mean and spread (independent Thompson sampling by default, or UCB, or the mean).
@@ -144,8 +145,10 @@ class PredictorSearch(Sampler):
         return self._queue.popleft() if self._queue else self.random_fresh()
 
     def candidates(self) -> list[Arch]:
-        """Untrained neighbours of the best observed architectures, then untrained random architectures."""
-        ranked = sorted(self.observed, key=lambda k: -self.observed[k])[: self.n_parents]
+        """Untrained neighbours of the best observed architectures (NaN ones last), then untrained random ones."""
+        keys = list(self.observed)
+        order = order_best_first(np.array([self.observed[k] for k in keys]))  # NaN (failed training) last
+        ranked = [keys[i] for i in order[: self.n_parents]]
         pool: dict[str, Arch] = {}
         for key in ranked:
             for arch in self.space.neighbours(self.archs[key]):
@@ -170,7 +173,7 @@ class PredictorSearch(Sampler):
         keys = list(self.observed)
         x = np.stack([self.space.encode(self.archs[k]) for k in keys])
         y = np.array([self.observed[k] for k in keys])
-        y = norm.ppf((rankdata(y) - 0.5) / len(y))
+        y = norm.ppf((rankdata(np.nan_to_num(y, nan=-np.inf)) - 0.5) / len(y))  # NaN ranks lowest, ties shared
         self.model.fit(x, y, seed=self.rng.randrange(2**31))
         preds = self.model.predict(np.stack([self.space.encode(a) for a in pool]))
         mean, std = preds.mean(axis=0), preds.std(axis=0)

@@ -3,9 +3,9 @@
 Defaults follow the REA baseline of NAS-Bench-201 / NATS-Bench (``--ea_population 10 --ea_sample_size 3``):
 population ``P = 10``, tournament sample ``S = 3``. The first ``initial`` proposals (default ``P``) fill the
 population: the architectures of ``start_with`` first (e.g. a known good configuration), then the warmup's
-top picks, then uniformly random ones. Each later step samples ``S`` members without replacement, takes the best
-(a member whose value is NaN ranks below every number), mutates it (``space.mutate``, or the move proposal's
-pick) and adds the child to the population, whose oldest member dies.
+top picks (each architecture once), then uniformly random ones. Each later step samples ``S`` members without
+replacement, takes the best (a member whose value is NaN ranks below every number), mutates it (``space.mutate``,
+or the move proposal's pick) and adds the child to the population, whose oldest member dies.
 
 The tournament and the mutation are public (:meth:`RegularizedEvolution.select_parent`,
 :meth:`RegularizedEvolution.child_of`) so that policies built on top of this sampler, such as EcoNAS's
@@ -63,8 +63,11 @@ class RegularizedEvolution(Sampler):
             raise ValueError(f"initial must be >= 0, got {self.initial}")
         self.start_with = [space.parse(a) for a in start_with]
         self.population: deque[tuple[Arch, float]] = deque(maxlen=population_size)
-        picks = [] if warmup is None else warmup.top(self.initial)
-        self._initial = (self.start_with + picks)[: max(self.initial, len(self.start_with))]
+        picks = [] if warmup is None else warmup.top(self.initial + len(self.start_with))
+        distinct: dict[str, Arch] = {}  # a warmup pick that is also in start_with is proposed once
+        for arch in self.start_with + picks:
+            distinct.setdefault(space.key(arch), arch)
+        self._initial = list(distinct.values())[: max(self.initial, len(self.start_with))]
         self._asked_initial = 0
 
     def config(self) -> dict[str, Any]:

@@ -2,20 +2,23 @@
 
 One independent softmax per decision (the NAS-Bench-201 / NATS-Bench REINFORCE baseline: Adam, learning rate
 0.01, an exponential-moving-average reward baseline with momentum 0.9). After each reward ``r`` the baseline
-becomes ``b <- 0.9 b + 0.1 r`` and the logits ascend ``(r - b) * grad log p(arch)``.
+becomes ``b <- 0.9 b + 0.1 r`` and the logits ascend ``(r - b) * grad log p(arch)``. A NaN reward (a failed
+training) counts as the worst reward seen so far.
 
 Warmup: the controller is first pretrained on the proxy-scored pool (reward = the proxy rank of each pool
 member, standardised; ``pretrain_steps`` Adam steps on minibatches), then the pool's ``warmup_picks`` best
 architectures are the first ones proposed (and rewarded like samples of the policy). Move proposal: the
 controller draws ``move_candidates`` architectures and the proxy picks among them (see ``MoveProposal.best_of``).
 
-Samples already trained are redrawn (up to ``FRESH_TRIES`` times): the policy learns from new architectures
-only, so a peaked controller does not spend its updates re-rewarding the same few cells.
+Samples already trained are redrawn (up to ``FRESH_TRIES`` times), so a peaked controller mostly proposes new
+cells instead of re-rewarding the same few. When every redraw is trained already the last one is proposed:
+``search.run`` tells its known accuracy again (a free repeat) and the policy learns from it like from any reward.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 import random
 from collections import deque
 from collections.abc import Sequence
@@ -83,6 +86,7 @@ class Reinforce(Sampler):
         self.logits = [np.zeros(n) for n in space.decisions()]
         self.optimizer = Adam(self.logits, lr)
         self.baseline: float | None = None
+        self._worst: float | None = None  # the lowest reward told so far: what a NaN reward counts as
         self._cumulative: list[list[float]] | None = None
         self._queue: deque[Arch] = deque()
         if warmup is not None:
@@ -166,6 +170,14 @@ class Reinforce(Sampler):
         return self.sample_fresh()
 
     def _tell(self, arch: Arch, value: float) -> None:
+        """One REINFORCE step. A NaN reward (a failed training, ranked below every number) counts as the worst
+        reward seen so far, so the policy moves away from it and NaN never reaches the baseline, Adam or the
+        logits; a NaN before any number has nothing to rank against and is skipped."""
+        if math.isnan(value):
+            if self._worst is None:
+                return
+            value = self._worst
+        self._worst = value if self._worst is None else min(self._worst, value)
         if self.baseline is None:
             self.baseline = value
         else:

@@ -200,6 +200,31 @@ def test_a_scores_table_rebuilds_the_store(tmp_path: Path) -> None:
         assert store.scores().empty  # nothing stored from a table with a bad row
 
 
+def test_a_scores_table_keeps_keys_and_hashes_that_look_like_numbers(tmp_path: Path) -> None:
+    """A NAS-Bench-Macro key (02012100), a hash in float notation (1e50000000000000) and the words ``nan``/``NA``
+    come back from export -> archrank merge as written; 0 stays 0 and a missing score stays missing."""
+    from click.testing import CliRunner
+
+    from archrank.cli import main
+
+    keys = dict(space="macro", config_hash="0123456789abcdef", batch_hash="1e50000000000000")
+    with Store(tmp_path / "source.db") as store:
+        store.put_config("0123456789abcdef", "synflow", {"proxy": "synflow"})
+        store.put_input("1e50000000000000", "synthetic", {"n": 1})
+        store.put_scores([row("02012100", score=0.0, **keys), row("11111111", score=None, status="nan", error="NA",
+                                                                   **keys)])
+        original = store.scores()
+        exported = store.export(tmp_path / "scores.csv")
+    out = CliRunner().invoke(main, ["merge", str(exported), "--store", str(tmp_path / "rebuilt.db")])
+    assert out.exit_code == 0 and "2 new scores" in out.output, out.output
+    with Store(tmp_path / "rebuilt.db") as store:
+        back = store.scores()
+        assert store.score_table("macro", data="synthetic").loc["02012100", "synflow"] == 0.0
+    columns = ["arch_key", "config_hash", "batch_hash", "data", "score", "status", "error"]
+    pd.testing.assert_frame_equal(back[columns], original[columns])
+    assert back["arch_key"].tolist() == ["02012100", "11111111"] and math.isnan(back["score"].iloc[1])
+
+
 def test_merge_refuses_a_table_that_is_neither_kind(tmp_path: Path) -> None:
     from click.testing import CliRunner
 

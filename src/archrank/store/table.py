@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -25,6 +26,26 @@ if TYPE_CHECKING:
     from archrank.store.core import Store
 
 REQUIRED_COLUMNS = ("space", "arch_key", "proxy", "config_hash", "seed", "batch_hash", "device", "score", "status")
+NUMBER_COLUMNS = frozenset({"seed", "score", "seconds", "created_at", "config_created_at"})
+"""The columns of a scores table that hold numbers; every other column is text."""
+
+
+def read_table(path: str | Path, numbers: Iterable[str] = NUMBER_COLUMNS) -> pd.DataFrame:
+    """A table file (CSV, ``.csv.gz`` or Parquet) as written, for :func:`put_frame` and ``archrank merge``.
+
+    A CSV is read as text with no guessing, so keys and hashes that look like numbers (``02012100``,
+    ``1e50000000000000``) and words such as ``nan`` or ``NA`` come back as written; only the columns ``numbers``
+    are parsed as numbers, an empty cell of any column being missing (NaN)."""
+    path = Path(path)
+    if path.name.lower().endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)  # Parquet keeps the types it was written with
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    for column in set(numbers) & set(frame.columns):
+        try:
+            frame[column] = pd.to_numeric(frame[column])
+        except ValueError as exc:
+            raise ValueError(f"column {column}: {exc}") from None
+    return frame
 
 
 def scores_frame(store: Store, space: str | None = None) -> pd.DataFrame:

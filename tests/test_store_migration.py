@@ -91,3 +91,23 @@ def test_migration_is_one_transaction(v1_file: Path) -> None:
     assert con.execute("SELECT COUNT(*) FROM scores").fetchone()[0] == 4
     assert con.execute("PRAGMA user_version").fetchone()[0] == 0
     con.close()
+
+
+def test_migrated_named_runs_resume_with_the_settings_the_views_build(v1_file: Path) -> None:
+    """A DPS, GP and search run of a version-1 file resumes under its name with the settings the current views pass
+    (the stored JSON text may be spaced differently), and refuses settings that really differ."""
+    with Store(v1_file) as store:
+        ids = {kind: store.find_run(kind, name) for kind, name in (("dps", "dps1"), ("evolve", "gp1"),
+                                                                    ("search", "rea-flops#seed=0"))}
+        eproxy, eznas, history = EproxyStore(store), EznasStore(store), HistoryDB(store)
+        assert eproxy.start_dps_run("dps1", "nb201", {"population": 4}, [[A, 94.37], [B, 10.0]]) == ids["dps"]
+        assert eznas.start_run("gp1", "fk", {"population": 2}) == ids["evolve"]
+        assert history.start("rea-flops", 0, "nb201", "rea", {"budget": 2}) == ids["search"]
+        assert history.runs()[["run_name", "seed", "algorithm"]].values.tolist() == [["rea-flops", 0, "rea"]]
+        with pytest.raises(ValueError, match="other settings"):
+            eproxy.start_dps_run("dps1", "nb201", {"population": 5}, [[A, 94.37], [B, 10.0]])
+        with pytest.raises(StoreError, match=r"other settings \(gp\)"):
+            eznas.start_run("gp1", "fk", {"population": 3})
+        with pytest.raises(ValueError, match="different setup"):
+            history.start("rea-flops", 0, "nb201", "rea", {"budget": 3})
+        assert len(store.runs()) == 5  # nothing started anew

@@ -143,9 +143,10 @@ class Store(SQLiteFile):
             row = db.execute("SELECT run_id, config FROM runs WHERE kind=? AND name=?", (kind, name)).fetchone()
             if row is None:
                 return self.start_run(device, kind=kind, name=name, space=space, config=config), False
-            if row[1] != blob:
-                old = json.loads(row[1]) if row[1] else {}
-                changed = sorted(k for k in set(old) | set(config) if old.get(k) != json.loads(blob).get(k))
+            old = json.loads(row[1]) if row[1] else {}
+            if _dumps(old) != blob:  # compared as JSON values: key order and spacing of the stored text do not count
+                mine = json.loads(blob)
+                changed = sorted(k for k in set(old) | set(mine) if _dumps(old.get(k)) != _dumps(mine.get(k)))
                 raise StoreError(
                     f"{kind} run {name!r} exists in {self.path} with other settings ({', '.join(changed)});"
                     " use another run name"

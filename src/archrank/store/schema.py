@@ -237,7 +237,8 @@ def _migrate_eznas(db: sqlite3.Connection, tables: set[str]) -> None:
     if "eznas_runs" in tables:
         db.execute(
             "INSERT OR IGNORE INTO runs (kind, name, config, status, started_at, extra)"
-            " SELECT 'evolve', run_id, config, 'unknown', created_at, json_object('fitness_key', fitness_key)"
+            " SELECT 'evolve', run_id, json_object('fitness_key', fitness_key, 'gp', json(config)), 'unknown',"
+            " created_at, json_object('fitness_key', fitness_key)"
             " FROM eznas_runs"
         )
         db.execute("DROP TABLE eznas_runs")
@@ -256,7 +257,8 @@ def _migrate_search(db: sqlite3.Connection, tables: set[str]) -> None:
     if "search_runs" in tables:
         db.execute(
             "INSERT OR IGNORE INTO runs (kind, name, space, config, status, started_at, ended_at, extra)"
-            " SELECT 'search', run_name || '#seed=' || seed, space, config, 'unknown', created_at, updated_at,"
+            " SELECT 'search', run_name || '#seed=' || seed, space, json_object('run_name', run_name, 'seed', seed,"
+            " 'space', space, 'algorithm', algorithm, 'config', json(config)), 'unknown', created_at, updated_at,"
             " json_object('run_name', run_name, 'seed', seed, 'algorithm', algorithm) FROM search_runs"
         )
         db.execute("DROP TABLE search_runs")

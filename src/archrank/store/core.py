@@ -30,6 +30,8 @@ SCORE_KEY = ("space", "arch_key", "proxy", "config_hash", "seed", "batch_hash", 
 STATUSES = ("ok", "nan", "failed")
 RUN_KINDS = ("score", "search", "dps", "evolve", "train", "consistency", "eproxy", "econas-search")
 RUN_STATUSES = ("running", "done", "failed", "interrupted", "unknown")
+AUTO_DATA = "auto"
+"""``--data auto``: CIFAR-10 or synthetic data depending on the machine, so no data kind of its own."""
 
 # Stored column -> name in the frames :meth:`Store.scores` returns (the public, proxy-flavoured names).
 _PUBLIC = {"method": "proxy", "input_hash": "batch_hash", "value": "score", "reason": "error"}
@@ -245,9 +247,16 @@ class Store(SQLiteFile):
 
     def put_input(self, input_hash: str, kind: str, spec: Mapping[str, Any] | None = None) -> None:
         """Record what an input hash is: its data ``kind`` (as given to ``--data``: ``cifar10``, ``synthetic``,
-        ...) and spec (batch size, seed, ...), so :meth:`score_table` can filter by data kind."""
-        self._db.execute("INSERT OR IGNORE INTO inputs (input_hash, kind, spec) VALUES (?, ?, ?)",
-                         (input_hash, kind.lower(), _dumps(dict(spec or {}))))
+        ...) and spec (batch size, seed, ...), so :meth:`score_table` can filter by data kind. The first record is
+        kept, except an ``auto`` placeholder (written by older versions), which a resolved kind replaces;
+        ``auto`` itself names no data set and is refused."""
+        if kind.lower() == AUTO_DATA:
+            raise ValueError(f"input {input_hash}: data kind 'auto' names no data set; record the kind it resolved to")
+        self._db.execute(
+            "INSERT INTO inputs (input_hash, kind, spec) VALUES (?, ?, ?) ON CONFLICT (input_hash) DO UPDATE SET"
+            " kind=excluded.kind, spec=excluded.spec WHERE inputs.kind = ?",
+            (input_hash, kind.lower(), _dumps(dict(spec or {})), AUTO_DATA),
+        )
 
     # --- measurements --------------------------------------------------------------------------------
     def put_scores(self, rows: Iterable[ScoreRow]) -> int:
@@ -520,7 +529,11 @@ def _select(frame: pd.DataFrame, *, seed: int | None, data: str | None, batch: s
     if seed is not None:
         frame = frame[frame["seed"] == int(seed)]
     if data is not None:
-        frame = frame[frame["data"] == data.partition(":")[0].lower()]
+        kind = data.partition(":")[0].lower()
+        if kind == AUTO_DATA:
+            raise StoreError("data=auto names no data set (it is cifar10 or synthetic depending on the machine): "
+                             "filter by the data set, e.g. data='cifar10'")
+        frame = frame[frame["data"] == kind]
     if batch is not None:
         frame = frame[frame["batch_hash"] == batch]
     if device is not None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from archrank.store.core import STATUSES, ScoreRow
+from archrank.store.core import AUTO_DATA, STATUSES, ScoreRow
 from archrank.store.merge import MERGE_INSERT
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def put_frame(store: Store, frame: pd.DataFrame) -> tuple[int, int]:
         if _present(record.get("config")):
             configs[record["config_hash"]] = (record["proxy"], _json(record["config"]),
                                               _number(record.get("config_created_at")))
-        if _present(record.get("data")):
+        if _present(record.get("data")) and str(record["data"]).lower() != AUTO_DATA:  # auto: kind unknown
             inputs[record["batch_hash"]] = (record["data"], _json(record.get("data_spec")) or {})
     now = time.time()
     with store.transaction() as db:

@@ -24,7 +24,7 @@ def export_cmd(output: Path, store_path: str, space_name: str | None, wide: bool
     """Export scores from the store to OUTPUT (.csv or .parquet)."""
     with open_store(store_path, create=False) as store:
         try:
-            path = store.export(output, space=space_name, wide=wide, **(filters_from(filters) if wide else {}))
+            path = store.export(output, space=space_name, wide=wide, **filters_from(filters))
         except (ValueError, ImportError) as exc:
             raise fail(str(exc)) from None
     click.echo(f"wrote {path}")

@@ -443,7 +443,8 @@ class Store(SQLiteFile):
     def export(self, path: str | Path, space: str | None = None, wide: bool = False, **filters: Any) -> Path:
         """Write scores to CSV (``.csv``, or ``.csv.gz`` compressed) or Parquet, chosen by the file name. The long
         table (default) is a scores table :meth:`put_frame` reads back (see :mod:`archrank.store.table`); ``wide``
-        pivots to one column per proxy (through :meth:`score_table`, with its ``filters``), for reading."""
+        pivots to one column per proxy (through :meth:`score_table`), for reading. Both keep only the rows that
+        ``filters`` (those of :meth:`score_table`) pick; ``latest`` needs ``wide``. Nothing to write is refused."""
         from archrank.store.table import scores_frame
 
         path = Path(path)
@@ -460,7 +461,14 @@ class Store(SQLiteFile):
                 space = spaces[0]
             frame = self.score_table(space, **filters).reset_index()
         else:
-            frame = scores_frame(self, space)
+            if filters.pop("latest", False):
+                raise ValueError("latest picks one result per architecture: use it with a wide export (--wide)")
+            frame = _select(scores_frame(self, space), **filters)
+        if frame.empty:
+            where = f" of space {space}" if space else ""
+            chosen = any(v is not None for k, v in filters.items() if k != "latest")
+            raise ValueError(f"nothing to export: the store holds no scores{where}"
+                             + (" matching the filters" if chosen else ""))
         if kind == "csv":
             frame.to_csv(path, index=False)
         else:
@@ -524,8 +532,9 @@ def _without_version(config: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: v for k, v in config.items() if k not in ("version", "implementation_version")}
 
 
-def _select(frame: pd.DataFrame, *, seed: int | None, data: str | None, batch: str | None, device: str | None,
-            config: str | Mapping[str, str] | None) -> pd.DataFrame:
+def _select(frame: pd.DataFrame, *, seed: int | None = None, data: str | None = None, batch: str | None = None,
+            device: str | None = None, config: str | Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The rows of a :meth:`Store.scores` frame that the filters of :meth:`Store.score_table` pick."""
     if seed is not None:
         frame = frame[frame["seed"] == int(seed)]
     if data is not None:

@@ -22,6 +22,8 @@ from archrank.data import load_batch
 from archrank.proxies import registry
 from archrank.runner import (
     ScoringSummary,
+    _Claims,
+    _Plan,
     config_hashes,
     model_config,
     score_space,
@@ -187,6 +189,24 @@ def test_work_claimed_by_another_process_is_left_to_it_and_counted_as_its(
     assert "2 finished by another process" in str(summary)
     assert set(rows[rows["run_id"] != run_id]["arch_key"]) == set(theirs)  # the other's rows, not repeated
     assert len(rows) == 6 * len(CHEAP)
+
+
+def test_work_another_process_stored_after_planning_is_not_scored_again(tmp_path: Path) -> None:
+    """A chunk is planned from an earlier look at the store: what another process stored since is not claimed for
+    scoring again (a key done for good is released and left to the other's count; a key half done keeps only its
+    missing proxies)."""
+    names = ["synflow", "nwot"]
+    with Store(tmp_path / "c.db") as store:
+        plan = _Plan(store, "nb201", names, {"synflow": "h1", "nwot": "h2"}, 0, "b", "cpu", None)
+        todo = plan.missing(["k1", "k2", "k3"])
+        assert todo == [(k, tuple(names)) for k in ("k1", "k2", "k3")]
+        store.put_scores([ScoreRow("nb201", key, name, digest, 0, "b", "cpu", 1.5, 0.1, "ok")  # the other process
+                          for key, name, digest in (("k1", "synflow", "h1"), ("k1", "nwot", "h2"),
+                                                    ("k2", "nwot", "h2"))])
+        claims = _Claims(plan, 60.0)
+        assert claims.admit(todo) == [("k2", ("synflow",)), ("k3", tuple(names))]
+        assert claims.take_deferred() == ["k1"]
+        assert store.claim("nb201", plan.fingerprint, ["k1", "k2", "k3"], owner="other") == ["k1"]  # k1 released
 
 
 def _row(record: dict) -> ScoreRow:

@@ -262,7 +262,7 @@ def score_space(
             build_kwargs=build_kwargs,
         )
         bar = tqdm(total=len(todo), desc=f"scoring {space.name}", unit="arch", disable=not progress)
-        claims = _Claims(store, space.name, plan.fingerprint, claim_ttl_s)
+        claims = _Claims(plan, claim_ttl_s)
         try:
             _drive(runner, job, todo, plan, claims, summary, bar, chunk_size)
         finally:
@@ -327,7 +327,7 @@ class _Plan:
 
     def missing(self, keys: Sequence[str]) -> list[WorkItem]:
         """``keys`` with the proxies the store does not hold for them yet (ok/nan; failed rows are redone)."""
-        done = self.store.done(self.space, self.hashes, self.seed, self.batch_hash, self.device)
+        done = self.store.done(self.space, self.hashes, self.seed, self.batch_hash, self.device, list(keys))
         todo = [(k, tuple(n for n in self.names if (k, n) not in done)) for k in keys]
         return [(k, missing) for k, missing in todo if missing]
 
@@ -383,21 +383,28 @@ class _Plan:
 
 
 class _Claims:
-    """This process's leases on architectures of one scoring fingerprint (see ``Store.claim``)."""
+    """This process's leases on architectures of one scoring plan's fingerprint (see ``Store.claim``)."""
 
-    def __init__(self, store: Store, space: str, fingerprint: str, ttl_s: float) -> None:
-        self.store, self.space, self.fingerprint, self.ttl_s = store, space, fingerprint, ttl_s
+    def __init__(self, plan: _Plan, ttl_s: float) -> None:
+        self.plan, self.store, self.space, self.fingerprint = plan, plan.store, plan.space, plan.fingerprint
+        self.ttl_s = ttl_s
         self.owner = claim_owner()
         self.held: set[str] = set()
-        self.deferred: list[str] = []  # claimed by another live process when this one wanted them
+        self.deferred: list[str] = []  # claimed by another live process, or finished by one, when this one wanted them
         self.renewed_at = time.monotonic()
 
     def admit(self, chunk: list[WorkItem]) -> list[WorkItem]:
-        """The items of ``chunk`` this process could claim; the others are deferred."""
-        got = set(self.store.claim(self.space, self.fingerprint, [k for k, _ in chunk], self.owner, self.ttl_s))
-        self.held |= got
-        self.deferred.extend(k for k, _ in chunk if k not in got)
-        return [item for item in chunk if item[0] in got]
+        """The items of ``chunk`` this process could claim, with what is missing for them *now*: ``chunk`` was planned
+        earlier, and another process may have stored some of it since. Keys claimed by another live process, and
+        claimed keys already complete (released again), are deferred: the driver counts them as the other's."""
+        got = self.store.claim(self.space, self.fingerprint, [k for k, _ in chunk], self.owner, self.ttl_s)
+        still = dict(self.plan.missing(got))
+        complete = [k for k in got if k not in still]
+        if complete:
+            self.store.release(self.space, self.fingerprint, complete, self.owner)
+        self.held |= set(still)
+        self.deferred.extend(k for k, _ in chunk if k not in still)
+        return list(still.items())
 
     def release(self, keys: list[str]) -> None:
         self.store.release(self.space, self.fingerprint, keys, self.owner)

@@ -271,17 +271,23 @@ class Store(SQLiteFile):
     put_measurements = put_scores
 
     def done(
-        self, space: str, proxies: Mapping[str, str], seed: int, batch_hash: str, device: str
+        self, space: str, proxies: Mapping[str, str], seed: int, batch_hash: str, device: str,
+        arch_keys: Sequence[str] | None = None,
     ) -> set[tuple[str, str]]:
-        """(arch_key, proxy) pairs already finished (status ok or nan) for ``proxies`` = {name: config_hash}."""
+        """(arch_key, proxy) pairs already finished (status ok or nan) for ``proxies`` = {name: config_hash}, among
+        ``arch_keys`` when given (looked up by key, so asking about a few is cheap in a large store)."""
+        sql = ("SELECT arch_key FROM measurements WHERE space=? AND method=? AND config_hash=? AND seed=?"
+               " AND input_hash=? AND device=? AND status != 'failed'")
         out: set[tuple[str, str]] = set()
         for proxy, config_hash in proxies.items():
-            cur = self._db.execute(
-                "SELECT arch_key FROM measurements WHERE space=? AND method=? AND config_hash=? AND seed=?"
-                " AND input_hash=? AND device=? AND status != 'failed'",
-                (space, proxy, config_hash, seed, batch_hash, device),
-            )
-            out.update((key, proxy) for (key,) in cur)
+            params = [space, proxy, config_hash, seed, batch_hash, device]
+            if arch_keys is None:
+                out.update((key, proxy) for (key,) in self._db.execute(sql, params))
+                continue
+            for start in range(0, len(arch_keys), 500):  # SQLite limits the parameters of one statement
+                keys = list(arch_keys[start:start + 500])
+                cur = self._db.execute(f"{sql} AND arch_key IN ({', '.join('?' * len(keys))})", [*params, *keys])
+                out.update((key, proxy) for (key,) in cur)
         return out
 
     def scores(

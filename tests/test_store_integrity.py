@@ -124,6 +124,26 @@ def test_concurrent_writers_wait_and_never_duplicate(tmp_path: Path) -> None:
         assert not frame.duplicated(["arch_key", "proxy"]).any()
 
 
+def test_opening_a_file_twice_in_one_process_keeps_its_commits_reaching_other_processes(tmp_path: Path) -> None:
+    """A second store on a file this process holds open (a view, a helper thread) must not drop the first one's
+    locks: else another process, closing, deletes the write-ahead log the first still writes to, and its later
+    commits reach no other process (nor the file: a kill -9 would lose them)."""
+    path = tmp_path / "s.db"
+    count = "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM measurements')" \
+            ".fetchone()[0])"
+
+    def seen_by_another_process() -> int:
+        return int(subprocess.run([sys.executable, "-c", count, str(path)], capture_output=True, text=True,
+                                  check=True).stdout)
+
+    with Store(path) as first:
+        first.put_scores([row("a")])
+        Store(path, create=False).close()
+        assert seen_by_another_process() == 1
+        first.put_scores([row("b")])
+        assert seen_by_another_process() == 2
+
+
 def test_claims_share_work_and_expire(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as store:
         assert store.claim("nb201", "f", ["a", "b"], owner="p1") == ["a", "b"]

@@ -403,6 +403,12 @@ class Store(SQLiteFile):
             }
         return [k for k in arch_keys if k in held]
 
+    def renew_claims(self, space: str, fingerprint: str, owner: str, ttl_s: float) -> None:
+        """Extend every claim ``owner`` holds on one piece of work by ``ttl_s`` seconds from now (released claims
+        stay released: nothing is claimed anew)."""
+        self._db.execute("UPDATE claims SET expires_at=? WHERE space=? AND fingerprint=? AND owner=?",
+                         (time.time() + ttl_s, space, fingerprint, owner))
+
     def release(self, space: str, fingerprint: str, arch_keys: Sequence[str] | None, owner: str) -> None:
         """Drop ``owner``'s claims on ``arch_keys`` (all of them when ``None``)."""
         with self.transaction() as db:

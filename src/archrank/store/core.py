@@ -567,17 +567,20 @@ def _select(frame: pd.DataFrame, *, seed: int | None = None, data: str | None = 
     return frame
 
 
-# (column, filter name, what the values are called) in the order a user would add the filters.
-_MIXABLE = (("seed", "seed", "seeds"), ("data", "data", "data sets"), ("batch_hash", "batch", "batches"),
-            ("device", "device", "devices"), ("config_hash", "config", "configurations"))
+# (column, filter name, what the values are called, the commands' option or None) in the order a user would add
+# the filters. The commands that read scores have no option for a configuration: only --latest picks one there.
+_MIXABLE = (("seed", "seed", "seeds", "--seed"), ("data", "data", "data sets", "--data"),
+            ("batch_hash", "batch", "batches", "--batch"), ("device", "device", "devices", "--device"),
+            ("config_hash", "config", "configurations", None))
 
 
 def _refuse_mixing(frame: pd.DataFrame) -> None:
     for proxy, rows in frame.groupby("proxy", sort=True):
-        for column, name, plural in _MIXABLE:
+        for column, name, plural, option in _MIXABLE:
             values = rows[column].astype(str).unique()
             if len(values) > 1:
+                how = f"{name}=... ({option})" if option else f"{name}=... (in Python)"
                 raise StoreError(
                     f"scores of {proxy} come from {len(values)} {plural} ({', '.join(sorted(values)[:4])}): "
-                    f"choose one with {name}=... (--{name}), or ask for latest=True (--latest)"
+                    f"choose one with {how}, or ask for latest=True (--latest)"
                 )

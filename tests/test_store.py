@@ -225,6 +225,27 @@ def test_a_scores_table_keeps_keys_and_hashes_that_look_like_numbers(tmp_path: P
     assert back["arch_key"].tolist() == ["02012100", "11111111"] and math.isnan(back["score"].iloc[1])
 
 
+def test_a_scores_table_with_bad_json_is_refused_in_one_line_naming_the_row(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from archrank.cli import main
+
+    with Store(tmp_path / "source.db") as store:
+        store.put_config("c0", "synflow", {"batch": 64})
+        store.put_scores([row("a"), row("b")])
+        good = store.export(tmp_path / "good.csv")
+    table = pd.read_csv(good, dtype=str)
+    for column, value, words in (("config", "{not json", "row 3: config is not JSON"),
+                                 ("config", "[1, 2]", "row 3: config must be a JSON object"),
+                                 ("extra", "7", "row 3: extra must be a JSON object")):
+        bad = tmp_path / "bad.csv"
+        table.assign(**{column: [table[column][0], value]}).to_csv(bad, index=False)
+        out = CliRunner().invoke(main, ["merge", str(bad), "--store", str(tmp_path / "other.db")])
+        assert out.exit_code == 1 and words in out.output and len(out.output.strip().splitlines()) == 1, out.output
+    with Store(tmp_path / "other.db") as store:
+        assert store.scores().empty
+
+
 def test_merge_refuses_a_table_that_is_neither_kind(tmp_path: Path) -> None:
     from click.testing import CliRunner
 

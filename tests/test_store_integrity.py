@@ -66,6 +66,17 @@ def test_multi_statement_write_is_atomic_when_a_crash_is_injected(tmp_path: Path
         assert record["extra"] == {} and record["status"] == "running"
 
 
+def test_an_error_that_sqlite_rolled_back_itself_reaches_the_caller(tmp_path: Path) -> None:
+    """When SQLite ends the transaction itself, the caller sees that error, not a failed ROLLBACK hiding it."""
+    with Store(tmp_path / "s.db") as store:
+        store._db.execute("CREATE TRIGGER boom BEFORE INSERT ON measurements BEGIN SELECT RAISE(ROLLBACK, 'disk"
+                          " full, say'); END")
+        with pytest.raises(sqlite3.IntegrityError, match="disk full, say"):
+            store.put_scores([row("a"), row("b")])
+        store._db.execute("DROP TRIGGER boom")
+        assert store.put_scores([row("a")]) == 1 and len(store.scores()) == 1
+
+
 def test_failed_row_is_replaced_in_one_statement(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as store:
         store.put_scores([row("a", None, "failed", error="OOM")])

@@ -122,6 +122,7 @@ class SQLiteFile:
         try:
             yield self._db
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # some errors (a trigger's RAISE(ROLLBACK), a full disk) rolled back already
+                self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")

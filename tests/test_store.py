@@ -51,6 +51,14 @@ def test_nan_is_stored_as_missing_never_a_number(tmp_path: Path) -> None:
         row("a", status="weird")
 
 
+@pytest.mark.parametrize("status", ["nan", "failed"])
+def test_a_result_that_is_not_ok_carries_no_score(status: str) -> None:
+    """A nan or failed row with a number would be stored as a value no reader skips: refused."""
+    with pytest.raises(ValueError, match=f"status '{status}' has no score, got 0.0"):
+        row("a", score=0.0, status=status, error="why")
+    assert row("a", score=float("nan"), status=status).score != 0  # NaN (or None) is how a missing score is given
+
+
 def test_key_separates_seed_batch_device_and_config(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as store:
         store.put_scores([row("a"), row("a", seed=1), row("a", batch_hash="b1"), row("a", device="cuda"),

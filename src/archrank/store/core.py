@@ -62,6 +62,8 @@ class ScoreRow:
             raise ValueError(f"score status must be one of {STATUSES}, got {self.status!r}")
         if self.status == "ok" and (self.score is None or math.isnan(self.score)):
             raise ValueError(f"status 'ok' needs a score that is a number, got {self.score!r} for {self.proxy}")
+        if self.status != "ok" and self.score is not None and not math.isnan(self.score):
+            raise ValueError(f"status {self.status!r} has no score, got {self.score!r} for {self.proxy}")
 
     def values(self, now: float) -> tuple[Any, ...]:
         extra = None if self.extra is None else json.dumps(dict(self.extra), sort_keys=True, default=_json_default)

@@ -95,6 +95,38 @@ def test_export_into_missing_folder_and_wide_export_infers_the_space(tmp_path: P
     assert (tmp_path / "scores.parquet").exists()
 
 
+def test_export_applies_the_filters_and_refuses_to_write_nothing(tmp_path: Path) -> None:
+    """The long export keeps only the rows the filters pick, as the wide one does; an export that matches nothing
+    writes no file and says so in one line."""
+    from archrank.store import ScoreRow
+    from archrank.store.table import read_table
+
+    store = tmp_path / "s.db"
+    with Store(store) as db:
+        db.put_scores([ScoreRow("nb201", key, "nwot", "c", seed, "b", "cpu", float(seed), 1.0, "ok")
+                       for key in ("k1", "k2") for seed in (0, 1)])
+    assert invoke("export", str(tmp_path / "s0.csv"), "--seed", "1", "--store", str(store)).exit_code == 0
+    frame = read_table(tmp_path / "s0.csv")
+    assert frame["seed"].tolist() == [1, 1] and frame["score"].tolist() == [1.0, 1.0]
+    for wide in ([], ["--wide"]):
+        one_line_error(invoke("export", str(tmp_path / "none.csv"), *wide, "--seed", "7", "--store", str(store)),
+                       "nothing to export", "matching the filters")
+        assert not (tmp_path / "none.csv").exists()
+    one_line_error(invoke("export", str(tmp_path / "l.csv"), "--latest", "--store", str(store)), "--wide")
+
+
+def test_mixed_configurations_name_an_option_the_command_has(tmp_path: Path) -> None:
+    """Export has no --config: a refusal over mixed configurations names --latest, the option that picks one."""
+    from archrank.store import ScoreRow
+
+    store = tmp_path / "s.db"
+    with Store(store) as db:
+        db.put_scores([ScoreRow("nb201", "k1", "nwot", config, 0, "b", "cpu", 1.0, 1.0, "ok") for config in "cd"])
+    result = invoke("export", str(tmp_path / "w.csv"), "--wide", "--store", str(store))
+    one_line_error(result, "2 configurations", "--latest")
+    assert "--config" not in result.output
+
+
 @pytest.mark.skipif(data_root() is None or not (data_root() / "cifar-10-batches-py").is_dir(),
                     reason="needs the shared CIFAR-10 data (ARCHRANK_DATA or ../shared/data)")
 def test_rank_shows_the_values_of_its_own_data_never_another_runs(tmp_path: Path) -> None:

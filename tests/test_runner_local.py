@@ -22,6 +22,8 @@ from archrank.data import load_batch
 from archrank.proxies import registry
 from archrank.runner import (
     ScoringSummary,
+    _Claims,
+    _Plan,
     config_hashes,
     model_config,
     score_space,
@@ -187,6 +189,57 @@ def test_work_claimed_by_another_process_is_left_to_it_and_counted_as_its(
     assert "2 finished by another process" in str(summary)
     assert set(rows[rows["run_id"] != run_id]["arch_key"]) == set(theirs)  # the other's rows, not repeated
     assert len(rows) == 6 * len(CHEAP)
+
+
+def test_work_another_process_stored_after_planning_is_not_scored_again(tmp_path: Path) -> None:
+    """A chunk is planned from an earlier look at the store: what another process stored since is not claimed for
+    scoring again (a key done for good is released and left to the other's count; a key half done keeps only its
+    missing proxies)."""
+    names = ["synflow", "nwot"]
+    with Store(tmp_path / "c.db") as store:
+        plan = _Plan(store, "nb201", names, {"synflow": "h1", "nwot": "h2"}, 0, "b", "cpu", None)
+        todo = plan.missing(["k1", "k2", "k3"])
+        assert todo == [(k, tuple(names)) for k in ("k1", "k2", "k3")]
+        store.put_scores([ScoreRow("nb201", key, name, digest, 0, "b", "cpu", 1.5, 0.1, "ok")  # the other process
+                          for key, name, digest in (("k1", "synflow", "h1"), ("k1", "nwot", "h2"),
+                                                    ("k2", "nwot", "h2"))])
+        claims = _Claims(plan, 60.0)
+        assert claims.admit(todo) == [("k2", ("synflow",)), ("k3", tuple(names))]
+        assert claims.take_deferred() == ["k1"]
+        assert store.claim("nb201", plan.fingerprint, ["k1", "k2", "k3"], owner="other") == ["k1"]  # k1 released
+
+
+def _slow_params(probe: object) -> float:
+    """Takes 2 s: longer than the lease of the test below."""
+    time.sleep(2.0)
+    return float(sum(p.numel() for p in probe.model.parameters()))  # type: ignore[attr-defined]
+
+
+def test_a_task_longer_than_the_lease_keeps_its_claim(nb201: NB201Space, batch: tuple, tmp_path: Path) -> None:
+    """While one task runs longer than ``claim_ttl_s`` (here in the driver's own process, which is blocked), its
+    lease is renewed, so another process cannot take the architecture over and score it again."""
+    registry.register_proxy("test_slow_params", citation="test")(_slow_params)
+    path = tmp_path / "lease.db"
+    key = nb201.key(nb201.from_index(0))
+    hashes = config_hashes(["test_slow_params"], model_config(nb201, 10, {}))
+    fingerprint = work_fingerprint(hashes, 0, batch[1], "cpu")
+    taken: list[list[str]] = []
+
+    def other_process() -> None:
+        time.sleep(1.2)  # the lease of 0.5 s would have run out twice
+        with Store(path) as other:
+            taken.append(other.claim("nb201", fingerprint, [key], owner="other", ttl_s=60.0))
+
+    try:
+        with Store(path) as store:
+            thread = threading.Thread(target=other_process)
+            thread.start()
+            summary = score_space(nb201, [nb201.from_index(0)], ["test_slow_params"], store, batch[0],
+                                  batch_hash=batch[1], progress=False, claim_ttl_s=0.5)
+            thread.join()
+    finally:
+        registry._REGISTRY.pop("test_slow_params", None)
+    assert summary.scored == 1 and taken == [[]]
 
 
 def _row(record: dict) -> ScoreRow:

@@ -51,6 +51,14 @@ def test_nan_is_stored_as_missing_never_a_number(tmp_path: Path) -> None:
         row("a", status="weird")
 
 
+@pytest.mark.parametrize("status", ["nan", "failed"])
+def test_a_result_that_is_not_ok_carries_no_score(status: str) -> None:
+    """A nan or failed row with a number would be stored as a value no reader skips: refused."""
+    with pytest.raises(ValueError, match=f"status '{status}' has no score, got 0.0"):
+        row("a", score=0.0, status=status, error="why")
+    assert row("a", score=float("nan"), status=status).score != 0  # NaN (or None) is how a missing score is given
+
+
 def test_key_separates_seed_batch_device_and_config(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as store:
         store.put_scores([row("a"), row("a", seed=1), row("a", batch_hash="b1"), row("a", device="cuda"),
@@ -198,6 +206,52 @@ def test_a_scores_table_rebuilds_the_store(tmp_path: Path) -> None:
     assert len(out.output.strip().splitlines()) == 1
     with Store(tmp_path / "other.db") as store:
         assert store.scores().empty  # nothing stored from a table with a bad row
+
+
+def test_a_scores_table_keeps_keys_and_hashes_that_look_like_numbers(tmp_path: Path) -> None:
+    """A NAS-Bench-Macro key (02012100), a hash in float notation (1e50000000000000) and the words ``nan``/``NA``
+    come back from export -> archrank merge as written; 0 stays 0 and a missing score stays missing."""
+    from click.testing import CliRunner
+
+    from archrank.cli import main
+
+    keys = dict(space="macro", config_hash="0123456789abcdef", batch_hash="1e50000000000000")
+    with Store(tmp_path / "source.db") as store:
+        store.put_config("0123456789abcdef", "synflow", {"proxy": "synflow"})
+        store.put_input("1e50000000000000", "synthetic", {"n": 1})
+        store.put_scores([row("02012100", score=0.0, **keys), row("11111111", score=None, status="nan", error="NA",
+                                                                   **keys)])
+        original = store.scores()
+        exported = store.export(tmp_path / "scores.csv")
+    out = CliRunner().invoke(main, ["merge", str(exported), "--store", str(tmp_path / "rebuilt.db")])
+    assert out.exit_code == 0 and "2 new scores" in out.output, out.output
+    with Store(tmp_path / "rebuilt.db") as store:
+        back = store.scores()
+        assert store.score_table("macro", data="synthetic").loc["02012100", "synflow"] == 0.0
+    columns = ["arch_key", "config_hash", "batch_hash", "data", "score", "status", "error"]
+    pd.testing.assert_frame_equal(back[columns], original[columns])
+    assert back["arch_key"].tolist() == ["02012100", "11111111"] and math.isnan(back["score"].iloc[1])
+
+
+def test_a_scores_table_with_bad_json_is_refused_in_one_line_naming_the_row(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from archrank.cli import main
+
+    with Store(tmp_path / "source.db") as store:
+        store.put_config("c0", "synflow", {"batch": 64})
+        store.put_scores([row("a"), row("b")])
+        good = store.export(tmp_path / "good.csv")
+    table = pd.read_csv(good, dtype=str)
+    for column, value, words in (("config", "{not json", "row 3: config is not JSON"),
+                                 ("config", "[1, 2]", "row 3: config must be a JSON object"),
+                                 ("extra", "7", "row 3: extra must be a JSON object")):
+        bad = tmp_path / "bad.csv"
+        table.assign(**{column: [table[column][0], value]}).to_csv(bad, index=False)
+        out = CliRunner().invoke(main, ["merge", str(bad), "--store", str(tmp_path / "other.db")])
+        assert out.exit_code == 1 and words in out.output and len(out.output.strip().splitlines()) == 1, out.output
+    with Store(tmp_path / "other.db") as store:
+        assert store.scores().empty
 
 
 def test_merge_refuses_a_table_that_is_neither_kind(tmp_path: Path) -> None:

@@ -66,6 +66,17 @@ def test_multi_statement_write_is_atomic_when_a_crash_is_injected(tmp_path: Path
         assert record["extra"] == {} and record["status"] == "running"
 
 
+def test_an_error_that_sqlite_rolled_back_itself_reaches_the_caller(tmp_path: Path) -> None:
+    """When SQLite ends the transaction itself, the caller sees that error, not a failed ROLLBACK hiding it."""
+    with Store(tmp_path / "s.db") as store:
+        store._db.execute("CREATE TRIGGER boom BEFORE INSERT ON measurements BEGIN SELECT RAISE(ROLLBACK, 'disk"
+                          " full, say'); END")
+        with pytest.raises(sqlite3.IntegrityError, match="disk full, say"):
+            store.put_scores([row("a"), row("b")])
+        store._db.execute("DROP TRIGGER boom")
+        assert store.put_scores([row("a")]) == 1 and len(store.scores()) == 1
+
+
 def test_failed_row_is_replaced_in_one_statement(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as store:
         store.put_scores([row("a", None, "failed", error="OOM")])
@@ -122,6 +133,26 @@ def test_concurrent_writers_wait_and_never_duplicate(tmp_path: Path) -> None:
         frame = store.scores()
         assert len(frame) == 60 * 2 + 60 + 60  # shared keys once, each writer's own keys once
         assert not frame.duplicated(["arch_key", "proxy"]).any()
+
+
+def test_opening_a_file_twice_in_one_process_keeps_its_commits_reaching_other_processes(tmp_path: Path) -> None:
+    """A second store on a file this process holds open (a view, a helper thread) must not drop the first one's
+    locks: else another process, closing, deletes the write-ahead log the first still writes to, and its later
+    commits reach no other process (nor the file: a kill -9 would lose them)."""
+    path = tmp_path / "s.db"
+    count = "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM measurements')" \
+            ".fetchone()[0])"
+
+    def seen_by_another_process() -> int:
+        return int(subprocess.run([sys.executable, "-c", count, str(path)], capture_output=True, text=True,
+                                  check=True).stdout)
+
+    with Store(path) as first:
+        first.put_scores([row("a")])
+        Store(path, create=False).close()
+        assert seen_by_another_process() == 1
+        first.put_scores([row("b")])
+        assert seen_by_another_process() == 2
 
 
 def test_claims_share_work_and_expire(tmp_path: Path) -> None:

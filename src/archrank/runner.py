@@ -22,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -50,10 +52,11 @@ SCORING_THREADS = 1
 """Intra-op torch threads of every CPU scoring call (see the module doc)."""
 
 CLAIM_TTL_S = 60.0
-"""How long a claim on architectures lasts unless renewed (the driver renews its claims as tasks finish): what a
-rerun after ``kill -9`` waits at most for the architectures the killed process had in flight. A task that runs
-longer than this with no other task finishing meanwhile may let a concurrent process take its architectures over:
-that costs repeated work, never a wrong or duplicated result."""
+"""How long a claim on architectures lasts unless renewed: what a rerun after ``kill -9`` waits at most for the
+architectures the killed process had in flight. A live process renews its claims every third of this from a
+thread of its own, however long its tasks run. A process stalled for longer (suspended, or its store busy beyond
+the timeout) may let a concurrent process take its architectures over: that costs repeated work, never a wrong or
+duplicated result."""
 
 POLL_S = 2.0
 """How often a process waiting for architectures claimed by another process looks at the store."""
@@ -262,9 +265,10 @@ def score_space(
             build_kwargs=build_kwargs,
         )
         bar = tqdm(total=len(todo), desc=f"scoring {space.name}", unit="arch", disable=not progress)
-        claims = _Claims(store, space.name, plan.fingerprint, claim_ttl_s)
+        claims = _Claims(plan, claim_ttl_s)
         try:
-            _drive(runner, job, todo, plan, claims, summary, bar, chunk_size)
+            with claims.kept_alive():
+                _drive(runner, job, todo, plan, claims, summary, bar, chunk_size)
         finally:
             claims.release_all()
             bar.close()
@@ -291,7 +295,6 @@ def _drive(
         for outcome in runner.map(score_chunk, job, todo, chunk_size=chunk_size, admit=claims.admit):
             failures += plan.record(outcome, summary)
             claims.release([key for key, _ in outcome.items])
-            claims.renew()
             bar.update(len(outcome.items))
             if failures:
                 bar.set_postfix(failed=failures, refresh=False)
@@ -327,7 +330,7 @@ class _Plan:
 
     def missing(self, keys: Sequence[str]) -> list[WorkItem]:
         """``keys`` with the proxies the store does not hold for them yet (ok/nan; failed rows are redone)."""
-        done = self.store.done(self.space, self.hashes, self.seed, self.batch_hash, self.device)
+        done = self.store.done(self.space, self.hashes, self.seed, self.batch_hash, self.device, list(keys))
         todo = [(k, tuple(n for n in self.names if (k, n) not in done)) for k in keys]
         return [(k, missing) for k, missing in todo if missing]
 
@@ -383,31 +386,53 @@ class _Plan:
 
 
 class _Claims:
-    """This process's leases on architectures of one scoring fingerprint (see ``Store.claim``)."""
+    """This process's leases on architectures of one scoring plan's fingerprint (see ``Store.claim``)."""
 
-    def __init__(self, store: Store, space: str, fingerprint: str, ttl_s: float) -> None:
-        self.store, self.space, self.fingerprint, self.ttl_s = store, space, fingerprint, ttl_s
+    def __init__(self, plan: _Plan, ttl_s: float) -> None:
+        self.plan, self.store, self.space, self.fingerprint = plan, plan.store, plan.space, plan.fingerprint
+        self.ttl_s = ttl_s
         self.owner = claim_owner()
-        self.held: set[str] = set()
-        self.deferred: list[str] = []  # claimed by another live process when this one wanted them
-        self.renewed_at = time.monotonic()
+        self.deferred: list[str] = []  # claimed by another live process, or finished by one, when this one wanted them
 
     def admit(self, chunk: list[WorkItem]) -> list[WorkItem]:
-        """The items of ``chunk`` this process could claim; the others are deferred."""
-        got = set(self.store.claim(self.space, self.fingerprint, [k for k, _ in chunk], self.owner, self.ttl_s))
-        self.held |= got
-        self.deferred.extend(k for k, _ in chunk if k not in got)
-        return [item for item in chunk if item[0] in got]
+        """The items of ``chunk`` this process could claim, with what is missing for them *now*: ``chunk`` was planned
+        earlier, and another process may have stored some of it since. Keys claimed by another live process, and
+        claimed keys already complete (released again), are deferred: the driver counts them as the other's."""
+        got = self.store.claim(self.space, self.fingerprint, [k for k, _ in chunk], self.owner, self.ttl_s)
+        still = dict(self.plan.missing(got))
+        complete = [k for k in got if k not in still]
+        if complete:
+            self.store.release(self.space, self.fingerprint, complete, self.owner)
+        self.deferred.extend(k for k, _ in chunk if k not in still)
+        return list(still.items())
 
     def release(self, keys: list[str]) -> None:
         self.store.release(self.space, self.fingerprint, keys, self.owner)
-        self.held.difference_update(keys)
 
-    def renew(self) -> None:
-        """Extend the leases on what is still in flight (at most every third of their lifetime)."""
-        if self.held and time.monotonic() - self.renewed_at > self.ttl_s / 3:
-            self.store.claim(self.space, self.fingerprint, sorted(self.held), self.owner, self.ttl_s)
-            self.renewed_at = time.monotonic()
+    @contextmanager
+    def kept_alive(self) -> Iterator[None]:
+        """Renew this process's leases every third of their lifetime while the block runs, from a thread with a
+        connection of its own: the driver may be blocked for longer than a lease, waiting for a task or running it
+        itself. A store in memory is seen by no other process: nothing to renew."""
+        if self.store.path == ":memory:":
+            yield
+            return
+        stop = threading.Event()
+        thread = threading.Thread(target=self._renew_until, args=(stop,), name="archrank-claims", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def _renew_until(self, stop: threading.Event) -> None:
+        with Store(self.store.path, create=False) as store:
+            while not stop.wait(self.ttl_s / 3):
+                try:
+                    store.renew_claims(self.space, self.fingerprint, self.owner, self.ttl_s)
+                except sqlite3.OperationalError:  # the store stayed busy beyond its timeout: try at the next tick
+                    continue
 
     def take_deferred(self) -> list[str]:
         deferred, self.deferred = self.deferred, []
@@ -415,7 +440,6 @@ class _Claims:
 
     def release_all(self) -> None:
         self.store.release(self.space, self.fingerprint, None, self.owner)
-        self.held.clear()
 
 
 def _resolve_executor(executor: Executor | str | None, workers: int, device: str) -> Executor:

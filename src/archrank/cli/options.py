@@ -236,8 +236,9 @@ def selection_filters(func: F) -> F:
 
 def filters_from(opts: dict[str, Any]) -> dict[str, Any]:
     """:meth:`Store.score_table` keyword arguments from :func:`selection_filters`' values."""
-    return {"seed": opts.get("seed"), "data": opts.get("data_spec"), "batch": opts.get("batch_hash"),
-            "device": opts.get("device"), "latest": bool(opts.get("latest"))}
+    spec = opts.get("data_spec")
+    return {"seed": opts.get("seed"), "data": None if spec is None else data_kind(spec),  # auto: what it is here
+            "batch": opts.get("batch_hash"), "device": opts.get("device"), "latest": bool(opts.get("latest"))}
 
 
 def parse_seeds(text: str) -> list[int]:

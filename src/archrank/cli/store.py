@@ -24,7 +24,7 @@ def export_cmd(output: Path, store_path: str, space_name: str | None, wide: bool
     """Export scores from the store to OUTPUT (.csv or .parquet)."""
     with open_store(store_path, create=False) as store:
         try:
-            path = store.export(output, space=space_name, wide=wide, **(filters_from(filters) if wide else {}))
+            path = store.export(output, space=space_name, wide=wide, **filters_from(filters))
         except (ValueError, ImportError) as exc:
             raise fail(str(exc)) from None
     click.echo(f"wrote {path}")
@@ -48,13 +48,14 @@ def merge_cmd(others: tuple[Path, ...], store_path: str) -> None:
 
 def _merge_table(store: Store, path: Path) -> str:
     """Put the scores or EcoNAS trainings table at ``path`` into ``store``; one line saying what changed."""
+    from archrank.econas.store import NUMBER_COLUMNS as TRAINING_NUMBERS
     from archrank.econas.store import TrainingStore
-    from archrank.store.table import REQUIRED_COLUMNS
+    from archrank.store.table import NUMBER_COLUMNS, REQUIRED_COLUMNS, read_table
 
     if not path.is_file():
         raise fail(f"no table at {path}")
     try:
-        frame = pd.read_parquet(path) if path.name.lower().endswith((".parquet", ".pq")) else pd.read_csv(path)
+        frame = read_table(path, numbers=NUMBER_COLUMNS | TRAINING_NUMBERS)
         if set(REQUIRED_COLUMNS) <= set(frame.columns):
             added, here = store.put_frame(frame)
             return f"merged {path}: {added} new scores, {here} already here (kept)"

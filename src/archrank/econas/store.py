@@ -29,6 +29,8 @@ _EXTRA = ("cpu_seconds", "epochs", "iterations", "final_train_loss", "final_trai
           "resolution", "train_samples", "test_samples", "threads", "width", "recipe", "stack")
 _OPTIONAL = {"created_at", "width", "recipe", "stack"}  # columns a trainings table may lack (older report files)
 _COLUMNS = ("space", "arch_key", "setting", "seed", "data", "device", "accuracy", "seconds", *_EXTRA, "created_at")
+NUMBER_COLUMNS = frozenset(_COLUMNS) - {"space", "arch_key", "setting", "data", "device", "width", "recipe"}
+"""The columns of a trainings table that hold numbers; the others are text (see ``store.table.read_table``)."""
 
 
 class TrainingStore(StoreView):

@@ -30,6 +30,8 @@ SCORE_KEY = ("space", "arch_key", "proxy", "config_hash", "seed", "batch_hash", 
 STATUSES = ("ok", "nan", "failed")
 RUN_KINDS = ("score", "search", "dps", "evolve", "train", "consistency", "eproxy", "econas-search")
 RUN_STATUSES = ("running", "done", "failed", "interrupted", "unknown")
+AUTO_DATA = "auto"
+"""``--data auto``: CIFAR-10 or synthetic data depending on the machine, so no data kind of its own."""
 
 # Stored column -> name in the frames :meth:`Store.scores` returns (the public, proxy-flavoured names).
 _PUBLIC = {"method": "proxy", "input_hash": "batch_hash", "value": "score", "reason": "error"}
@@ -60,6 +62,8 @@ class ScoreRow:
             raise ValueError(f"score status must be one of {STATUSES}, got {self.status!r}")
         if self.status == "ok" and (self.score is None or math.isnan(self.score)):
             raise ValueError(f"status 'ok' needs a score that is a number, got {self.score!r} for {self.proxy}")
+        if self.status != "ok" and self.score is not None and not math.isnan(self.score):
+            raise ValueError(f"status {self.status!r} has no score, got {self.score!r} for {self.proxy}")
 
     def values(self, now: float) -> tuple[Any, ...]:
         extra = None if self.extra is None else json.dumps(dict(self.extra), sort_keys=True, default=_json_default)
@@ -143,9 +147,10 @@ class Store(SQLiteFile):
             row = db.execute("SELECT run_id, config FROM runs WHERE kind=? AND name=?", (kind, name)).fetchone()
             if row is None:
                 return self.start_run(device, kind=kind, name=name, space=space, config=config), False
-            if row[1] != blob:
-                old = json.loads(row[1]) if row[1] else {}
-                changed = sorted(k for k in set(old) | set(config) if old.get(k) != json.loads(blob).get(k))
+            old = json.loads(row[1]) if row[1] else {}
+            if _dumps(old) != blob:  # compared as JSON values: key order and spacing of the stored text do not count
+                mine = json.loads(blob)
+                changed = sorted(k for k in set(old) | set(mine) if _dumps(old.get(k)) != _dumps(mine.get(k)))
                 raise StoreError(
                     f"{kind} run {name!r} exists in {self.path} with other settings ({', '.join(changed)});"
                     " use another run name"
@@ -244,9 +249,16 @@ class Store(SQLiteFile):
 
     def put_input(self, input_hash: str, kind: str, spec: Mapping[str, Any] | None = None) -> None:
         """Record what an input hash is: its data ``kind`` (as given to ``--data``: ``cifar10``, ``synthetic``,
-        ...) and spec (batch size, seed, ...), so :meth:`score_table` can filter by data kind."""
-        self._db.execute("INSERT OR IGNORE INTO inputs (input_hash, kind, spec) VALUES (?, ?, ?)",
-                         (input_hash, kind.lower(), _dumps(dict(spec or {}))))
+        ...) and spec (batch size, seed, ...), so :meth:`score_table` can filter by data kind. The first record is
+        kept, except an ``auto`` placeholder (written by older versions), which a resolved kind replaces;
+        ``auto`` itself names no data set and is refused."""
+        if kind.lower() == AUTO_DATA:
+            raise ValueError(f"input {input_hash}: data kind 'auto' names no data set; record the kind it resolved to")
+        self._db.execute(
+            "INSERT INTO inputs (input_hash, kind, spec) VALUES (?, ?, ?) ON CONFLICT (input_hash) DO UPDATE SET"
+            " kind=excluded.kind, spec=excluded.spec WHERE inputs.kind = ?",
+            (input_hash, kind.lower(), _dumps(dict(spec or {})), AUTO_DATA),
+        )
 
     # --- measurements --------------------------------------------------------------------------------
     def put_scores(self, rows: Iterable[ScoreRow]) -> int:
@@ -261,17 +273,23 @@ class Store(SQLiteFile):
     put_measurements = put_scores
 
     def done(
-        self, space: str, proxies: Mapping[str, str], seed: int, batch_hash: str, device: str
+        self, space: str, proxies: Mapping[str, str], seed: int, batch_hash: str, device: str,
+        arch_keys: Sequence[str] | None = None,
     ) -> set[tuple[str, str]]:
-        """(arch_key, proxy) pairs already finished (status ok or nan) for ``proxies`` = {name: config_hash}."""
+        """(arch_key, proxy) pairs already finished (status ok or nan) for ``proxies`` = {name: config_hash}, among
+        ``arch_keys`` when given (looked up by key, so asking about a few is cheap in a large store)."""
+        sql = ("SELECT arch_key FROM measurements WHERE space=? AND method=? AND config_hash=? AND seed=?"
+               " AND input_hash=? AND device=? AND status != 'failed'")
         out: set[tuple[str, str]] = set()
         for proxy, config_hash in proxies.items():
-            cur = self._db.execute(
-                "SELECT arch_key FROM measurements WHERE space=? AND method=? AND config_hash=? AND seed=?"
-                " AND input_hash=? AND device=? AND status != 'failed'",
-                (space, proxy, config_hash, seed, batch_hash, device),
-            )
-            out.update((key, proxy) for (key,) in cur)
+            params = [space, proxy, config_hash, seed, batch_hash, device]
+            if arch_keys is None:
+                out.update((key, proxy) for (key,) in self._db.execute(sql, params))
+                continue
+            for start in range(0, len(arch_keys), 500):  # SQLite limits the parameters of one statement
+                keys = list(arch_keys[start:start + 500])
+                cur = self._db.execute(f"{sql} AND arch_key IN ({', '.join('?' * len(keys))})", [*params, *keys])
+                out.update((key, proxy) for (key,) in cur)
         return out
 
     def scores(
@@ -387,6 +405,12 @@ class Store(SQLiteFile):
             }
         return [k for k in arch_keys if k in held]
 
+    def renew_claims(self, space: str, fingerprint: str, owner: str, ttl_s: float) -> None:
+        """Extend every claim ``owner`` holds on one piece of work by ``ttl_s`` seconds from now (released claims
+        stay released: nothing is claimed anew)."""
+        self._db.execute("UPDATE claims SET expires_at=? WHERE space=? AND fingerprint=? AND owner=?",
+                         (time.time() + ttl_s, space, fingerprint, owner))
+
     def release(self, space: str, fingerprint: str, arch_keys: Sequence[str] | None, owner: str) -> None:
         """Drop ``owner``'s claims on ``arch_keys`` (all of them when ``None``)."""
         with self.transaction() as db:
@@ -433,7 +457,8 @@ class Store(SQLiteFile):
     def export(self, path: str | Path, space: str | None = None, wide: bool = False, **filters: Any) -> Path:
         """Write scores to CSV (``.csv``, or ``.csv.gz`` compressed) or Parquet, chosen by the file name. The long
         table (default) is a scores table :meth:`put_frame` reads back (see :mod:`archrank.store.table`); ``wide``
-        pivots to one column per proxy (through :meth:`score_table`, with its ``filters``), for reading."""
+        pivots to one column per proxy (through :meth:`score_table`), for reading. Both keep only the rows that
+        ``filters`` (those of :meth:`score_table`) pick; ``latest`` needs ``wide``. Nothing to write is refused."""
         from archrank.store.table import scores_frame
 
         path = Path(path)
@@ -450,7 +475,14 @@ class Store(SQLiteFile):
                 space = spaces[0]
             frame = self.score_table(space, **filters).reset_index()
         else:
-            frame = scores_frame(self, space)
+            if filters.pop("latest", False):
+                raise ValueError("latest picks one result per architecture: use it with a wide export (--wide)")
+            frame = _select(scores_frame(self, space), **filters)
+        if frame.empty:
+            where = f" of space {space}" if space else ""
+            chosen = any(v is not None for k, v in filters.items() if k != "latest")
+            raise ValueError(f"nothing to export: the store holds no scores{where}"
+                             + (" matching the filters" if chosen else ""))
         if kind == "csv":
             frame.to_csv(path, index=False)
         else:
@@ -514,12 +546,17 @@ def _without_version(config: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: v for k, v in config.items() if k not in ("version", "implementation_version")}
 
 
-def _select(frame: pd.DataFrame, *, seed: int | None, data: str | None, batch: str | None, device: str | None,
-            config: str | Mapping[str, str] | None) -> pd.DataFrame:
+def _select(frame: pd.DataFrame, *, seed: int | None = None, data: str | None = None, batch: str | None = None,
+            device: str | None = None, config: str | Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The rows of a :meth:`Store.scores` frame that the filters of :meth:`Store.score_table` pick."""
     if seed is not None:
         frame = frame[frame["seed"] == int(seed)]
     if data is not None:
-        frame = frame[frame["data"] == data.partition(":")[0].lower()]
+        kind = data.partition(":")[0].lower()
+        if kind == AUTO_DATA:
+            raise StoreError("data=auto names no data set (it is cifar10 or synthetic depending on the machine): "
+                             "filter by the data set, e.g. data='cifar10'")
+        frame = frame[frame["data"] == kind]
     if batch is not None:
         frame = frame[frame["batch_hash"] == batch]
     if device is not None:
@@ -532,17 +569,20 @@ def _select(frame: pd.DataFrame, *, seed: int | None, data: str | None, batch: s
     return frame
 
 
-# (column, filter name, what the values are called) in the order a user would add the filters.
-_MIXABLE = (("seed", "seed", "seeds"), ("data", "data", "data sets"), ("batch_hash", "batch", "batches"),
-            ("device", "device", "devices"), ("config_hash", "config", "configurations"))
+# (column, filter name, what the values are called, the commands' option or None) in the order a user would add
+# the filters. The commands that read scores have no option for a configuration: only --latest picks one there.
+_MIXABLE = (("seed", "seed", "seeds", "--seed"), ("data", "data", "data sets", "--data"),
+            ("batch_hash", "batch", "batches", "--batch"), ("device", "device", "devices", "--device"),
+            ("config_hash", "config", "configurations", None))
 
 
 def _refuse_mixing(frame: pd.DataFrame) -> None:
     for proxy, rows in frame.groupby("proxy", sort=True):
-        for column, name, plural in _MIXABLE:
+        for column, name, plural, option in _MIXABLE:
             values = rows[column].astype(str).unique()
             if len(values) > 1:
+                how = f"{name}=... ({option})" if option else f"{name}=... (in Python)"
                 raise StoreError(
                     f"scores of {proxy} come from {len(values)} {plural} ({', '.join(sorted(values)[:4])}): "
-                    f"choose one with {name}=... (--{name}), or ask for latest=True (--latest)"
+                    f"choose one with {how}, or ask for latest=True (--latest)"
                 )

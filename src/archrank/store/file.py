@@ -19,8 +19,6 @@ from archrank.store.schema import KNOWN_TABLES, SCHEMA_VERSION, create_or_migrat
 
 _File = TypeVar("_File", bound="SQLiteFile")
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
-
 
 class StoreError(ValueError):
     """A results file that cannot be used (missing, corrupt, foreign, newer); the message is one line."""
@@ -40,10 +38,9 @@ def check_file(path: str, create: bool) -> None:
     size = file.stat().st_size
     if size == 0:
         return
-    with file.open("rb") as handle:
-        head = handle.read(len(SQLITE_MAGIC))
-    if head != SQLITE_MAGIC:
-        raise StoreError(f"{path} is not an archrank store: not an SQLite file (corrupt or another format)")
+    # Only SQLite reads the file: closing a file this process opened another way would drop the locks of its open
+    # connections to it (POSIX locks are per process), and another process could then delete the write-ahead log
+    # they still write to, so their later commits would reach no other process (and a kill -9 would lose them).
     try:
         probe = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True, timeout=60.0)
         try:
@@ -52,6 +49,9 @@ def check_file(path: str, create: bool) -> None:
         finally:
             probe.close()
     except sqlite3.DatabaseError as exc:
+        if "file is not a database" in str(exc):
+            raise StoreError(f"{path} is not an archrank store: not an SQLite file (corrupt or another "
+                             "format)") from None
         raise StoreError(f"{path} is not a usable archrank store: {exc}") from None
     ours = tables & KNOWN_TABLES
     if tables - {"sqlite_sequence"} and not ours:
@@ -122,6 +122,7 @@ class SQLiteFile:
         try:
             yield self._db
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # some errors (a trigger's RAISE(ROLLBACK), a full disk) rolled back already
+                self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")

@@ -147,7 +147,8 @@ def migrate(db: sqlite3.Connection, tables: set[str]) -> None:
             " SELECT space, arch_key, proxy, config_hash, seed, batch_hash, device, score, seconds, status, error,"
             " run_id, created_at FROM scores"
         )
-        # A v1 scoring run recorded its --data spec in runs.extra: that names the kind of each batch.
+        # A v1 scoring run recorded its --data spec in runs.extra: that names the kind of each batch. ``auto``
+        # named no data set (it depended on the machine): such batches stay of unknown kind.
         db.execute(
             "INSERT OR IGNORE INTO inputs (input_hash, kind, spec)"
             " SELECT DISTINCT s.batch_hash,"
@@ -157,6 +158,7 @@ def migrate(db: sqlite3.Connection, tables: set[str]) -> None:
             "  json_object('data', json_extract(r.extra, '$.data'), 'migrated', 1)"
             " FROM scores s JOIN runs r ON r.run_id = s.run_id"
             " WHERE json_valid(r.extra) AND json_extract(r.extra, '$.data') IS NOT NULL"
+            " AND json_extract(r.extra, '$.data') NOT LIKE 'auto' AND json_extract(r.extra, '$.data') NOT LIKE 'auto:%'"
         )
         db.execute("DROP TABLE scores")
     if "proxy_configs" in tables:
@@ -237,7 +239,8 @@ def _migrate_eznas(db: sqlite3.Connection, tables: set[str]) -> None:
     if "eznas_runs" in tables:
         db.execute(
             "INSERT OR IGNORE INTO runs (kind, name, config, status, started_at, extra)"
-            " SELECT 'evolve', run_id, config, 'unknown', created_at, json_object('fitness_key', fitness_key)"
+            " SELECT 'evolve', run_id, json_object('fitness_key', fitness_key, 'gp', json(config)), 'unknown',"
+            " created_at, json_object('fitness_key', fitness_key)"
             " FROM eznas_runs"
         )
         db.execute("DROP TABLE eznas_runs")
@@ -256,7 +259,8 @@ def _migrate_search(db: sqlite3.Connection, tables: set[str]) -> None:
     if "search_runs" in tables:
         db.execute(
             "INSERT OR IGNORE INTO runs (kind, name, space, config, status, started_at, ended_at, extra)"
-            " SELECT 'search', run_name || '#seed=' || seed, space, config, 'unknown', created_at, updated_at,"
+            " SELECT 'search', run_name || '#seed=' || seed, space, json_object('run_name', run_name, 'seed', seed,"
+            " 'space', space, 'algorithm', algorithm, 'config', json(config)), 'unknown', created_at, updated_at,"
             " json_object('run_name', run_name, 'seed', seed, 'algorithm', algorithm) FROM search_runs"
         )
         db.execute("DROP TABLE search_runs")

@@ -13,18 +13,39 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from archrank.store.core import STATUSES, ScoreRow
+from archrank.store.core import AUTO_DATA, STATUSES, ScoreRow
 from archrank.store.merge import MERGE_INSERT
 
 if TYPE_CHECKING:
     from archrank.store.core import Store
 
 REQUIRED_COLUMNS = ("space", "arch_key", "proxy", "config_hash", "seed", "batch_hash", "device", "score", "status")
+NUMBER_COLUMNS = frozenset({"seed", "score", "seconds", "created_at", "config_created_at"})
+"""The columns of a scores table that hold numbers; every other column is text."""
+
+
+def read_table(path: str | Path, numbers: Iterable[str] = NUMBER_COLUMNS) -> pd.DataFrame:
+    """A table file (CSV, ``.csv.gz`` or Parquet) as written, for :func:`put_frame` and ``archrank merge``.
+
+    A CSV is read as text with no guessing, so keys and hashes that look like numbers (``02012100``,
+    ``1e50000000000000``) and words such as ``nan`` or ``NA`` come back as written; only the columns ``numbers``
+    are parsed as numbers, an empty cell of any column being missing (NaN)."""
+    path = Path(path)
+    if path.name.lower().endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)  # Parquet keeps the types it was written with
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    for column in set(numbers) & set(frame.columns):
+        try:
+            frame[column] = pd.to_numeric(frame[column])
+        except ValueError as exc:
+            raise ValueError(f"column {column}: {exc}") from None
+    return frame
 
 
 def scores_frame(store: Store, space: str | None = None) -> pd.DataFrame:
@@ -50,13 +71,13 @@ def put_frame(store: Store, frame: pd.DataFrame) -> tuple[int, int]:
     for number, record in enumerate(frame.to_dict("records"), start=2):  # line 1 of a CSV is its header
         try:
             rows.append(_score_row(record))
+            if _present(record.get("config")):
+                configs[record["config_hash"]] = (record["proxy"], _json(record, "config"),
+                                                  _number(record.get("config_created_at")))
+            if _present(record.get("data")) and str(record["data"]).lower() != AUTO_DATA:  # auto: kind unknown
+                inputs[record["batch_hash"]] = (record["data"], _json(record, "data_spec") or {})
         except (TypeError, ValueError) as exc:
             raise ValueError(f"row {number}: {exc}") from None
-        if _present(record.get("config")):
-            configs[record["config_hash"]] = (record["proxy"], _json(record["config"]),
-                                              _number(record.get("config_created_at")))
-        if _present(record.get("data")):
-            inputs[record["batch_hash"]] = (record["data"], _json(record.get("data_spec")) or {})
     now = time.time()
     with store.transaction() as db:
         for config_hash, (proxy, config, created_at) in configs.items():
@@ -76,7 +97,7 @@ def _score_row(record: Mapping[str, Any]) -> ScoreRow:
         config_hash=str(record["config_hash"]), seed=int(record["seed"]), batch_hash=str(record["batch_hash"]),
         device=str(record["device"]), score=_number(record["score"]), seconds=_number(record.get("seconds")),
         status=status, error=str(record["error"]) if _present(record.get("error")) else None,
-        extra=_json(record.get("extra")), created_at=_number(record.get("created_at")),
+        extra=_json(record, "extra"), created_at=_number(record.get("created_at")),
     )
 
 
@@ -89,7 +110,16 @@ def _number(value: Any) -> float | None:
     return float(value) if _present(value) else None
 
 
-def _json(value: Any) -> Any:
+def _json(record: Mapping[str, Any], column: str) -> dict[str, Any] | None:
+    """The JSON object in ``column`` of ``record`` (None where the cell is empty); anything else is a ValueError
+    naming the column."""
+    value = record.get(column)
     if not _present(value):
         return None
-    return json.loads(value) if isinstance(value, str) else value
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{column} is not JSON ({exc}): {value!r}") from None
+    if not isinstance(parsed, Mapping):
+        raise ValueError(f"{column} must be a JSON object, got {value!r}")
+    return dict(parsed)

@@ -52,6 +52,23 @@ def test_stacked_forward_equals_separate_networks(mode: str) -> None:
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_a_node_fed_by_different_edges_in_different_networks_gets_every_networks_channels() -> None:
+    """Node 3 of network A gets only the edge from node 0, of network B only the edge from node 1: the scatter
+    index of its two pieces is the identity, but the node is still both pieces (a stack of study cells crashed
+    there, taking only the first piece)."""
+    space = get_space("nb201")
+    cells = ["|nor_conv_3x3~0|+|skip_connect~0|none~1|+|nor_conv_1x1~0|none~1|none~2|",
+             "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|nor_conv_1x1~1|none~2|"]
+    nets = []
+    for i, cell in enumerate(cells):
+        torch.manual_seed(i)
+        nets.append(space.build(space.parse(cell), num_classes=5, C=4, N=1))
+    stacked = StackedNB201(nets).eval()
+    x = torch.randn(3, 3, 8, 8)
+    expected = torch.stack([net.eval()(x) for net in nets], dim=1)
+    torch.testing.assert_close(stacked(x), expected, rtol=1e-4, atol=1e-5)
+
+
 def test_stacked_gradients_are_each_networks_own() -> None:
     _, nets = networks(5)
     stacked = StackedNB201(nets)

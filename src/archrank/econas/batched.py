@@ -182,14 +182,15 @@ class StackedCell(nn.Module):
         return self._sum(3, incoming[3], x)
 
     def _sum(self, dst: int, pieces: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        """Node ``dst``: the sum of its incoming edge outputs per network (zero for a network with none)."""
-        if self.identity_scatter[dst]:
-            return pieces[0]
-        total = x.new_zeros(x.shape)
+        """Node ``dst``: the sum of its incoming edge outputs per network (zero for a network with none). When the
+        pieces hold every network's channels once, in order (one incoming edge per network, possibly from
+        different nodes), the node is the pieces side by side."""
         if not pieces:
-            return total
+            return x.new_zeros(x.shape)
         source = torch.cat(pieces, dim=1) if len(pieces) > 1 else pieces[0]
-        return total.index_add(1, getattr(self, f"scatter_{dst}"), source)
+        if self.identity_scatter[dst]:
+            return source
+        return x.new_zeros(x.shape).index_add(1, getattr(self, f"scatter_{dst}"), source)
 
 
 class StackedNB201(nn.Module):

@@ -234,13 +234,14 @@ def _search_here(space: SearchSpace, oracle: Oracle, seeds: list[int], algorithm
                  quiet: bool, proxy_seconds: float, fidelity: str | None, max_cost: float | None,
                  kwargs: dict[str, Any], shared: dict[str, ProxyScorer]) -> list[History]:
     """The seeds one after the other in this process, sharing one scorer per proxy (``shared``, closed at the end):
-    each seed charges its own proxy seconds, but nothing is computed twice."""
+    each seed charges its own proxy seconds (``search.run`` forks a given scorer per run), but nothing is computed
+    twice."""
     histories = []
     try:
         for seed in seeds:
             try:
                 hist = run(space, algorithm, oracle, budget, warmup=warm, move=move, seed=seed,
-                           proxy_scorer={p: s.fork() for p, s in shared.items()}, move_random_prob=move_random_prob,
+                           proxy_scorer=shared, move_random_prob=move_random_prob,
                            store=store_path, run_name=name, progress=not quiet, table_seconds=proxy_seconds,
                            fidelity=fidelity, max_cost=max_cost, **kwargs)
             except (ValueError, KeyError, RuntimeError, TypeError) as exc:

@@ -291,6 +291,65 @@ def test_train_many_resumes_after_interruption(nb201, tmp_path) -> None:
     assert len(frame) == 4 and set(frame["resolution"]) == {4}
 
 
+def test_a_failing_training_is_recorded_with_its_reason_and_the_run_goes_on(nb201, monkeypatch, tmp_path) -> None:
+    """A training that raises (here: out of memory on one cell) is stored as failed with the reason, the other
+    architectures still train, and the next run trains the failed one and replaces the failure."""
+    from archrank.econas import consistency
+
+    raw = colour_task(60, 30)
+    archs = [nb201.parse(TINY_ARCH), nb201.from_index(1)]
+    bad = nb201.key(archs[0])
+    real_train = consistency.train
+
+    def flaky(space, arch, *args, **kwargs):
+        if space.key(arch) == bad:
+            raise RuntimeError("out of memory (simulated)")
+        return real_train(space, arch, *args, **kwargs)
+
+    path = tmp_path / "runs.sqlite"
+    with econas.TrainingStore(path) as store:
+        with monkeypatch.context() as patch:
+            patch.setattr(consistency, "train", flaky)
+            assert train_many(nb201, archs, ["c2r2s1e1"], raw, store, recipe=TINY_RECIPE, progress=False,
+                              **TINY) == 1
+        failures = store.failures(space="nb201")
+        assert failures[["arch_key", "seed"]].values.tolist() == [[bad, 0]]
+        assert failures["error"].iloc[0] == "RuntimeError: out of memory (simulated)"
+        assert failures["setting"].iloc[0].startswith("c2r2s1e1|")  # the recipe tag, as results are keyed
+        assert store.results(space="nb201")["arch_key"].tolist() == [nb201.key(archs[1])]
+        assert train_many(nb201, archs, ["c2r2s1e1"], raw, store, recipe=TINY_RECIPE, progress=False, **TINY) == 1
+        assert store.failures().empty
+        assert sorted(store.results(space="nb201")["arch_key"]) == sorted(nb201.key(a) for a in archs)
+
+
+def test_consistency_command_reports_failed_trainings(data_root, monkeypatch, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from archrank.cli import main
+    from archrank.econas import consistency
+
+    if not (data_root / "cifar-10-batches-py").is_dir():
+        pytest.skip(f"no CIFAR-10 under {data_root}")
+    space = get_space("nb201")
+    bad = space.key(space.sample_many(3, seed=0)[1])
+    real_train = consistency.train
+
+    def flaky(space_, arch, *args, **kwargs):
+        if space_.key(arch) == bad:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return real_train(space_, arch, *args, **kwargs)
+
+    monkeypatch.setattr(consistency, "train", flaky)
+    store = tmp_path / "c.db"
+    out = CliRunner().invoke(main, ["consistency", "--sample", "3", "--settings", "c4r8s2e1", "--store", str(store),
+                                    "--threads", "1", "--quiet"])
+    assert out.exit_code == 0, out.output
+    assert (f"1 trainings failed and are left out (recorded with their reasons; the next run tries them again), "
+            f"e.g. {bad} under c4r8s2e1: RuntimeError: CUDA out of memory (simulated)") in out.output
+    with econas.TrainingStore(store) as training_store:
+        assert len(training_store.results(space="nb201")) == 2
+
+
 def test_scorer_returns_accuracy_and_reuses_the_store(nb201) -> None:
     with econas.TrainingStore(":memory:") as store:
         scorer = econas.ReducedTrainingScorer("c2r2s1e1", colour_task(60, 30), recipe=TINY_RECIPE, store=store, **TINY)

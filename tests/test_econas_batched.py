@@ -137,3 +137,35 @@ def test_stack_shrinks_with_activation_size() -> None:
     assert stack_size(32, side=16, width=4) == 8  # 4x the pixels: a quarter of the networks
     assert stack_size(32, side=8, width=2) == 32  # smaller networks never stack more than asked
     assert stack_size(3, side=32, width=16) == 1
+
+
+def test_a_failing_stack_is_trained_network_by_network(monkeypatch, tmp_path) -> None:
+    """When a stacked training raises (out of memory, a cell it cannot hold), its networks are trained one by one:
+    the good ones are stored, the bad one is recorded as failed with its reason, and the run goes on."""
+    from archrank.econas import batched, consistency
+
+    space = get_space("nb201")
+    archs = space.sample_many(3, seed=2)
+    bad = space.key(archs[1])
+    real_train = consistency.train
+
+    def no_stack(*args, **kwargs):
+        raise RuntimeError("out of memory (simulated)")
+
+    def flaky(space_, arch, *args, **kwargs):
+        if space_.key(arch) == bad:
+            raise ValueError("cannot build (simulated)")
+        return real_train(space_, arch, *args, **kwargs)
+
+    monkeypatch.setattr(batched, "train_stacked", no_stack)
+    monkeypatch.setattr(consistency, "train", flaky)
+    with econas.TrainingStore(tmp_path / "s.db") as store:
+        ran = train_many(space, archs, ["c2r0s1e1"], colour_data(), store, recipe=RECIPE, progress=False, stack=4,
+                         **TINY)
+        frame = store.results(space="nb201")
+        failures = store.failures(space="nb201")
+    assert ran == 2
+    assert sorted(frame["arch_key"]) == sorted(space.key(a) for a in archs if space.key(a) != bad)
+    assert frame["stack"].tolist() == [1, 1]
+    assert failures["arch_key"].tolist() == [bad] and failures["error"].tolist() == ["ValueError: cannot build "
+                                                                                     "(simulated)"]

@@ -32,3 +32,31 @@ def test_trainings_on_two_workers_equal_one_worker_and_resume(nb201: NB201Space,
     assert len(frames[0]) == 4
     assert frames[0]["accuracy"].tolist() == frames[1]["accuracy"].tolist()
     assert frames[0]["final_train_loss"].tolist() == frames[1]["final_train_loss"].tolist()
+
+
+def test_a_failing_task_is_recorded_as_failed_and_retried(nb201: NB201Space, tmp_path: Path, monkeypatch) -> None:
+    """On an executor, a training whose task fails for good is stored as failed with the reason; the next run
+    trains it and the result replaces the failure."""
+    from archrank.econas import parallel
+
+    raw = colour_task(60, 30)
+    archs = [nb201.parse(TINY_ARCH), nb201.from_index(1)]
+    bad = nb201.key(archs[1])
+    real_train = parallel.train
+
+    def flaky(space, arch, *args, **kwargs):
+        if space.key(arch) == bad:
+            raise RuntimeError("out of memory (simulated)")
+        return real_train(space, arch, *args, **kwargs)
+
+    with econas.TrainingStore(tmp_path / "e.db") as store:
+        with monkeypatch.context() as patch:
+            patch.setattr(parallel, "train", flaky)
+            assert train_many(nb201, archs, ["c2r2s1e1"], raw, store, recipe=TINY_RECIPE, progress=False,
+                              executor=LocalExecutor(1), **TINY) == 1
+        failures = store.failures(space="nb201")
+        assert failures["arch_key"].tolist() == [bad] and "out of memory (simulated)" in failures["error"].iloc[0]
+        assert failures["setting"].iloc[0] == store.results(space="nb201")["setting"].iloc[0]
+        assert train_many(nb201, archs, ["c2r2s1e1"], raw, store, recipe=TINY_RECIPE, progress=False,
+                          executor=LocalExecutor(1), **TINY) == 1
+        assert store.failures().empty and len(store.results(space="nb201")) == 2

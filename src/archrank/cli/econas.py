@@ -118,10 +118,16 @@ def consistency_cmd(
         # this data set's trainings only (a store may hold the same setting trained on another data set, e.g. the
         # 5085-image subset and the full CIFAR-10), and this device type's only
         results = store.results(space=space.name, settings=names, data=raw.key, device=device)
+        failures = store.failures(space=space.name, settings=names, data=raw.key)
+    failures = failures[failures["arch_key"].isin(keys)]
     table = consistency_table(results[results["arch_key"].isin(keys)], truth, settings=names)
     note = ("data from the file given" if data_spec.endswith(".npz")
             else DATA_NOTE if ":" not in data_spec else "data from the folder given")
     click.echo(f"{ran} new trainings; {len(archs)} architectures; data: {data_spec} ({note})", err=True)
+    if len(failures):
+        click.echo(f"{len(failures)} trainings failed and are left out (recorded with their reasons; the next run "
+                   f"tries them again), e.g. {failures['arch_key'].iloc[0]} under {failures['setting'].iloc[0]}: "
+                   f"{failures['error'].iloc[0]}", err=True)
     click.echo(table.to_string(index=False))
     if out_dir is not None and not table.empty:
         out_dir.mkdir(parents=True, exist_ok=True)

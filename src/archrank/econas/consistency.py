@@ -9,6 +9,8 @@ and :func:`plot_consistency` show which settings are worth their cost.
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,7 +67,9 @@ def train_many(
     a cluster, one torch thread each (:mod:`archrank.econas.parallel`); by default they run here, in order.
 
     Architectures are the outer loop, so at any moment the store holds complete grids for a prefix of ``archs``.
-    Each result is committed as soon as it exists. Data is loaded once and reduced once per (r, s, seed).
+    Each result is committed as soon as it exists. A training that raises (out of memory, a cell the trainer cannot
+    build) is stored as ``failed`` with its reason (:meth:`TrainingStore.failures`) and the run goes on; the next
+    run tries it again. Data is loaded once and reduced once per (r, s, seed).
 
     ``stack > 1`` (NB201, no executor) makes settings the outer loop instead, in the order given (put the cheapest
     first), and trains up to ``stack`` missing architectures of a setting together as one stacked network
@@ -80,18 +84,19 @@ def train_many(
     device_type = torch.device(device).type
     done = {(str(s), seed): store.done(space.name, str(s) + tag, seed, raw.key, device_type)
             for s in parsed for seed in seeds}
+    keeper = _Keeper(store, done, space.name, raw.key, str(torch.device(device)), tag, on_result)
     arch_list = list(archs)
     if stack > 1:
         if executor is not None:
             raise ValueError("stacked training (stack > 1) runs in this process: pass no executor")
-        return _train_stacked_many(space, arch_list, parsed, raw, store, seeds, device, recipe, width_kwarg,
-                                   build_kwargs, done, stack, on_result)
+        _train_stacked_many(space, arch_list, parsed, raw, seeds, device, recipe, width_kwarg, build_kwargs, stack,
+                            keeper)
+        return keeper.ran
     if executor is not None:
         todo = settings_todo([space.key(a) for a in arch_list], parsed, seeds, done)
         return train_on_executor(executor, space, todo, raw, store, device=str(device), recipe=recipe,
                                  width_kwarg=width_kwarg, build_kwargs=build_kwargs, progress=progress,
                                  on_result=on_result)
-    ran = 0
     bar = tqdm(arch_list, disable=not progress, desc="econas", unit="arch")
     for arch in bar:
         key = space.key(arch)
@@ -102,16 +107,49 @@ def train_many(
                 cache_key = (setting.resolution_divisor, setting.s, seed)
                 if cache_key not in cache:
                     cache[cache_key] = prepare(raw, setting, seed)
-                result = train(
-                    space, arch, setting, cache[cache_key], seed=seed, device=device, recipe=recipe,
-                    width_kwarg=width_kwarg, build_kwargs=build_kwargs,
-                )
-                store.put(result)
-                done[(str(setting), seed)].add(key)
-                ran += 1
-                if on_result is not None:
-                    on_result(result)
-    return ran
+                keeper.train_alone(space, arch, setting, cache[cache_key], seed, device, recipe, width_kwarg,
+                                   build_kwargs)
+    return keeper.ran
+
+
+class _Keeper:
+    """Where :func:`train_many`'s outcomes go: a result into the store (and ``on_result``), a training that raises
+    into the store as ``failed`` with its reason (retried by the next run) and a line on stderr; the run goes on."""
+
+    def __init__(self, store: TrainingStore, done: dict[tuple[str, int], set[str]], space: str, data: str,
+                 device: str, tag: str, on_result: Callable[[TrainResult], None] | None) -> None:
+        self.store, self.done, self.space, self.data, self.device = store, done, space, data, device
+        self.tag, self.on_result = tag, on_result
+        self.ran = 0
+        self.failed = 0
+
+    def keep(self, result: TrainResult) -> None:
+        self.store.put(result)
+        self.done[(result.setting, result.seed)].add(result.arch_key)
+        self.ran += 1
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def fail(self, arch_key: str, setting: Setting, seed: int, exc: Exception, seconds: float) -> None:
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        self.store.put_failure((self.space, arch_key, str(setting) + self.tag, seed, self.data), self.device,
+                               reason, seconds)
+        self.failed += 1
+        tqdm.write(f"econas: training {arch_key} under {setting} (seed {seed}) failed, recorded: {reason}",
+                   file=sys.stderr)
+
+    def train_alone(self, space: SearchSpace, arch: Arch, setting: Setting, prepared: TrainData, seed: int,
+                    device: str | torch.device, recipe: Recipe, width_kwarg: Mapping[str, int] | None,
+                    build_kwargs: Mapping[str, Any] | None) -> None:
+        """One :func:`~archrank.econas.trainer.train`, kept or recorded as failed."""
+        start = time.perf_counter()
+        try:
+            result = train(space, arch, setting, prepared, seed=seed, device=device, recipe=recipe,
+                           width_kwarg=width_kwarg, build_kwargs=build_kwargs)
+        except Exception as exc:  # a failing architecture (out of memory, a bad cell) is recorded; the others run
+            self.fail(space.key(arch), setting, seed, exc, time.perf_counter() - start)
+            return
+        self.keep(result)
 
 
 def stack_size(stack: int, side: int, width: int) -> int:
@@ -126,38 +164,41 @@ def _train_stacked_many(
     archs: list[Arch],
     settings: list[Setting],
     raw: RawData,
-    store: TrainingStore,
     seeds: Sequence[int],
     device: str | torch.device,
     recipe: Recipe,
     width_kwarg: Mapping[str, int] | None,
     build_kwargs: Mapping[str, Any] | None,
-    done: dict[tuple[str, int], set[str]],
     stack: int,
-    on_result: Callable[[TrainResult], None] | None,
-) -> int:
-    """The ``stack > 1`` branch of :func:`train_many`: setting by setting, ``stack`` architectures at a time."""
+    keeper: _Keeper,
+) -> None:
+    """The ``stack > 1`` branch of :func:`train_many`: setting by setting, ``stack`` architectures at a time. A stack
+    whose training raises is trained again network by network, so one failing architecture (or a stack too large
+    for memory) costs only its own result."""
     from archrank.econas.batched import train_stacked
 
-    ran = 0
     for setting in settings:
         for seed in seeds:
-            todo = [a for a in archs if space.key(a) not in done[(str(setting), seed)]]
+            todo = [a for a in archs if space.key(a) not in keeper.done[(str(setting), seed)]]
             if not todo:
                 continue
             prepared = prepare(raw, setting, seed)
             width = sum(reduced_build_kwargs(space, setting, width_kwarg).values()) or 1
             size = stack_size(stack, prepared.side, width)
             for start in range(0, len(todo), size):
-                for result in train_stacked(space, todo[start : start + size], setting, prepared, seed=seed,
-                                            device=device, recipe=recipe, width_kwarg=width_kwarg,
-                                            build_kwargs=build_kwargs):
-                    store.put(result)
-                    done[(str(setting), seed)].add(result.arch_key)
-                    ran += 1
-                    if on_result is not None:
-                        on_result(result)
-    return ran
+                chunk = todo[start : start + size]
+                try:
+                    results = train_stacked(space, chunk, setting, prepared, seed=seed, device=device, recipe=recipe,
+                                            width_kwarg=width_kwarg, build_kwargs=build_kwargs)
+                except Exception as exc:  # e.g. out of memory, one cell the stacked network cannot hold
+                    tqdm.write(f"econas: a stack of {len(chunk)} under {setting} failed ({type(exc).__name__}: "
+                               f"{exc}); training its networks one by one", file=sys.stderr)
+                    for arch in chunk:
+                        keeper.train_alone(space, arch, setting, prepared, seed, device, recipe, width_kwarg,
+                                           build_kwargs)
+                    continue
+                for result in results:
+                    keeper.keep(result)
 
 
 def nb201_truth(space: SearchSpace, metric: str = "cifar10_test_acc") -> pd.Series:

@@ -5,8 +5,8 @@ A work item is one (architecture, setting, seed) training; a task trains a chunk
 data set once per task. The raw data set travels to the workers once (the shared payload). Results come back to
 the driver, which alone writes the store, so an interrupted run resumes like the sequential one. Each training
 runs on one torch thread (parallelism comes from the workers), so a result does not depend on how many workers
-computed the study; a training whose task still fails after the executor's retries is reported and left out of
-the store, to be tried again by the next run.
+computed the study; a training whose task still fails after the executor's retries is reported and stored as
+``failed`` with its reason, to be tried again by the next run.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from archrank.econas.data import RawData, TrainData, load_data, prepare
 from archrank.econas.setting import Setting, parse_setting
 from archrank.econas.store import TrainingStore
-from archrank.econas.trainer import Recipe, TrainResult, train
+from archrank.econas.trainer import Recipe, TrainResult, train, variant_tag
 from archrank.executors import Executor
 from archrank.runner import portable_space, torch_threads
 from archrank.spaces import SearchSpace
@@ -80,6 +80,8 @@ def train_on_executor(
     trainings ran. Tasks of one training each: a training is long, so per-task overhead does not matter and the
     load balances best."""
     job = TrainingJob(portable_space(space), raw, str(device), recipe, width_kwarg, build_kwargs)
+    tag = variant_tag(space, recipe, width_kwarg, build_kwargs)
+    device_name = str(torch.device(device))
     ran = 0
     failed = 0
     bar = tqdm(total=len(todo), disable=not progress, desc="econas", unit="training")
@@ -93,7 +95,10 @@ def train_on_executor(
                         on_result(result)
             else:
                 failed += len(outcome.items)
-                bar.write(f"training {outcome.items[0]} failed, not stored: {outcome.error}")
+                for key, setting_name, seed in outcome.items:
+                    store.put_failure((space.name, key, setting_name + tag, seed, raw.key), device_name,
+                                      str(outcome.error))
+                bar.write(f"training {outcome.items[0]} failed, recorded: {outcome.error}")
                 bar.set_postfix(failed=failed, refresh=False)
             bar.update(len(outcome.items))
     finally:

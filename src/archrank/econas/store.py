@@ -40,6 +40,35 @@ class TrainingStore(StoreView):
         """Store one result; ``False`` (and nothing changed) when its key is already there."""
         return self.store.put_scores([_score_row(result)]) > 0
 
+    def put_failure(self, key: tuple[str, str, str, int, str], device: str, reason: str, seconds: float | None = None
+                    ) -> bool:
+        """Record that the training of ``key`` — (space, arch key, setting with its recipe tag, seed, data), as
+        :attr:`TrainResult.key` — failed with ``reason`` (e.g. ``"RuntimeError: out of memory"``). A failure is not
+        done: the next run trains the key again and its result replaces the failure. ``False`` when the key already
+        holds a result."""
+        space, arch_key, setting, seed, data = key
+        row = ScoreRow(space=space, arch_key=arch_key, proxy=METHOD, config_hash=setting, seed=seed, batch_hash=data,
+                       device=device, score=None, seconds=seconds, status="failed", error=reason)
+        return self.store.put_scores([row]) > 0
+
+    def failures(self, space: str | None = None, settings: Sequence[str] | None = None, data: str | None = None
+                 ) -> pd.DataFrame:
+        """The trainings recorded as failed and not trained since: ``space``, ``arch_key``, ``setting``, ``seed``,
+        ``data``, ``device`` and ``error`` (the reason), optionally filtered like :meth:`results`."""
+        where, params = ["method=?", "status='failed'"], [METHOD]
+        for column, value in (("space", space), ("input_hash", data)):
+            if value is not None:
+                where.append(f"{column}=?")
+                params.append(value)
+        if settings:
+            where.append(f"config_hash IN ({', '.join('?' * len(settings))})")
+            params.extend(settings)
+        rows = self.store._db.execute(
+            "SELECT space, arch_key, config_hash, seed, input_hash, device, reason FROM measurements"
+            f" WHERE {' AND '.join(where)} ORDER BY space, config_hash, arch_key, seed", params
+        ).fetchall()
+        return pd.DataFrame(rows, columns=["space", "arch_key", "setting", "seed", "data", "device", "error"])
+
     def get(self, space: str, arch_key: str, setting: str, seed: int, data: str) -> TrainResult | None:
         """The stored result of one key (``setting`` includes the recipe tag), or ``None``."""
         frame = self.results(space=space, settings=[setting], data=data)

@@ -438,7 +438,7 @@ def plot_full(table: pd.DataFrame, path: Path, caption: str, population: pd.Data
             name, _, tag = name.partition("|")  # a recipe variant's tag goes on a second line
             if kind.startswith("econas-") and kind != "econas-subset":
                 name = f"{name} (n={row.archs})"
-            name += "\n" + tag.replace(",", ", ") if tag else ""
+            name += "\n" + tag.replace(",", "\n") if tag else ""  # one recipe change per line: narrow
             labels.append((row.cost_per_arch, row.spearman, name, color))
     if population is not None and not population.empty:
         estimated = table.merge(population[["ranker", "rho_adj", "rho_adj_lo", "rho_adj_hi"]], on="ranker")
@@ -465,6 +465,8 @@ def plot_full(table: pd.DataFrame, path: Path, caption: str, population: pd.Data
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Spearman ρ vs NB201 200-epoch CIFAR-10 test acc")
     ax.set_ylim(min(-0.3, float(table["spearman"].min()) - 0.05), 1.0)
+    left, right = ax.get_xlim()
+    ax.set_xlim(left, max(right, float(table["cost_per_arch"].max()) * 5))  # room for the dearest points' labels
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, framealpha=0.9)
     fig.text(0.01, 0.01, caption, fontsize=7.5, wrap=True, va="bottom")
@@ -479,7 +481,8 @@ def place_labels(ax, labels: list[tuple[float, float, str, str]],
                  bars: list[tuple[float, float, float]] = ()) -> None:
     """Write each ``(x, y, text, colour)`` label beside its point at the first of a few offsets where it stays inside
     the axes and overlaps no label already placed, no marker and no error bar ``(x, low, high)`` (greedy, in
-    display coordinates; the last offset when none is free)."""
+    display coordinates); when none is free, at the offset that overlaps least (area outside the axes counts as
+    overlap), so two crowded labels never land on the same spot."""
     from matplotlib.transforms import Bbox
 
     renderer = ax.figure.canvas.get_renderer()
@@ -490,21 +493,48 @@ def place_labels(ax, labels: list[tuple[float, float, str, str]],
         taken.append(Bbox.from_extents(x0 - 3, y0, x0 + 3, y1))
     inside = ax.get_window_extent(renderer)
     # beside the point first, then further out on rings (with a leader line), so a crowded cluster finds space
-    offsets = [(radius * math.cos(angle), radius * math.sin(angle)) for radius in (8, 24, 44, 66)
+    offsets = [(radius * math.cos(angle), radius * math.sin(angle)) for radius in (8, 24, 44, 66, 90, 120)
                for angle in (math.radians(a) for a in (20, 160, -20, -160, 60, 120, -60, -120, 90, -90))]
-    for x, y, text, color in labels:
-        for i, (dx, dy) in enumerate(offsets):
-            far = math.hypot(dx, dy) > 10
-            note = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=7, color=color,
-                               ha="left" if dx >= 0 else "right", va="center",
-                               arrowprops={"arrowstyle": "-", "color": color, "lw": 0.5} if far else None)
-            box = note.get_window_extent(renderer)
-            clear = (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
-                     and not any(box.overlaps(other) for other in taken))
-            if clear or i == len(offsets) - 1:
-                taken.append(box)
-                break
+
+    def area(box: Bbox) -> float:
+        return max(box.width, 0.0) * max(box.height, 0.0)
+
+    def overlap(box: Bbox) -> float:
+        clipped = Bbox.intersection(box, inside)
+        outside = area(box) - (area(clipped) if clipped is not None else 0.0)
+        shared = (Bbox.intersection(box, other) for other in taken)
+        return outside + sum(area(b) for b in shared if b is not None)
+
+    for x, y, text, color in sorted(labels, key=lambda label: -label[0]):  # right to left: the edge is tightest
+        best: tuple[float, float, float] | None = None  # (overlap, dx, dy)
+        for dx, dy in offsets:
+            note = annotate_label(ax, x, y, text, color, dx, dy)
+            box = text_extent(note, renderer)
             note.remove()
+            score = overlap(box)
+            if best is None or score < best[0]:
+                best = (score, dx, dy)
+            if score == 0:
+                break
+        assert best is not None
+        note = annotate_label(ax, x, y, text, color, best[1], best[2])
+        taken.append(text_extent(note, renderer))
+
+
+def text_extent(note, renderer):
+    """Display box of an annotation's text alone (``Annotation.get_window_extent`` spans its leader line too)."""
+    from matplotlib.text import Text
+
+    note.update_positions(renderer)
+    return Text.get_window_extent(note, renderer)
+
+
+def annotate_label(ax, x: float, y: float, text: str, color: str, dx: float, dy: float):
+    """One label of :func:`place_labels`, offset (dx, dy) points from its point, with a leader line when far."""
+    far = math.hypot(dx, dy) > 10
+    return ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=7, color=color,
+                       ha="left" if dx >= 0 else "right", va="center",
+                       arrowprops={"arrowstyle": "-", "color": color, "lw": 0.5} if far else None)
 
 
 def main() -> None:

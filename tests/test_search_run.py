@@ -115,6 +115,27 @@ def test_shared_proxy_name_is_scored_once_for_warmup_and_move(space: ToySpace) -
     assert len(calls) == len(set(calls))
 
 
+def test_an_aggregate_shares_its_members_with_their_other_uses(space: ToySpace) -> None:
+    """Warmup by ``a+b`` and move proposal by ``a``: ``a`` scores each architecture once, and the run is charged
+    once for every score computed (the aggregate only sums its members' costs)."""
+    calls: dict[str, list[tuple]] = {"a": [], "b": []}
+
+    def counted(name: str):
+        def fn(arch: tuple) -> float:
+            calls[name].append(arch)
+            return planted_value(arch, TARGET)
+        return fn
+
+    given = {name: search.FunctionScorer(space, counted(name), name=name, seconds=cost)
+             for name, cost in (("a", 0.5), ("b", 0.25))}
+    hist = search.run(space, "rea", planted_oracle(TARGET, cost_s=0.0), budget=40, seed=0, warmup=("a+b", 100),
+                      move="a", proxy_scorer=given)
+    assert len(calls["a"]) == len(set(calls["a"])) and len(calls["b"]) == len(set(calls["b"])) == 100
+    assert len(calls["a"]) > 100  # the move proposal scored more than the warmup pool, through the same scorer
+    assert sum(hist.proxy_seconds) == pytest.approx(0.5 * len(calls["a"]) + 0.25 * len(calls["b"]))
+    assert hist.scorers["a+b"] == "MeanRankScorer"
+
+
 # --- persistence and resume --------------------------------------------------------------------------------
 class Interrupt(Exception):
     pass

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -40,7 +40,7 @@ from archrank.executors import Executor
 from archrank.search.guidance import MoveProposal, Warmup
 from archrank.search.history import History, HistoryDB
 from archrank.search.oracles import Oracle, OracleResult, TrainingOracle
-from archrank.search.proxy import ProxyScorer, resolve_scorer
+from archrank.search.proxy import MeanRankScorer, ProxyScorer, resolve_scorer
 from archrank.search.samplers import ALGORITHMS, Sampler
 from archrank.spaces.base import SearchSpace
 from archrank.store import Store
@@ -151,6 +151,9 @@ class _Scorers:
                 scorer = self._fork(self.given)
             elif isinstance(self.given, Mapping) and name in self.given:
                 scorer = self._fork(self.given[name])
+            elif "+" in name:  # an aggregate shares its members with every other use of them (warmup a+b, move a)
+                parts = [p.strip() for p in name.split("+") if p.strip()]
+                scorer = MeanRankScorer(self.space, [self.get(p) for p in parts], name="+".join(parts))
             else:
                 scorer = resolve_scorer(name, self.space, self.oracle, self.store, self.table_seconds,
                                         **self.live_kwargs)
@@ -158,12 +161,21 @@ class _Scorers:
         return self.by_name[name]
 
     def seconds(self) -> float:
-        unique = {id(s): s for s in self.by_name.values()}
-        return sum(s.seconds for s in unique.values())
+        return sum(s.seconds for s in _leaves(self.by_name.values()))
 
     def describe(self) -> dict[str, str]:
         """Proxy name -> scorer class (of the first scorer of a chain of forks)."""
         return {name: type(_origin(s)).__name__ for name, s in self.by_name.items()}
+
+
+def _leaves(scorers: Iterable[ProxyScorer]) -> list[ProxyScorer]:
+    """The scorers that compute, each once: an aggregate's members in its place (they pay; it only sums them),
+    a scorer used under several names or inside several aggregates counted once."""
+    unique: dict[int, ProxyScorer] = {}
+    for scorer in scorers:
+        for leaf in _leaves(scorer.members) if isinstance(scorer, MeanRankScorer) else [scorer]:
+            unique[id(leaf)] = leaf
+    return list(unique.values())
 
 
 def _origin(scorer: ProxyScorer) -> ProxyScorer:

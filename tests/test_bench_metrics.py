@@ -42,6 +42,14 @@ def test_minus_infinity_orders_for_ranks_but_has_no_linear_correlation() -> None
         assert math.isnan(pearson(pred, TRUTH))
 
 
+def test_pearson_is_not_computed_on_the_stand_in_for_a_missing_score() -> None:
+    # "worst" ranks a missing score last via an invented number: fine for ranks, meaningless for r
+    pred = [math.nan, 2.0, 3.0, 4.0]
+    assert spearman(pred, TRUTH, "worst") == pytest.approx(spearman([0.0, 2.0, 3.0, 4.0], TRUTH))
+    assert math.isnan(pearson(pred, TRUTH, "worst"))
+    assert pearson(pred, TRUTH, "omit") == pytest.approx(pearson(PRED[1:], TRUTH[1:]))
+
+
 def test_signs_are_kept() -> None:
     reverse = [-x for x in PRED]
     assert spearman(reverse, TRUTH) == pytest.approx(-0.8)

@@ -117,9 +117,10 @@ def kendall(pred: ArrayLike, truth: ArrayLike, nan_policy: NanPolicy = "omit") -
 def pearson(pred: ArrayLike, truth: ArrayLike, nan_policy: NanPolicy = "omit") -> float:
     """Pearson's linear correlation r (``scipy.stats.pearsonr``) of the raw values; NaN when undefined — also
     when a kept value is ±inf (a known worst score such as synflow's log 0 orders fine for Spearman and Kendall,
-    but has no linear distance)."""
-    p, t, _ = clean_pairs(pred, truth, nan_policy)
-    if _degenerate(p, t) or not np.isfinite(p).all():
+    but has no linear distance), and under ``nan_policy="worst"`` when a score is missing: the stand-in that ranks
+    it last is an order, not a value, so r of it would be r of a made-up number."""
+    p, t, report = clean_pairs(pred, truth, nan_policy)
+    if _degenerate(p, t) or not np.isfinite(p).all() or (nan_policy == "worst" and report.n_pred_missing):
         return math.nan
     return float(stats.pearsonr(p, t).statistic)
 

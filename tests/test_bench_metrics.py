@@ -100,6 +100,18 @@ def test_topk_precision_and_recall() -> None:
         topk_precision(pred, truth, 0.0)
 
 
+def test_topk_ties_do_not_depend_on_row_order() -> None:
+    # a constant proxy gets the random baseline even when the rows are sorted by accuracy (best first)
+    truth = np.arange(100.0)[::-1]
+    assert topk_precision(np.zeros(100), truth, 0.1) == pytest.approx(0.1)
+    assert topk_recall(np.zeros(100), truth, 0.1) == pytest.approx(0.1)
+    # top 2 of 4: arch 0 is in for sure, archs 1 and 2 tie for the last place (half a hit expected from arch 1)
+    pred = np.array([3.0, 2.0, 2.0, 1.0])
+    truth = np.array([4.0, 3.0, 1.0, 2.0])
+    for order in ([0, 1, 2, 3], [0, 2, 1, 3], [3, 2, 1, 0]):
+        assert topk_precision(pred[order], truth[order], 0.5) == pytest.approx(0.75)
+
+
 def test_rank_of_the_true_best() -> None:
     pred = [10, 9, 8, 7]
     truth = [1, 10, 9, 2]

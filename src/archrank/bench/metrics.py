@@ -132,18 +132,28 @@ def top_count(n: int, frac: float) -> int:
     return max(1, math.ceil(frac * n - 1e-9))
 
 
-def _top_set(values: np.ndarray, count: int) -> np.ndarray:
-    """Positions of the ``count`` highest values; ties broken by position (stable sort)."""
-    return np.argsort(-values, kind="stable")[:count]
+def _top_share(values: np.ndarray, count: int) -> np.ndarray:
+    """Per position, the chance of being among the ``count`` highest values when ties at the cut-off are broken at
+    random: 1 above the cut-off value, the free places over the number tied at it, 0 below. Row order plays no part
+    (breaking ties by position would reward a tied score whenever the rows happen to be sorted by accuracy)."""
+    cut = np.sort(values)[::-1][count - 1]
+    above = values > cut
+    at = values == cut
+    share = above.astype(float)
+    share[at] = (count - above.sum()) / at.sum()
+    return share
 
 
-def _overlap(pred: ArrayLike, truth: ArrayLike, frac: float, true_frac: float | None, nan_policy: NanPolicy):
+def _overlap(
+    pred: ArrayLike, truth: ArrayLike, frac: float, true_frac: float | None, nan_policy: NanPolicy
+) -> tuple[float, int, int]:
+    """Expected hits (ties at either cut-off broken at random) and the sizes of the predicted and true top sets."""
     p, t, _ = clean_pairs(pred, truth, nan_policy)
     if p.size == 0:
-        return 0, 0, 0
+        return 0.0, 0, 0
     n_pred = top_count(p.size, frac)
     n_true = top_count(p.size, frac if true_frac is None else true_frac)
-    hits = np.intersect1d(_top_set(p, n_pred), _top_set(t, n_true)).size
+    hits = float((_top_share(p, n_pred) * _top_share(t, n_true)).sum())
     return hits, n_pred, n_true
 
 
@@ -153,8 +163,9 @@ def topk_precision(
 ) -> float:
     """Of the proxy's best ``frac``, the fraction that is truly among the best ``true_frac`` (default ``frac``).
 
-    With equal fractions precision equals recall (both sets have the same size). Ties at the cut-off are
-    broken by position, so a proxy that gives many architectures the same score gets no benefit from it.
+    With equal fractions precision equals recall (both sets have the same size). Ties at the cut-off count by
+    their expectation under a random tie-break (as ``true_best_rank``'s average rank does), whatever the row order:
+    a proxy that gives many architectures the same score gets the random baseline for them, no more.
     """
     hits, n_pred, _ = _overlap(pred, truth, frac, true_frac, nan_policy)
     return hits / n_pred if n_pred else math.nan

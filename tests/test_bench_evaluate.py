@@ -149,3 +149,17 @@ def test_worst_policy_and_store_truth(tmp_path: Path, nb201: NB201Space) -> None
     assert got.values.sort_index().equals(truth.dropna().sort_index().rename("acc"))
     with pytest.raises(ValueError, match="no ground truth 'other'"):
         load_truth("store:other", nb201, store_path=tmp_path / "s.db")
+
+
+def test_headline_learned_skips_a_model_without_a_spearman() -> None:
+    # a monotone fit with all-zero weights predicts a constant: its held-out ρ is NaN and must not be "best"
+    from archrank.bench.report import headline
+
+    learned = pd.DataFrame({"model": ["linear", "linear", "monotone", "monotone"], "k": 10, "repeat": [0, 1, 0, 1],
+                            "spearman": [0.5, 0.6, np.nan, np.nan], "kendall": [0.4, 0.5, np.nan, np.nan],
+                            "n_eval": 50})
+    metrics = pd.DataFrame({"kind": ["proxy"], "spearman": [0.3]}, index=["a"])
+    ev = Evaluation("t", pd.DataFrame(), pd.Series(dtype=float), metrics, pd.DataFrame(), pd.DataFrame(), learned,
+                    pd.DataFrame(), {})
+    head = headline(ev)
+    assert head["best_learned_model"] == "linear" and head["best_learned_spearman_mean"] == pytest.approx(0.55)

@@ -118,7 +118,7 @@ def headline(ev: Evaluation, target: float | None = None) -> dict[str, Any]:
     }
     summary = ev.learned_summary()
     if not summary.empty:
-        top_k = summary[summary["k"] == summary["k"].max()].sort_values("spearman_mean").iloc[-1]
+        top_k = summary[summary["k"] == summary["k"].max()].sort_values("spearman_mean", na_position="first").iloc[-1]
         out.update(best_learned_model=str(top_k["model"]), best_learned_k=int(top_k["k"]),
                    best_learned_spearman_mean=float(top_k["spearman_mean"]))
     if target is not None:

@@ -191,3 +191,18 @@ def test_best_reference_needs_enough_common_cells() -> None:
 
     assert best_reference(table(MIN_COMMON_BEST - 1)) == ("snip", 0.5, "whole file")
     assert best_reference(table(MIN_COMMON_BEST)) == ("jacov", 0.9, "same cells")
+
+
+def test_what_to_use_when_no_learned_model_has_a_spearman() -> None:
+    # every repeat of the only learned model predicted a constant (NaN ρ): the table says so instead of failing
+    from archrank.bench.evaluate import Evaluation
+
+    learned = pd.DataFrame({"model": "monotone", "k": 20, "repeat": [0, 1], "spearman": np.nan, "kendall": np.nan,
+                            "n_eval": 40})
+    metrics = pd.DataFrame({"kind": ["proxy", "proxy"], "spearman": [0.3, 0.5], "n_used": [60, 60]},
+                           index=["params", "flops"])
+    ev = Evaluation("t", pd.DataFrame(), pd.Series(dtype=float), metrics, pd.DataFrame(), pd.DataFrame(), learned,
+                    pd.DataFrame(), {})
+    use = what_to_use({"nb201": ev}, labels=20)
+    assert use.loc["nb201", "best with 20 labels"] == "" and np.isnan(use.loc["nb201", "ρ with 20 labels"])
+    assert use.loc["nb201", "best label-free"] == "flops"

@@ -197,7 +197,7 @@ def _learned_at(ev: Evaluation, k: int) -> tuple[str, float]:
     summary = ev.learned_summary()
     if summary.empty:
         return "", float("nan")
-    rows = summary[summary["k"] == k]
+    rows = summary[summary["k"] == k].dropna(subset=["spearman_mean"])
     if rows.empty:
         return "", float("nan")
     best = rows.loc[rows["spearman_mean"].idxmax()]

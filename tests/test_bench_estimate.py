@@ -43,3 +43,17 @@ def test_control_variate_estimate_corrects_an_unlucky_sample() -> None:
     check = control_variate_check(ranker, truth, control, archs=60, samples=10, draws=300)
     assert check["rho_all"] == pytest.approx(target) and check["rmse_adj"] < check["rmse_raw"]
     assert 0.0 <= check["coverage_adj"] <= 1.0 and check["samples"] == 10
+
+
+def test_a_constant_ranker_gets_one_clear_error() -> None:
+    """A ranker that gives every measured cell the same score has no Spearman: one ValueError naming it, not an
+    IndexError from an empty bootstrap."""
+    rng = np.random.default_rng(0)
+    index = [f"cell{i}" for i in range(50)]
+    truth = pd.Series(rng.normal(size=50), index=index)
+    control = truth + pd.Series(rng.normal(size=50), index=index)
+    constant = pd.Series(1.0, index=index[:20])
+    with pytest.raises(ValueError, match="the ranker's score is the same"):
+        control_variate_estimate(constant, truth, control, draws=100)
+    with pytest.raises(ValueError, match="the control is the same"):
+        control_variate_estimate(truth.iloc[:20], truth, pd.Series(0.0, index=index), draws=100)

@@ -37,7 +37,16 @@ def control_variate_estimate(
     measured = joined.astype(float).dropna()
     if len(measured) < 5:
         raise ValueError("control_variate_estimate: fewer than 5 cells with a score, a truth and a control value")
+    _require_spread(measured, "control_variate_estimate")
     return _adjusted(measured, _population_rho(truth, control), draws, seed)
+
+
+def _require_spread(frame: pd.DataFrame, where: str) -> None:
+    """``ValueError`` naming the column (``s`` scores, ``t`` truth, ``c`` control) that is constant on ``frame``: its
+    Spearman is undefined there, and so is every bootstrap resample's (the estimate would have nothing to use)."""
+    for column, name in {"s": "the ranker's score", "t": "the truth", "c": "the control"}.items():
+        if frame[column].nunique() < 2:
+            raise ValueError(f"{where}: {name} is the same on all {len(frame)} measured cells; no Spearman is defined")
 
 
 def _population_rho(truth: pd.Series, control: pd.Series) -> float:
@@ -77,6 +86,7 @@ def control_variate_check(
     raw and of the adjusted estimate (a check of the method on real tables, with a stand-in for the unknown)."""
     frame = pd.concat([ranker.rename("s"), truth.rename("t"), control.rename("c")], axis=1, join="inner")
     frame = frame.astype(float).dropna()
+    _require_spread(frame, "control_variate_check")
     target = float(stats.spearmanr(frame["s"], frame["t"]).statistic)
     rho_c_all = _population_rho(frame["t"], frame["c"])  # once, not per sample
     rng = np.random.default_rng(seed)

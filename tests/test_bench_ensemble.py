@@ -157,3 +157,13 @@ def test_minus_infinity_is_the_worst_score_not_a_missing_one() -> None:
         combined = aggregate({"synflow": synflow, "nwot": nwot}, nan_policy=policy)
         assert np.all(np.isfinite(combined)) and int(np.argmin(combined)) == 2
     assert spearman(synflow, [4.0, 3.0, 1.0, 2.0]) == pytest.approx(1.0)  # -inf is ranked, not dropped
+
+
+def test_fit_combination_names_bad_labels() -> None:
+    """A NaN label or a row outside the table is one clear ValueError, not nnls's "infs or NaNs" or an IndexError."""
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"a": rng.normal(size=20), "b": rng.normal(size=20)})
+    with pytest.raises(ValueError, match="labels must be finite: 1 of 4"):
+        fit_combination(table, [0, 1, 2, 3], [1.0, np.nan, 3.0, 4.0])
+    with pytest.raises(ValueError, match=r"labelled rows must be in 0\.\.19"):
+        fit_combination(table, [0, 1, 2, 30], [1.0, 2.0, 3.0, 4.0])

@@ -222,6 +222,10 @@ def _fit(
     y = np.asarray(labels, dtype=float)
     if idx.size != y.size or idx.size < 3:
         raise ValueError(f"need at least 3 labelled architectures with one label each, got {idx.size}/{y.size}")
+    if idx.min() < 0 or idx.max() >= features.shape[0]:
+        raise ValueError(f"labelled rows must be in 0..{features.shape[0] - 1}, got {idx.min()}..{idx.max()}")
+    if not np.isfinite(y).all():
+        raise ValueError(f"labels must be finite: {int((~np.isfinite(y)).sum())} of {y.size} are NaN or inf")
     coef = np.zeros(features.shape[1])
     if model == "select":
         rhos = np.array([spearman(matrix[idx, j], y) for j in range(matrix.shape[1])])

@@ -163,3 +163,10 @@ def test_headline_learned_skips_a_model_without_a_spearman() -> None:
                     pd.DataFrame(), {})
     head = headline(ev)
     assert head["best_learned_model"] == "linear" and head["best_learned_spearman_mean"] == pytest.approx(0.55)
+
+
+def test_store_truth_from_a_missing_store_creates_no_file(tmp_path: Path, nb201: NB201Space) -> None:
+    missing = tmp_path / "nowhere.db"
+    with pytest.raises(ValueError, match="no store at"):
+        load_truth("store:nb201-test", nb201, store_path=missing)
+    assert not missing.exists()

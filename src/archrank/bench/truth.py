@@ -122,7 +122,7 @@ def load_truth(
     if kind == "store":
         from archrank.store import DEFAULT_PATH, Store
 
-        with Store(store_path or DEFAULT_PATH) as store:
+        with Store(store_path or DEFAULT_PATH, create=False) as store:  # reading truth never makes a results file
             table = store.ground_truth(rest, space.name)
         if table.empty:
             raise ValueError(f"the store has no ground truth {rest!r} for space {space.name}")

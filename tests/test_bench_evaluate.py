@@ -77,6 +77,9 @@ def test_evaluate_input_errors(nb201: NB201Space) -> None:
         evaluate(table, truth, proxies=["zen"])
     with pytest.raises(ValueError, match="empty"):
         evaluate(pd.DataFrame(), truth)
+    # truth keyed by benchmark index, scores by arch string: nothing joins, so there is nothing to measure
+    with pytest.raises(ValueError, match="no scored architecture has a truth value"):
+        evaluate(table, truth.reset_index(drop=True), n_boot=0, label_ks=())
     lone = evaluate(table[["good"]], truth, n_boot=0, label_ks=(), ensemble_sets={"x": ["good", "zen"]})
     assert (lone.metrics["kind"] == "proxy").all()
     assert any("skipped" in n for n in lone.notes) and any("zen not in the table" in n for n in lone.notes)

@@ -169,6 +169,10 @@ def evaluate(
     notes: list[str] = []
     scores = table[proxies].astype(float).copy()
     aligned = truth.reindex(scores.index).astype(float)
+    if not aligned.notna().any():
+        example = repr(truth.index[0]) if len(truth) else "none"
+        raise ValueError(f"no scored architecture has a truth value: the {len(scores)} score rows (keys like "
+                         f"{scores.index[0]!r}) share no key with a value in the truth (keys like {example})")
     unscored = int(truth.dropna().index.difference(scores.index).size)
     notes.append(
         f"{len(scores)} scored architectures; {int(aligned.isna().sum())} of them lack a truth value (dropped); "

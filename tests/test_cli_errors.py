@@ -189,3 +189,14 @@ def test_bad_input_of_every_command_is_one_line(tmp_path: Path, monkeypatch, arg
         assert len(errors) == 1 and fragment in errors[0], result.output
     else:
         one_line_error(result, fragment)
+
+
+@pytest.mark.parametrize("option", [["--space", "nb101"], ["--truth", "analog"], ["--metric", "x"], ["--sample", "5"],
+                                    ["--ensemble", "synflow"], ["--topk", "5"], ["--title", "T"], ["--target", "0.9"]])
+def test_all_spaces_refuses_the_options_it_would_ignore(tmp_path: Path, option: list[str]) -> None:
+    """``evaluate --all-spaces`` picks each space's own truth, metric and ensembles: an option it would silently
+    ignore is one error line naming it, before anything is read."""
+    store = tmp_path / "s.db"
+    one_line_error(invoke("evaluate", "--all-spaces", *option, "--store", str(store), "--out", str(tmp_path / "o")),
+                   option[0], "cannot be used with it")
+    assert not store.exists() and not (tmp_path / "o").exists()

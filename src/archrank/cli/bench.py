@@ -93,6 +93,11 @@ def evaluate_cmd(
     filters = filters_from({"seed": score_seed, "data_spec": data_spec, "batch_hash": batch_hash, "device": device,
                             "latest": latest})
     if all_spaces:
+        ignored = _given_options("space_name", "truth_spec", "metric", "ensemble", "topk", "sample", "title",
+                                 "target")
+        if ignored:
+            raise fail(f"--all-spaces evaluates every space against its own benchmark with the default ensembles: "
+                       f"{', '.join(ignored)} cannot be used with it")
         _evaluate_all_spaces(store_path, out_dir, names, filters, n_boot=n_boot, seed=seed,
                              label_ks=_ints(label_ks, "--labels"), label_repeats=label_repeats, nan_policy=nan_policy)
         return
@@ -120,6 +125,13 @@ def evaluate_cmd(
     for note in ev.notes:
         click.echo(f"note: {note}")
     click.echo(f"report: {written['report.html']}")
+
+
+def _given_options(*names: str) -> list[str]:
+    """The options among parameters ``names`` of the running command that the user gave (not left at default)."""
+    ctx = click.get_current_context()
+    flags = {p.name: p.opts[0] for p in ctx.command.params}
+    return [flags[n] for n in names if ctx.get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]
 
 
 def _evaluate_all_spaces(

@@ -235,3 +235,17 @@ def test_cli_commands(tmp_path, monkeypatch) -> None:
     assert summary["excluded"] == 4 and summary["ok"] == 3
     res = runner.invoke(cli.eproxy_cmd, ["--exclude-dps", "nope", "--data", "synthetic", "--store", db, "--quiet"])
     assert res.exit_code != 0 and "no DPS run" in res.output
+
+
+def test_finalists_are_fittest_first_when_some_fitness_is_undefined() -> None:
+    from archrank.eproxy.dps import _finalists
+    from archrank.search.history import History
+
+    hist = History(space=SMALL.name, algorithm="rea", seed=0)
+    fitness = [0.3, math.nan, 0.5, 0.1, math.nan, 0.9, 0.2]
+    archs = [SMALL.sample(random.Random(i)) for i in range(40)]
+    distinct = list({SMALL.canonical(a): a for a in archs}.values())[: len(fitness)]
+    for arch, value in zip(distinct, fitness, strict=True):
+        hist.append(arch, SMALL.key(arch), value, value, 0.0, 0.0, 0.0)
+    got = [hist.queries[[q.arch for q in hist.queries].index(a)].valid for a in _finalists(SMALL, hist, 3)]
+    assert got == [0.9, 0.5, 0.3]

@@ -249,3 +249,24 @@ def test_finalists_are_fittest_first_when_some_fitness_is_undefined() -> None:
         hist.append(arch, SMALL.key(arch), value, value, 0.0, 0.0, 0.0)
     got = [hist.queries[[q.arch for q in hist.queries].index(a)].valid for a in _finalists(SMALL, hist, 3)]
     assert got == [0.9, 0.5, 0.3]
+
+
+def test_cli_too_large_or_empty_sample_is_one_error_line(tmp_path, monkeypatch) -> None:
+    from archrank.bench.truth import Truth
+    from archrank.cli import eproxy as cli
+
+    space = TinyNB201()
+    import pandas as pd
+
+    truth = Truth(pd.Series({space.key(a): 1.0 for a in space.sample_many(4, seed=0)}), "test", "acc")
+    monkeypatch.setattr(cli, "resolve_space", lambda name: space)
+    monkeypatch.setattr(cli, "load_truth_option", lambda spec, sp: truth)
+    db = str(tmp_path / "c.db")
+    runner = CliRunner()
+    for args in (["--sample", str(len(space) + 1)], ["--sample", "0"]):
+        res = runner.invoke(cli.eproxy_cmd, [*args, "--data", "synthetic", "--store", db, "--quiet"])
+        assert res.exit_code != 0 and isinstance(res.exception, SystemExit), (args, res.exception)
+        assert "Error" in res.output and "Traceback" not in res.output
+    res = runner.invoke(cli.dps_cmd, ["--labelled", str(len(space)), "--data", "synthetic", "--store", db, "--quiet"])
+    assert res.exit_code != 0 and isinstance(res.exception, SystemExit), res.exception
+    assert "Error" in res.output

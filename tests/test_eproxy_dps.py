@@ -270,3 +270,18 @@ def test_cli_too_large_or_empty_sample_is_one_error_line(tmp_path, monkeypatch) 
     res = runner.invoke(cli.dps_cmd, ["--labelled", str(len(space)), "--data", "synthetic", "--store", db, "--quiet"])
     assert res.exit_code != 0 and isinstance(res.exception, SystemExit), res.exception
     assert "Error" in res.output
+
+
+def test_stored_synthetic_scores_are_kept_apart_by_input_shape(tmp_path) -> None:
+    space = TinyNB201()
+    archs = space.sample_many(2, seed=3)
+    small, large = torch.zeros(16, 3, 8, 8), torch.zeros(16, 3, 16, 16)  # synthetic inputs take the batch's shape
+    fresh = score_archs(space, archs, SMALL_BASE, large, seed=0)
+    with EproxyStore(tmp_path / "s.db") as store:
+        score_archs(space, archs, SMALL_BASE, small, seed=0, store=store)
+        stored = score_archs(space, archs, SMALL_BASE, large, seed=0, store=store)
+        again = score_archs(space, archs, SMALL_BASE, None, seed=0, store=store)  # default 3×32×32: its own rows
+    for a in archs:
+        key = space.key(a)
+        assert stored[key]["value"] == fresh[key]["value"]  # not the 8×8 result read back
+        assert again[key]["value"] != fresh[key]["value"]

@@ -235,3 +235,53 @@ def test_cli_commands(tmp_path, monkeypatch) -> None:
     assert summary["excluded"] == 4 and summary["ok"] == 3
     res = runner.invoke(cli.eproxy_cmd, ["--exclude-dps", "nope", "--data", "synthetic", "--store", db, "--quiet"])
     assert res.exit_code != 0 and "no DPS run" in res.output
+
+
+def test_finalists_are_fittest_first_when_some_fitness_is_undefined() -> None:
+    from archrank.eproxy.dps import _finalists
+    from archrank.search.history import History
+
+    hist = History(space=SMALL.name, algorithm="rea", seed=0)
+    fitness = [0.3, math.nan, 0.5, 0.1, math.nan, 0.9, 0.2]
+    archs = [SMALL.sample(random.Random(i)) for i in range(40)]
+    distinct = list({SMALL.canonical(a): a for a in archs}.values())[: len(fitness)]
+    for arch, value in zip(distinct, fitness, strict=True):
+        hist.append(arch, SMALL.key(arch), value, value, 0.0, 0.0, 0.0)
+    got = [hist.queries[[q.arch for q in hist.queries].index(a)].valid for a in _finalists(SMALL, hist, 3)]
+    assert got == [0.9, 0.5, 0.3]
+
+
+def test_cli_too_large_or_empty_sample_is_one_error_line(tmp_path, monkeypatch) -> None:
+    from archrank.bench.truth import Truth
+    from archrank.cli import eproxy as cli
+
+    space = TinyNB201()
+    import pandas as pd
+
+    truth = Truth(pd.Series({space.key(a): 1.0 for a in space.sample_many(4, seed=0)}), "test", "acc")
+    monkeypatch.setattr(cli, "resolve_space", lambda name: space)
+    monkeypatch.setattr(cli, "load_truth_option", lambda spec, sp: truth)
+    db = str(tmp_path / "c.db")
+    runner = CliRunner()
+    for args in (["--sample", str(len(space) + 1)], ["--sample", "0"]):
+        res = runner.invoke(cli.eproxy_cmd, [*args, "--data", "synthetic", "--store", db, "--quiet"])
+        assert res.exit_code != 0 and isinstance(res.exception, SystemExit), (args, res.exception)
+        assert "Error" in res.output and "Traceback" not in res.output
+    res = runner.invoke(cli.dps_cmd, ["--labelled", str(len(space)), "--data", "synthetic", "--store", db, "--quiet"])
+    assert res.exit_code != 0 and isinstance(res.exception, SystemExit), res.exception
+    assert "Error" in res.output
+
+
+def test_stored_synthetic_scores_are_kept_apart_by_input_shape(tmp_path) -> None:
+    space = TinyNB201()
+    archs = space.sample_many(2, seed=3)
+    small, large = torch.zeros(16, 3, 8, 8), torch.zeros(16, 3, 16, 16)  # synthetic inputs take the batch's shape
+    fresh = score_archs(space, archs, SMALL_BASE, large, seed=0)
+    with EproxyStore(tmp_path / "s.db") as store:
+        score_archs(space, archs, SMALL_BASE, small, seed=0, store=store)
+        stored = score_archs(space, archs, SMALL_BASE, large, seed=0, store=store)
+        again = score_archs(space, archs, SMALL_BASE, None, seed=0, store=store)  # default 3×32×32: its own rows
+    for a in archs:
+        key = space.key(a)
+        assert stored[key]["value"] == fresh[key]["value"]  # not the 8×8 result read back
+        assert again[key]["value"] != fresh[key]["value"]

@@ -224,3 +224,18 @@ def test_evolve_cli_small_run(tmp_path) -> None:
     assert again.exit_code == 0 and ": 0 new evaluations" in again.output
     assert len(list((tmp_path / "cache").rglob("*.pt"))) == 8
     np.testing.assert_equal(len(again.output.splitlines()) > 3, True)
+
+
+@pytest.mark.parametrize("tasks", [["--tasks", "1000"], ["--tasks", "0"], ["--archs-per-task", "0"]])
+def test_evolve_cli_impossible_tasks_are_one_error_line(tmp_path, tasks) -> None:
+    from archrank.cli.eznas import evolve_cmd
+    from archrank.config import data_root
+
+    if data_root() is None:
+        pytest.skip("shared NB201 table not available (set ARCHRANK_DATA)")
+    args = ["--store", str(tmp_path / "e.db"), "--cache-dir", str(tmp_path / "cache"), "--exclude-sample", "0",
+            "--no-progress", *tasks]
+    result = CliRunner().invoke(evolve_cmd, args)
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), repr(result.exception)
+    errors = [ln for ln in result.output.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1, result.output

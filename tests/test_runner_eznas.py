@@ -32,3 +32,20 @@ def test_statistics_on_workers_equal_in_process_and_are_cached(nb201: NB201Space
             assert la.keys() == lb.keys()
             for name in la:
                 assert torch.equal(la[name], lb[name]) and torch.equal(lb[name], lc[name])
+
+
+def test_statistics_are_seeded_without_reinit_and_leave_the_global_rng_alone(nb201: NB201Space) -> None:
+    from archrank.eznas.stats import StatsConfig
+
+    archs = [nb201.from_index(5)]
+    small = Summary(max_samples=2, max_channels=4, max_spatial=4)
+    source = StatsSource("synthetic", batch_size=2, config=StatsConfig(init="none"), summary=small)
+    runs = []
+    for global_seed in (0, 123):
+        torch.manual_seed(global_seed)
+        state = torch.get_rng_state()
+        runs.append(source.network_stats(nb201, archs, seed=1, progress=False)[0])
+        assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG is not advanced
+    for la, lb in zip(runs[0].layers, runs[1].layers, strict=True):
+        for name in la:
+            assert torch.equal(la[name], lb[name]), name  # the model's weights come from the seed alone

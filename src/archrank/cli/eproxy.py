@@ -131,7 +131,8 @@ def _setup(common: _Common, config_spec: str) -> tuple[SearchSpace, Any, Any]:
     show_default=True,
     help="Preset name (default, default-synthetic, ...) or a JSON file saved by dps.",
 )
-@click.option("--sample", type=int, default=1000, show_default=True, help="Seeded sample of N architectures.")
+@click.option("--sample", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Seeded sample of N architectures.")
 @click.option("--sample-seed", type=int, default=0, show_default=True)
 @click.option("--exclude-dps", "exclude_runs", multiple=True, help="Exclude the labelled archs of this DPS run.")
 @click.option(
@@ -164,7 +165,10 @@ def eproxy_cmd(
             if info is None:
                 raise click.ClickException(f"no DPS run {run!r} in {common.store_path}")
             excluded |= {k for k, _ in info["labelled"]}
-        archs = sample_eval_archs(space, sample, sample_seed, excluded)
+        try:
+            archs = sample_eval_archs(space, sample, sample_seed, excluded)
+        except ValueError as exc:  # more architectures than the space holds outside the excluded ones
+            raise fail(exc) from None
         bar = _bar(len(archs), f"eproxy {config.key}", common.quiet)
         start = time.time()
         scores = score_archs(
@@ -266,7 +270,11 @@ def dps_cmd(
     from archrank.eproxy.dps_space import DPSSpace
 
     space, base, truth = _setup(common, base_spec)
-    archs = [a for a in space.sample_many(labelled * 4, seed=labelled_seed) if space.key(a) in truth.values.index]
+    try:
+        drawn = space.sample_many(labelled * 4, seed=labelled_seed)
+    except ValueError as exc:  # more than the space holds
+        raise fail(exc) from None
+    archs = [a for a in drawn if space.key(a) in truth.values.index]
     if len(archs) < labelled:
         raise click.ClickException(f"only {len(archs)} labelled architectures found in the ground truth")
     pairs = [(a, float(truth.values.loc[space.key(a)])) for a in archs[:labelled]]

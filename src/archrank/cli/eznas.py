@@ -23,6 +23,7 @@ from archrank.eznas.tasks import (
     StatsSource,
     build_tasks,
     evaluation_sample,
+    fitness_architectures,
 )
 
 __all__ = ["evolve_cmd", "format_result"]
@@ -56,8 +57,10 @@ def format_result(result: GPResult, summary: Summary, grad_target: str) -> str:
 )
 @data_option("cifar10")
 @click.option("--batch-size", default=16, show_default=True, help="Data batch size for the statistics passes.")
-@click.option("--tasks", "n_tasks", default=3, show_default=True, help="Fitness tasks (disjoint NB201 subsets).")
-@click.option("--archs-per-task", default=40, show_default=True, help="Labelled architectures per task.")
+@click.option("--tasks", "n_tasks", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Fitness tasks (disjoint NB201 subsets).")
+@click.option("--archs-per-task", type=click.IntRange(min=2), default=40, show_default=True,
+              help="Labelled architectures per task.")
 @click.option("--task-seed", default=1, show_default=True, help="Seed of the task architecture draw.")
 @click.option("--stats-seed", default=1, show_default=True, help="Task t uses seed stats_seed+t.")
 @click.option(
@@ -167,7 +170,11 @@ def evolve_cmd(
         table = load_nb201_cifar10(space)
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(f"NB201 ground truth unavailable: {exc}") from None
-    exclude = evaluation_sample(space, exclude_sample, exclude_seed) if exclude_sample > 0 else []
+    try:  # more architectures (held out or per task) than NB201 has is one error line
+        exclude = evaluation_sample(space, exclude_sample, exclude_seed) if exclude_sample > 0 else []
+        fitness_architectures(space, n_tasks, archs_per_task, task_seed, exclude)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     with executor or contextlib.nullcontext():
         tasks, spec = build_tasks(
             space,

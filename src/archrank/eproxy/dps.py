@@ -327,7 +327,8 @@ def _candidates(dps_space: DPSSpace, hist: History) -> list[Candidate]:
 
 def _finalists(dps_space: DPSSpace, hist: History, k: int) -> list[Arch]:
     """The ``k`` fittest distinct configurations (finite fitness), fittest first (earliest on ties)."""
-    order = sorted(range(len(hist)), key=lambda i: (-hist.queries[i].valid, i))
+    finite = [i for i in range(len(hist)) if math.isfinite(hist.queries[i].valid)]  # NaN would break the sort
+    order = sorted(finite, key=lambda i: (-hist.queries[i].valid, i))
     seen: set[str] = set()
     out = []
     for i in order:

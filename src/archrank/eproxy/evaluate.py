@@ -16,7 +16,7 @@ from archrank.data.batch import batch_hash as _batch_hash
 from archrank.eproxy.config import EproxyConfig
 from archrank.eproxy.presets import resolve_config
 from archrank.eproxy.store import EproxyStore, ScoreRecord
-from archrank.eproxy.train import eproxy_score
+from archrank.eproxy.train import DEFAULT_INPUT_SHAPE, eproxy_score
 from archrank.executors import Executor
 from archrank.proxies.probe import unpack_batch
 from archrank.runner import portable_space, torch_threads
@@ -35,9 +35,13 @@ __all__ = [
 
 
 def input_hash(config: EproxyConfig, batch: Any) -> str:
-    """What the inputs were: ``"synthetic"`` for synthetic inputs, else the batch's content hash."""
+    """What the inputs were: ``"synthetic"`` for synthetic inputs of the default shape (3×32×32), with the shape
+    (``"synthetic:3x16x16"``) when a batch gives them another one, else the batch's content hash."""
     if config.inputs == "synthetic":
-        return "synthetic"
+        x, _ = unpack_batch(batch)
+        if x is None or tuple(x.shape[1:]) == DEFAULT_INPUT_SHAPE:
+            return "synthetic"
+        return "synthetic:" + "x".join(str(d) for d in x.shape[1:])
     content = getattr(batch, "content_hash", None)
     if callable(content):
         return str(content())

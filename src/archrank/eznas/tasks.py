@@ -28,6 +28,7 @@ from archrank.eznas.gp import Task
 from archrank.eznas.program import StatsBatch
 from archrank.eznas.stats import STATS_FORMAT_VERSION, NetworkStats, StatsCache, StatsConfig, Summary, extract_stats
 from archrank.runner import portable_space, torch_threads
+from archrank.seeding import build_seeded
 from archrank.spaces import Arch, SearchSpace
 
 __all__ = [
@@ -110,7 +111,7 @@ class StatsSource:
             key = StatsCache.key(space.name, space.key(arch), seed, batch.content_hash, self.config, self.summary)
             stats = cache.get(space.name, key) if cache is not None else None
             if stats is None:
-                model = space.build(arch, num_classes=num_classes)
+                model = build_seeded(space, arch, seed, num_classes=num_classes)
                 stats = extract_stats(
                     model, batch.x, seed=seed, config=self.config, summary=self.summary, device=self.device
                 )
@@ -168,7 +169,7 @@ def extract_chunk(job: _StatsJob, keys: list[str]) -> list[NetworkStats]:
     threads = torch_threads(1) if torch.device(job.device).type == "cpu" else nullcontext()
     with threads:
         for key in keys:
-            model = job.space.build(job.space.from_key(key), num_classes=job.num_classes)
+            model = build_seeded(job.space, job.space.from_key(key), job.seed, num_classes=job.num_classes)
             stats = extract_stats(model, job.x, seed=job.seed, config=job.config, summary=job.summary,
                                   device=job.device)
             stats.meta.update({"arch": key, "batch_hash": job.batch_hash})

@@ -167,3 +167,27 @@ def test_eznas_a_value_of_one_block_by_hand() -> None:
     value = float(evaluate(EZNAS_A, StatsBatch([stats], ("input_grad_data",)))[0])
     # sign maps [[1,-1],[1,1]] (det 2 -> sigmoid(log 2) = 2/3) and [[1,1],[1,-1]] (det -2 -> NaN -> 0 -> 1/2)
     assert value == pytest.approx(((2 / 3) ** 2 + (1 / 2) ** 2) ** 0.5, rel=1e-6)
+
+
+def test_reference_init_draws_the_reference_values_on_any_device() -> None:
+    """The weights are those of the reference's in-place draws from one CPU generator (conv: Kaiming normal,
+    fan-out; linear: N(0, 0.01)), in module order; on a GPU the same values (drawn on the CPU, then copied)."""
+    from archrank.seeding import derive_seed
+
+    torch.manual_seed(1)
+    net = SkipAroundBlock()
+    expected = copy.deepcopy(net)
+    gen = torch.Generator(device="cpu").manual_seed(derive_seed(7, "init"))
+    with torch.no_grad():
+        nn.init.kaiming_normal_(expected.stem.weight, mode="fan_out", nonlinearity="relu", generator=gen)
+        nn.init.kaiming_normal_(expected.block[1].weight, mode="fan_out", nonlinearity="relu", generator=gen)
+        nn.init.normal_(expected.classifier.weight, 0.0, 0.01, generator=gen)
+        nn.init.zeros_(expected.classifier.bias)
+    reference_init(net, seed=7)
+    for got, want in zip(net.state_dict().values(), expected.state_dict().values(), strict=True):
+        assert torch.equal(got, want)
+    if torch.cuda.is_available():
+        on_gpu = copy.deepcopy(net).cuda()
+        reference_init(on_gpu, seed=7)
+        for got, want in zip(on_gpu.state_dict().values(), net.state_dict().values(), strict=True):
+            assert torch.equal(got.cpu(), want)

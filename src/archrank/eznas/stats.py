@@ -313,18 +313,26 @@ class NetworkStats:
 
 
 def _reinit(net: nn.Module, gen: torch.Generator) -> None:
-    """The reference initialisation (``initialize_module`` in the EZNAS code)."""
+    """The reference initialisation (``initialize_module`` in the EZNAS code). Random weights are drawn on the CPU
+    from ``gen`` and copied to the weight's device, so a network on a GPU gets the same values as on the CPU (a CPU
+    generator cannot fill a CUDA tensor)."""
+
+    def drawn(weight: torch.Tensor, init: Any, **kwargs: Any) -> None:
+        values = torch.empty(weight.shape, dtype=weight.dtype)
+        init(values, generator=gen, **kwargs)
+        weight.copy_(values)
+
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu", generator=gen)
+                drawn(m.weight, nn.init.kaiming_normal_, mode="fan_out", nonlinearity="relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
             elif isinstance(m, nn.BatchNorm2d) and m.affine:
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
             elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01, generator=gen)
+                drawn(m.weight, nn.init.normal_, mean=0.0, std=0.01)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 

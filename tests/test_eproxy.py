@@ -195,6 +195,10 @@ def test_config_roundtrip(tmp_path) -> None:
         resolve_config("no-such-preset")
     with pytest.raises(ValueError):
         BranchConfig(signals=("sparkles",))
+    # one input makes every feature map look input-independent (every score NaN): refused up front
+    with pytest.raises(ValueError, match="batch_size must be >= 2"):
+        EproxyConfig(batch_size=1)
+    assert EproxyConfig(batch_size=2).batch_size == 2
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")

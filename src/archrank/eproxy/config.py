@@ -125,10 +125,11 @@ class EproxyConfig:
         object.__setattr__(self, "branches", branches)
         if not branches:
             raise ValueError("an Eproxy config needs at least one branch")
-        if self.steps < 1 or self.batch_size < 1 or self.size < 1:
-            raise ValueError(
-                f"steps, batch_size and size must be >= 1 (got {self.steps}, {self.batch_size}, {self.size})"
-            )
+        if self.steps < 1 or self.size < 1:
+            raise ValueError(f"steps and size must be >= 1 (got {self.steps}, {self.size})")
+        if self.batch_size < 2:  # with one input every feature map looks input-independent: every score NaN
+            raise ValueError(f"batch_size must be >= 2 (the proxy compares the inputs of a batch), got "
+                             f"{self.batch_size}")
         for name, choices in (
             ("init_backbone", INIT_SCHEMES),
             ("init_barrier", INIT_SCHEMES),

@@ -188,6 +188,26 @@ def test_ground_truth_accuracy_and_curve(data_root: Path) -> None:
         record_at(path, len(records))
 
 
+def test_an_epoch_recorded_as_null_stays_unknown(data_root: Path, tmp_path: Path) -> None:
+    """A null in a record's per-epoch errors is NaN in the table (and so is the final accuracy when it is the last
+    epoch's), never a number and never a crash; the other epochs keep their values."""
+    path = data_root / "nds" / "ResNeXt-A_in.json"
+    if not path.is_file():
+        pytest.skip(f"{path} is missing")
+    space = get_space("nds-resnext-a")
+    first, second = (copy.deepcopy(r) for r in load_records(path)[:2])
+    first["test_ep_top1"][3] = None
+    second["test_ep_top1"][-1] = None
+    copy_path = tmp_path / "ResNeXt-A_in.json"
+    copy_path.write_text(json.dumps([first, second]))
+    frame = read_nds(copy_path, space, space.truth_sources()[0])
+    row1 = frame.loc[space.key(space.parse(first))]
+    row2 = frame.loc[space.key(space.parse(second))]
+    assert np.isnan(row1["test_top1_ep4"]) and row1["test_top1_ep3"] == first["test_ep_top1"][2]
+    assert row1["accuracy"] == pytest.approx(100.0 - first["test_ep_top1"][-1])
+    assert np.isnan(row2["accuracy"]) and np.isnan(row2["error"]) and not np.isnan(row2["test_top1_ep1"])
+
+
 def test_structure_only_families_find_accuracy_wherever_a_fuller_copy_puts_it(tmp_path: Path, monkeypatch) -> None:
     """The families shared structure-only here (PNAS, NASNet, Amoeba, ResNeXt-B, DARTS's lr-wd and fix-w-d) are
     evaluated as soon as a copy of their file with accuracy is present, at the top of nds/ or in structure_only/;

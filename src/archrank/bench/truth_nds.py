@@ -11,6 +11,7 @@ Structure-only files (no ``test_ep_top1``) give the same table without the accur
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,12 +62,12 @@ def record_at(path: str | Path, index: int) -> dict[str, Any]:
 
 def _row(record: dict[str, Any]) -> dict[str, float]:
     row: dict[str, float] = {}
-    errors = record.get("test_ep_top1") or []
-    if errors:
-        row["accuracy"] = 100.0 - float(errors[-1])
-        row["error"] = float(errors[-1])
+    errors = [math.nan if value is None else float(value) for value in record.get("test_ep_top1") or []]
+    if errors:  # an epoch recorded as null stays unknown (NaN), never a number
+        row["accuracy"] = 100.0 - errors[-1]
+        row["error"] = errors[-1]
         for epoch, value in enumerate(errors, start=1):
-            row[f"test_top1_ep{epoch}"] = float(value)
+            row[f"test_top1_ep{epoch}"] = value
     for name in ("min_test_top1", "params", "flops"):
         if record.get(name) is not None:
             row[name] = float(record[name])

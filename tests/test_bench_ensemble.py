@@ -79,6 +79,10 @@ def test_input_errors() -> None:
         aggregate({})
     with pytest.raises(ValueError, match="weights"):
         aggregate({"a": [1, 2]}, weights={"a": -1.0})
+    with pytest.raises(ValueError, match="finite"):
+        aggregate({"a": [1, 2], "b": [2, 1]}, weights={"a": float("nan"), "b": 1.0})
+    with pytest.raises(ValueError, match="lack: synflw"):  # a typo must not silently drop a member
+        aggregate({"a": [1, 2], "synflow": [2, 1]}, weights={"a": 1.0, "synflw": 1.0})
     with pytest.raises(ValueError, match="no weights"):
         aggregate({"a": [1, 2]}, "vote", weights={"a": 1.0})
     weighted = aggregate({"a": [1.0, 2.0, 3.0], "b": [3.0, 2.0, 1.0]}, "mean_rank", weights={"a": 3.0, "b": 1.0})

@@ -148,9 +148,12 @@ def aggregate(
             raise ValueError("the majority vote takes no weights (one proxy, one vote)")
         out = _copeland(matrix, nan_policy)
     else:
+        unknown = sorted(set(weights or {}) - set(names))
+        if unknown:  # a typo would silently drop that proxy from the ensemble
+            raise ValueError(f"aggregation weights name proxies the scores lack: {', '.join(map(str, unknown))}")
         w = np.array([1.0 if weights is None else float(weights.get(n, 0.0)) for n in names])
-        if (w < 0).any() or w.sum() <= 0:
-            raise ValueError("aggregation weights must be non-negative and not all zero")
+        if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError("aggregation weights must be finite, non-negative and not all zero")
         terms = np.log(ranks) if method == "nonlinear" else ranks
         wsum = (present * w).sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):

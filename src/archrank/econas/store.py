@@ -55,17 +55,10 @@ class TrainingStore(StoreView):
                  ) -> pd.DataFrame:
         """The trainings recorded as failed and not trained since: ``space``, ``arch_key``, ``setting``, ``seed``,
         ``data``, ``device`` and ``error`` (the reason), optionally filtered like :meth:`results`."""
-        where, params = ["method=?", "status='failed'"], [METHOD]
-        for column, value in (("space", space), ("input_hash", data)):
-            if value is not None:
-                where.append(f"{column}=?")
-                params.append(value)
-        if settings:
-            where.append(f"config_hash IN ({', '.join('?' * len(settings))})")
-            params.extend(settings)
+        where, params = _filters(space, settings, data)
         rows = self.store._db.execute(
             "SELECT space, arch_key, config_hash, seed, input_hash, device, reason FROM measurements"
-            f" WHERE {' AND '.join(where)} ORDER BY space, config_hash, arch_key, seed", params
+            f" WHERE {where} AND status = 'failed' ORDER BY space, config_hash, arch_key, seed", params
         ).fetchall()
         return pd.DataFrame(rows, columns=["space", "arch_key", "setting", "seed", "data", "device", "error"])
 
@@ -118,18 +111,11 @@ class TrainingStore(StoreView):
     ) -> pd.DataFrame:
         """Stored trainings as a DataFrame (one column per training field), optionally filtered (``device``: every
         device of its type, as in :meth:`done`)."""
-        where, params = ["method=?"], [METHOD]
-        for column, value in (("space", space), ("input_hash", data)):
-            if value is not None:
-                where.append(f"{column}=?")
-                params.append(value)
-        if settings:
-            where.append(f"config_hash IN ({', '.join('?' * len(settings))})")
-            params.extend(settings)
+        where, params = _filters(space, settings, data)
         clause, device_params = _device_type_clause(device)
         rows = self.store._db.execute(
             "SELECT space, arch_key, config_hash, seed, input_hash, device, value, seconds, extra, created_at"
-            f" FROM measurements WHERE {' AND '.join(where)} AND status != 'failed'{clause}"
+            f" FROM measurements WHERE {where} AND status != 'failed'{clause}"
             " ORDER BY space, config_hash, arch_key, seed, created_at",
             [*params, *device_params],
         ).fetchall()
@@ -201,6 +187,19 @@ def _optional_int(value: Any) -> int | None:
     if value is None or pd.isna(value):
         return None
     return int(value)
+
+
+def _filters(space: str | None, settings: Sequence[str] | None, data: str | None) -> tuple[str, list[Any]]:
+    """SQL condition (and its parameters) for EcoNAS rows of ``space``, ``settings`` and ``data`` (None: any)."""
+    where, params = ["method=?"], [METHOD]
+    for column, value in (("space", space), ("input_hash", data)):
+        if value is not None:
+            where.append(f"{column}=?")
+            params.append(value)
+    if settings:
+        where.append(f"config_hash IN ({', '.join('?' * len(settings))})")
+        params.extend(settings)
+    return " AND ".join(where), params
 
 
 def _device_type_clause(device: str | None) -> tuple[str, list[str]]:

@@ -256,8 +256,8 @@ def econas_search_cmd(seeds: int, budget_hours: float, warmup: int, proxy_second
         name, unit, xlabel = "search_real_fidelities", 3600.0, "training cost (GPU hours, NB201's own timings)"
     else:
         note = (f"REAL reduced trainings here ({tiers}; {data_spec}; {train_cost} seconds charged, cached trainings "
-                f"at their recorded cost); searched by the reduced test accuracy, reported: NB201 200-epoch test "
-                f"accuracy of the pick.")
+                f"at their recorded cost); searched by the reduced training's accuracy on a held-out tenth of the "
+                f"training images (never the test split), reported: NB201 200-epoch test accuracy of the pick.")
         name, unit, xlabel = "search_training_oracle", 1.0, f"training cost ({train_cost} seconds, this machine)"
     click.echo(note, err=True)
     click.echo(final.to_string(index=False))

@@ -29,6 +29,17 @@ TINY = {"width_kwarg": {"C": 8}, "build_kwargs": {"N": 1}}
 TINY_RECIPE = econas.Recipe(batch_size=32, lr=0.05)
 
 
+def failing_for(bad_key: str, train_fn, error: Exception):
+    """``train_fn`` that raises ``error`` for the architecture ``bad_key``: a failing training, simulated."""
+
+    def train_or_fail(space, arch, *args, **kwargs):
+        if space.key(arch) == bad_key:
+            raise error
+        return train_fn(space, arch, *args, **kwargs)
+
+    return train_or_fail
+
+
 def colour_task(n_train: int = 240, n_test: int = 90, side: int = 8, seed: int = 0) -> econas.RawData:
     """3 classes told apart by which colour channel is bright (invariant to crops and flips), with noise."""
     rng = np.random.default_rng(seed)
@@ -299,13 +310,7 @@ def test_a_failing_training_is_recorded_with_its_reason_and_the_run_goes_on(nb20
     raw = colour_task(60, 30)
     archs = [nb201.parse(TINY_ARCH), nb201.from_index(1)]
     bad = nb201.key(archs[0])
-    real_train = consistency.train
-
-    def flaky(space, arch, *args, **kwargs):
-        if space.key(arch) == bad:
-            raise RuntimeError("out of memory (simulated)")
-        return real_train(space, arch, *args, **kwargs)
-
+    flaky = failing_for(bad, consistency.train, RuntimeError("out of memory (simulated)"))
     path = tmp_path / "runs.sqlite"
     with econas.TrainingStore(path) as store:
         with monkeypatch.context() as patch:
@@ -332,14 +337,8 @@ def test_consistency_command_reports_failed_trainings(data_root, monkeypatch, tm
         pytest.skip(f"no CIFAR-10 under {data_root}")
     space = get_space("nb201")
     bad = space.key(space.sample_many(3, seed=0)[1])
-    real_train = consistency.train
-
-    def flaky(space_, arch, *args, **kwargs):
-        if space_.key(arch) == bad:
-            raise RuntimeError("CUDA out of memory (simulated)")
-        return real_train(space_, arch, *args, **kwargs)
-
-    monkeypatch.setattr(consistency, "train", flaky)
+    monkeypatch.setattr(consistency, "train", failing_for(bad, consistency.train,
+                                                          RuntimeError("CUDA out of memory (simulated)")))
     store = tmp_path / "c.db"
     out = CliRunner().invoke(main, ["consistency", "--sample", "3", "--settings", "c4r8s2e1", "--store", str(store),
                                     "--threads", "1", "--quiet"])

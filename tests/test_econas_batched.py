@@ -143,21 +143,16 @@ def test_a_failing_stack_is_trained_network_by_network(monkeypatch, tmp_path) ->
     """When a stacked training raises (out of memory, a cell it cannot hold), its networks are trained one by one:
     the good ones are stored, the bad one is recorded as failed with its reason, and the run goes on."""
     from archrank.econas import batched, consistency
+    from test_econas import failing_for
 
     space = get_space("nb201")
     archs = space.sample_many(3, seed=2)
     bad = space.key(archs[1])
-    real_train = consistency.train
-
     def no_stack(*args, **kwargs):
         raise RuntimeError("out of memory (simulated)")
 
-    def flaky(space_, arch, *args, **kwargs):
-        if space_.key(arch) == bad:
-            raise ValueError("cannot build (simulated)")
-        return real_train(space_, arch, *args, **kwargs)
-
     monkeypatch.setattr(batched, "train_stacked", no_stack)
+    flaky = failing_for(bad, consistency.train, ValueError("cannot build (simulated)"))
     monkeypatch.setattr(consistency, "train", flaky)
     with econas.TrainingStore(tmp_path / "s.db") as store:
         ran = train_many(space, archs, ["c2r0s1e1"], colour_data(), store, recipe=RECIPE, progress=False, stack=4,

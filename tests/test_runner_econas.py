@@ -10,7 +10,7 @@ from archrank import econas
 from archrank.econas.consistency import train_many
 from archrank.executors import LocalExecutor
 from archrank.spaces import NB201Space
-from test_econas import TINY, TINY_ARCH, TINY_RECIPE, colour_task
+from test_econas import TINY, TINY_ARCH, TINY_RECIPE, colour_task, failing_for
 
 
 def test_trainings_on_two_workers_equal_one_worker_and_resume(nb201: NB201Space, tmp_path: Path) -> None:
@@ -42,13 +42,7 @@ def test_a_failing_task_is_recorded_as_failed_and_retried(nb201: NB201Space, tmp
     raw = colour_task(60, 30)
     archs = [nb201.parse(TINY_ARCH), nb201.from_index(1)]
     bad = nb201.key(archs[1])
-    real_train = parallel.train
-
-    def flaky(space, arch, *args, **kwargs):
-        if space.key(arch) == bad:
-            raise RuntimeError("out of memory (simulated)")
-        return real_train(space, arch, *args, **kwargs)
-
+    flaky = failing_for(bad, parallel.train, RuntimeError("out of memory (simulated)"))
     with econas.TrainingStore(tmp_path / "e.db") as store:
         with monkeypatch.context() as patch:
             patch.setattr(parallel, "train", flaky)

@@ -27,6 +27,7 @@ from archrank.econas.setting import Setting, parse_setting
 from archrank.econas.store import TrainingStore
 from archrank.econas.trainer import Recipe, TrainResult, reduced_build_kwargs, train, variant_tag
 from archrank.executors import Executor
+from archrank.executors.base import one_line
 from archrank.spaces import Arch, SearchSpace
 
 # One factor varied at a time around c4r4s0e5 (c4r4: the zero-cost paper's EcoNAS proxy on NB201, Abdelfattah et
@@ -121,7 +122,6 @@ class _Keeper:
         self.store, self.done, self.space, self.data, self.device = store, done, space, data, device
         self.tag, self.on_result = tag, on_result
         self.ran = 0
-        self.failed = 0
 
     def keep(self, result: TrainResult) -> None:
         self.store.put(result)
@@ -131,10 +131,9 @@ class _Keeper:
             self.on_result(result)
 
     def fail(self, arch_key: str, setting: Setting, seed: int, exc: Exception, seconds: float) -> None:
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        reason = one_line(exc)
         self.store.put_failure((self.space, arch_key, str(setting) + self.tag, seed, self.data), self.device,
                                reason, seconds)
-        self.failed += 1
         tqdm.write(f"econas: training {arch_key} under {setting} (seed {seed}) failed, recorded: {reason}",
                    file=sys.stderr)
 
@@ -191,8 +190,8 @@ def _train_stacked_many(
                     results = train_stacked(space, chunk, setting, prepared, seed=seed, device=device, recipe=recipe,
                                             width_kwarg=width_kwarg, build_kwargs=build_kwargs)
                 except Exception as exc:  # e.g. out of memory, one cell the stacked network cannot hold
-                    tqdm.write(f"econas: a stack of {len(chunk)} under {setting} failed ({type(exc).__name__}: "
-                               f"{exc}); training its networks one by one", file=sys.stderr)
+                    tqdm.write(f"econas: a stack of {len(chunk)} under {setting} failed ({one_line(exc)}); "
+                               "training its networks one by one", file=sys.stderr)
                     for arch in chunk:
                         keeper.train_alone(space, arch, setting, prepared, seed, device, recipe, width_kwarg,
                                            build_kwargs)

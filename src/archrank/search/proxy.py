@@ -420,9 +420,7 @@ def resolve_scorer(
     ``table_seconds`` is the cost charged per architecture for a table column (a benchmark's params/FLOPs
     columns carry no timing); ``live_kwargs`` go to :class:`LiveScorer`.
     """
-    parts = [p.strip() for p in name.split("+") if p.strip()]
-    if not parts:
-        raise ValueError(f"empty proxy name {name!r}")
+    parts = proxy_parts(name)
     if len(parts) > 1:
         members = [resolve_scorer(p, space, oracle, store, table_seconds, **live_kwargs) for p in parts]
         return MeanRankScorer(space, members, name="+".join(parts))
@@ -445,6 +443,15 @@ def resolve_scorer(
         return live
     raise ValueError(f"unknown proxy {name!r}: not a column of the oracle's table, not a registered proxy "
                      "(`archrank proxies` lists them) and not scored in the store")
+
+
+def proxy_parts(name: str) -> list[str]:
+    """The member names of proxy ``name`` (``"a+b"`` is the mean-rank aggregate of ``a`` and ``b``; a plain name is
+    its own one member); ``ValueError`` for an empty name."""
+    parts = [p.strip() for p in name.split("+") if p.strip()]
+    if not parts:
+        raise ValueError(f"empty proxy name {name!r}")
+    return parts
 
 
 def _is_engine_proxy(name: str) -> bool:

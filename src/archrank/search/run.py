@@ -40,7 +40,7 @@ from archrank.executors import Executor
 from archrank.search.guidance import MoveProposal, Warmup
 from archrank.search.history import History, HistoryDB
 from archrank.search.oracles import Oracle, OracleResult, TrainingOracle
-from archrank.search.proxy import MeanRankScorer, ProxyScorer, resolve_scorer
+from archrank.search.proxy import MeanRankScorer, ProxyScorer, proxy_parts, resolve_scorer
 from archrank.search.samplers import ALGORITHMS, Sampler
 from archrank.spaces.base import SearchSpace
 from archrank.store import Store
@@ -152,7 +152,7 @@ class _Scorers:
             elif isinstance(self.given, Mapping) and name in self.given:
                 scorer = self._fork(self.given[name])
             elif "+" in name:  # an aggregate shares its members with every other use of them (warmup a+b, move a)
-                parts = [p.strip() for p in name.split("+") if p.strip()]
+                parts = proxy_parts(name)
                 scorer = MeanRankScorer(self.space, [self.get(p) for p in parts], name="+".join(parts))
             else:
                 scorer = resolve_scorer(name, self.space, self.oracle, self.store, self.table_seconds,

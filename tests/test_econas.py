@@ -305,16 +305,16 @@ def test_train_many_resumes_after_interruption(nb201, tmp_path) -> None:
 def test_a_failing_training_is_recorded_with_its_reason_and_the_run_goes_on(nb201, monkeypatch, tmp_path) -> None:
     """A training that raises (here: out of memory on one cell) is stored as failed with the reason, the other
     architectures still train, and the next run trains the failed one and replaces the failure."""
-    from archrank.econas import consistency
+    from archrank.econas import keeper
 
     raw = colour_task(60, 30)
     archs = [nb201.parse(TINY_ARCH), nb201.from_index(1)]
     bad = nb201.key(archs[0])
-    flaky = failing_for(bad, consistency.train, RuntimeError("out of memory (simulated)"))
+    flaky = failing_for(bad, keeper.train, RuntimeError("out of memory (simulated)"))
     path = tmp_path / "runs.sqlite"
     with econas.TrainingStore(path) as store:
         with monkeypatch.context() as patch:
-            patch.setattr(consistency, "train", flaky)
+            patch.setattr(keeper, "train", flaky)
             assert train_many(nb201, archs, ["c2r2s1e1"], raw, store, recipe=TINY_RECIPE, progress=False,
                               **TINY) == 1
         failures = store.failures(space="nb201")
@@ -331,14 +331,14 @@ def test_consistency_command_reports_failed_trainings(data_root, monkeypatch, tm
     from click.testing import CliRunner
 
     from archrank.cli import main
-    from archrank.econas import consistency
+    from archrank.econas import keeper
 
     if not (data_root / "cifar-10-batches-py").is_dir():
         pytest.skip(f"no CIFAR-10 under {data_root}")
     space = get_space("nb201")
     bad = space.key(space.sample_many(3, seed=0)[1])
-    monkeypatch.setattr(consistency, "train", failing_for(bad, consistency.train,
-                                                          RuntimeError("CUDA out of memory (simulated)")))
+    monkeypatch.setattr(keeper, "train", failing_for(bad, keeper.train,
+                                                     RuntimeError("CUDA out of memory (simulated)")))
     store = tmp_path / "c.db"
     out = CliRunner().invoke(main, ["consistency", "--sample", "3", "--settings", "c4r8s2e1", "--store", str(store),
                                     "--threads", "1", "--quiet"])

@@ -142,7 +142,7 @@ def test_stack_shrinks_with_activation_size() -> None:
 def test_a_failing_stack_is_trained_network_by_network(monkeypatch, tmp_path) -> None:
     """When a stacked training raises (out of memory, a cell it cannot hold), its networks are trained one by one:
     the good ones are stored, the bad one is recorded as failed with its reason, and the run goes on."""
-    from archrank.econas import batched, consistency
+    from archrank.econas import batched, keeper
     from test_econas import failing_for
 
     space = get_space("nb201")
@@ -152,8 +152,8 @@ def test_a_failing_stack_is_trained_network_by_network(monkeypatch, tmp_path) ->
         raise RuntimeError("out of memory (simulated)")
 
     monkeypatch.setattr(batched, "train_stacked", no_stack)
-    flaky = failing_for(bad, consistency.train, ValueError("cannot build (simulated)"))
-    monkeypatch.setattr(consistency, "train", flaky)
+    flaky = failing_for(bad, keeper.train, ValueError("cannot build (simulated)"))
+    monkeypatch.setattr(keeper, "train", flaky)
     with econas.TrainingStore(tmp_path / "s.db") as store:
         ran = train_many(space, archs, ["c2r0s1e1"], colour_data(), store, recipe=RECIPE, progress=False, stack=4,
                          **TINY)

@@ -10,7 +10,6 @@ and :func:`plot_consistency` show which settings are worth their cost.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,11 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from archrank.econas.data import RawData, TrainData, load_data, prepare
+from archrank.econas.keeper import Keeper
 from archrank.econas.parallel import settings_todo, train_on_executor
 from archrank.econas.setting import Setting, parse_setting
 from archrank.econas.store import TrainingStore
-from archrank.econas.trainer import Recipe, TrainResult, reduced_build_kwargs, train, variant_tag
+from archrank.econas.trainer import Recipe, TrainResult, reduced_build_kwargs, variant_tag
 from archrank.executors import Executor
 from archrank.executors.base import one_line
 from archrank.spaces import Arch, SearchSpace
@@ -85,7 +85,7 @@ def train_many(
     device_type = torch.device(device).type
     done = {(str(s), seed): store.done(space.name, str(s) + tag, seed, raw.key, device_type)
             for s in parsed for seed in seeds}
-    keeper = _Keeper(store, done, space.name, raw.key, str(torch.device(device)), tag, on_result)
+    keeper = Keeper(store, done, space.name, raw.key, str(torch.device(device)), tag, on_result)
     arch_list = list(archs)
     if stack > 1:
         if executor is not None:
@@ -95,9 +95,9 @@ def train_many(
         return keeper.ran
     if executor is not None:
         todo = settings_todo([space.key(a) for a in arch_list], parsed, seeds, done)
-        return train_on_executor(executor, space, todo, raw, store, device=str(device), recipe=recipe,
-                                 width_kwarg=width_kwarg, build_kwargs=build_kwargs, progress=progress,
-                                 on_result=on_result)
+        train_on_executor(executor, space, todo, raw, keeper, device=str(device), recipe=recipe,
+                          width_kwarg=width_kwarg, build_kwargs=build_kwargs, progress=progress)
+        return keeper.ran
     bar = tqdm(arch_list, disable=not progress, desc="econas", unit="arch")
     for arch in bar:
         key = space.key(arch)
@@ -111,44 +111,6 @@ def train_many(
                 keeper.train_alone(space, arch, setting, cache[cache_key], seed, device, recipe, width_kwarg,
                                    build_kwargs)
     return keeper.ran
-
-
-class _Keeper:
-    """Where :func:`train_many`'s outcomes go: a result into the store (and ``on_result``), a training that raises
-    into the store as ``failed`` with its reason (retried by the next run) and a line on stderr; the run goes on."""
-
-    def __init__(self, store: TrainingStore, done: dict[tuple[str, int], set[str]], space: str, data: str,
-                 device: str, tag: str, on_result: Callable[[TrainResult], None] | None) -> None:
-        self.store, self.done, self.space, self.data, self.device = store, done, space, data, device
-        self.tag, self.on_result = tag, on_result
-        self.ran = 0
-
-    def keep(self, result: TrainResult) -> None:
-        self.store.put(result)
-        self.done[(result.setting, result.seed)].add(result.arch_key)
-        self.ran += 1
-        if self.on_result is not None:
-            self.on_result(result)
-
-    def fail(self, arch_key: str, setting: Setting, seed: int, exc: Exception, seconds: float) -> None:
-        reason = one_line(exc)
-        self.store.put_failure((self.space, arch_key, str(setting) + self.tag, seed, self.data), self.device,
-                               reason, seconds)
-        tqdm.write(f"econas: training {arch_key} under {setting} (seed {seed}) failed, recorded: {reason}",
-                   file=sys.stderr)
-
-    def train_alone(self, space: SearchSpace, arch: Arch, setting: Setting, prepared: TrainData, seed: int,
-                    device: str | torch.device, recipe: Recipe, width_kwarg: Mapping[str, int] | None,
-                    build_kwargs: Mapping[str, Any] | None) -> None:
-        """One :func:`~archrank.econas.trainer.train`, kept or recorded as failed."""
-        start = time.perf_counter()
-        try:
-            result = train(space, arch, setting, prepared, seed=seed, device=device, recipe=recipe,
-                           width_kwarg=width_kwarg, build_kwargs=build_kwargs)
-        except Exception as exc:  # a failing architecture (out of memory, a bad cell) is recorded; the others run
-            self.fail(space.key(arch), setting, seed, exc, time.perf_counter() - start)
-            return
-        self.keep(result)
 
 
 def stack_size(stack: int, side: int, width: int) -> int:
@@ -169,7 +131,7 @@ def _train_stacked_many(
     width_kwarg: Mapping[str, int] | None,
     build_kwargs: Mapping[str, Any] | None,
     stack: int,
-    keeper: _Keeper,
+    keeper: Keeper,
 ) -> None:
     """The ``stack > 1`` branch of :func:`train_many`: setting by setting, ``stack`` architectures at a time. A stack
     whose training raises is trained again network by network, so one failing architecture (or a stack too large

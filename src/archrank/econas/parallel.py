@@ -11,7 +11,7 @@ computed the study; a training whose task still fails after the executor's retri
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +20,9 @@ import torch
 from tqdm.auto import tqdm
 
 from archrank.econas.data import RawData, TrainData, load_data, prepare
+from archrank.econas.keeper import Keeper
 from archrank.econas.setting import Setting, parse_setting
-from archrank.econas.store import TrainingStore
-from archrank.econas.trainer import Recipe, TrainResult, train, variant_tag
+from archrank.econas.trainer import Recipe, TrainResult, train
 from archrank.executors import Executor
 from archrank.runner import portable_space, torch_threads
 from archrank.spaces import SearchSpace
@@ -67,43 +67,33 @@ def train_on_executor(
     space: SearchSpace,
     todo: Sequence[Training],
     raw: RawData,
-    store: TrainingStore,
+    keeper: Keeper,
     *,
     device: str,
     recipe: Recipe,
     width_kwarg: Mapping[str, int] | None = None,
     build_kwargs: Mapping[str, Any] | None = None,
     progress: bool = True,
-    on_result: Callable[[TrainResult], None] | None = None,
-) -> int:
-    """Run the trainings ``todo`` on ``executor``, storing each task's results as it finishes; returns how many
-    trainings ran. Tasks of one training each: a training is long, so per-task overhead does not matter and the
-    load balances best."""
+) -> None:
+    """Run the trainings ``todo`` on ``executor``, handing each task's results to ``keeper`` (the store) as it
+    finishes, and a task that failed for good as failed trainings. Tasks of one training each: a training is long,
+    so per-task overhead does not matter and the load balances best."""
     job = TrainingJob(portable_space(space), raw, str(device), recipe, width_kwarg, build_kwargs)
-    tag = variant_tag(space, recipe, width_kwarg, build_kwargs)
-    device_name = str(torch.device(device))
-    ran = 0
     failed = 0
     bar = tqdm(total=len(todo), disable=not progress, desc="econas", unit="training")
     try:
         for outcome in executor.map(train_chunk, job, list(todo), chunk_size=1):
             if outcome.ok:
                 for result in outcome.value:
-                    store.put(result)
-                    ran += 1
-                    if on_result is not None:
-                        on_result(result)
+                    keeper.keep(result)
             else:
                 failed += len(outcome.items)
                 for key, setting_name, seed in outcome.items:
-                    store.put_failure((space.name, key, setting_name + tag, seed, raw.key), device_name,
-                                      str(outcome.error))
-                bar.write(f"training {outcome.items[0]} failed, recorded: {outcome.error}")
+                    keeper.fail(key, setting_name, seed, str(outcome.error))
                 bar.set_postfix(failed=failed, refresh=False)
             bar.update(len(outcome.items))
     finally:
         bar.close()
-    return ran
 
 
 def settings_todo(

@@ -96,17 +96,18 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
 def plot_comparison(summary: pd.DataFrame, path: str | Path, caption: str, cost_unit: float = 3600.0,
                     ylabel: str = "NB201 CIFAR-10 test acc of the pick (%)",
                     xlabel: str = "training cost (GPU hours, NB201's own timings)") -> Path:
-    """Median (line) and interquartile band of the pick's test accuracy vs cost (GPU hours by default)."""
+    """Median (line) and interquartile band of the pick's test accuracy vs cost (GPU hours by default); the legend
+    sits right of the plot, since the curves of searches that stay low for long run through every corner."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5.6))
+    fig, ax = plt.subplots(figsize=(10.5, 5.6))
     for method, part in summary.groupby("method", sort=False):
         x = part["cost"] / cost_unit
         ax.plot(x, part["median"], label=method)
         ax.fill_between(x, part["q25"], part["q75"], alpha=0.15)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    return save_captioned(fig, ax, caption, path, bottom=0.13)
+    return save_captioned(fig, ax, caption, path, bottom=0.13, legend_outside=True)

@@ -282,13 +282,18 @@ def plot_consistency(
     return save_captioned(fig, ax, caption, path, bottom=0.1)
 
 
-def save_captioned(fig: Any, ax: Any, caption: str, path: str | Path, bottom: float) -> Path:
-    """Finish an EcoNAS figure the same way everywhere: grid, legend, ``caption`` under the plot (the lowest
+def save_captioned(fig: Any, ax: Any, caption: str, path: str | Path, bottom: float,
+                   legend_outside: bool = False) -> Path:
+    """Finish an EcoNAS figure the same way everywhere: grid, legend (in the lower right corner, or right of the
+    plot with ``legend_outside``, where curves fill the whole plot), ``caption`` under the plot (the lowest
     ``bottom`` fraction of the figure), PNG at 130 dpi; the figure is closed."""
     import matplotlib.pyplot as plt
 
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    if legend_outside:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    else:
+        ax.legend(loc="lower right")
     fig.text(0.01, 0.01, caption, fontsize=7.5, wrap=True, va="bottom")
     fig.tight_layout(rect=(0, bottom, 1, 1))
     path = Path(path)

@@ -173,3 +173,22 @@ def test_store_truth_from_a_missing_store_creates_no_file(tmp_path: Path, nb201:
     with pytest.raises(ValueError, match="no store at"):
         load_truth("store:nb201-test", nb201, store_path=missing)
     assert not missing.exists()
+
+
+def test_an_undefined_correlation_gets_no_bar_but_the_word_undefined(nb201: NB201Space, monkeypatch,
+                                                                       tmp_path: Path) -> None:
+    """A constant score has no Spearman: the bar chart must not draw it as a bar at ρ = 0."""
+    from archrank.bench import plots
+
+    table, truth = synthetic(nb201)
+    table["flat"] = 1.0
+    ev = evaluate(table, truth, truth_name="synthetic accuracy", n_boot=20, label_ks=(), label_repeats=1,
+                  ensemble_sets={})
+    assert math.isnan(ev.metrics.loc["flat", "spearman"])
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig) or path)
+    plots.correlation_bars(ev, tmp_path / "bars.png", "synthetic")
+    (ax,) = drawn[0].axes
+    defined = int(np.isfinite(ev.metrics["spearman"]).sum()) + int(np.isfinite(ev.metrics["kendall"]).sum())
+    assert len(ax.patches) == defined == 2 * (len(ev.metrics) - 1)
+    assert [t.get_text() for t in ax.texts] == ["undefined"]

@@ -93,19 +93,23 @@ def scatter_grid(ev: Evaluation, kind: str, path: Path, truth_label: str, source
 
 
 def correlation_bars(ev: Evaluation, path: Path, source: str, target: float | None = None) -> Path:
-    """Horizontal bars of ρ and τ per proxy and ensemble, sorted by ρ, with bootstrap CIs as error bars."""
+    """Horizontal bars of ρ and τ per proxy and ensemble, sorted by ρ, with bootstrap CIs as error bars. An
+    undefined correlation (e.g. a constant score) gets no bar and the word "undefined", never a bar at 0."""
     frame = ev.metrics.sort_values("spearman", na_position="first")
     ypos = np.arange(len(frame))
     fig = _figure(8.5, 0.42 * len(frame) + 1.6)
     ax = fig.subplots()
     for offset, metric, color, label in ((0.2, "spearman", None, "Spearman ρ"), (-0.2, "kendall", "0.6", "Kendall τ")):
         values = frame[metric].to_numpy(dtype=float)
+        known = np.isfinite(values)
         low = np.clip(values - frame[f"{metric}_lo"].to_numpy(dtype=float), 0, None)
         high = np.clip(frame[f"{metric}_hi"].to_numpy(dtype=float) - values, 0, None)
-        colors = [ENSEMBLE_COLOR if k == "ensemble" else PROXY_COLOR for k in frame["kind"]]
-        ax.barh(ypos + offset, np.nan_to_num(values), height=0.38, color=color or colors,
-                xerr=np.vstack([np.nan_to_num(low), np.nan_to_num(high)]), capsize=2,
+        colors = np.array([ENSEMBLE_COLOR if k == "ensemble" else PROXY_COLOR for k in frame["kind"]])
+        ax.barh(ypos[known] + offset, values[known], height=0.38, color=color or list(colors[known]),
+                xerr=np.vstack([np.nan_to_num(low[known]), np.nan_to_num(high[known])]), capsize=2,
                 error_kw={"elinewidth": 0.8}, label=label)
+    for y in ypos[~np.isfinite(frame["spearman"].to_numpy(dtype=float))]:
+        ax.text(0.01, y, "undefined", va="center", fontsize=7, color="0.35", style="italic")
     ax.set_yticks(ypos, frame.index, fontsize=8)
     ax.axvline(0, color="black", linewidth=0.8)
     if target is not None:

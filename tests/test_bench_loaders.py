@@ -307,6 +307,9 @@ def test_truth_specs(tmp_path: Path, nb201: NB201Space) -> None:
     assert load_truth(f"csv:{csv}:arch", nb201, metric="acc").values.iloc[1] == 94.0
     with pytest.raises(ValueError, match="needs a metric"):
         load_truth(f"csv:{csv}:arch", nb201)
+    assert load_truth(f"csv:{csv}:arch:acc", nb201, metric="acc").values.iloc[1] == 94.0  # the same metric twice
+    with pytest.raises(ValueError, match="names the metric 'acc' and --metric says 'val'"):
+        load_truth(f"csv:{csv}:arch:acc", nb201, metric="val")
     zc = write_json(tmp_path / "zc.json", {"cifar10": {TUPLE: {"val_accuracy": 86.0}}})
     suite = load_truth(f"suite-zero:{zc}", nb201)
     assert suite.values.to_dict() == {TUPLE_STR: 86.0} and "Suite-Zero" in suite.source

@@ -90,6 +90,8 @@ def load_truth(
         else:  # csv:PATH:ARCHCOL:METRIC
             path, _, arch_col = head.rpartition(":")
             name = last
+            if metric and metric != name:
+                raise ValueError(f"csv truth names the metric {name!r} and --metric says {metric!r}: give one")
         if not path or not arch_col:
             raise ValueError("csv truth needs csv:PATH:ARCHCOL[:METRIC]")
         if not name:

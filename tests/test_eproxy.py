@@ -73,6 +73,17 @@ def test_callers_model_untouched(tiny_model: nn.Module, x: torch.Tensor) -> None
     assert all(p.grad is None for p in tiny_model.parameters())
 
 
+def test_inputs_are_a_copy_of_the_callers_batch(x: torch.Tensor) -> None:
+    """A model that writes into its input (a first in-place ReLU) must not change the caller's batch."""
+    from archrank.eproxy.train import eproxy_inputs
+
+    batch = x.clone()
+    inputs = eproxy_inputs(EproxyConfig(batch_size=8), (batch, torch.zeros(16, dtype=torch.long)))
+    assert torch.equal(inputs, x[:8])
+    nn.ReLU(inplace=True)(inputs)
+    assert torch.equal(batch, x)
+
+
 def test_deterministic_for_a_seed(tiny_model: nn.Module, x: torch.Tensor) -> None:
     a = eproxy_score(tiny_model, TINY, x, seed=5)
     b = eproxy_score(tiny_model, TINY, x, seed=5)

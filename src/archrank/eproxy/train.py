@@ -71,15 +71,16 @@ class EproxyRun:
 
 
 def eproxy_inputs(config: EproxyConfig, batch: Any = None, input_shape: Sequence[int] | None = None) -> torch.Tensor:
-    """The fixed input batch: the first ``batch_size`` samples of the caller's batch (``inputs="batch"``) or seeded
-    standard-normal inputs of ``input_shape`` (default: the batch's shape, else 3×32×32; ``inputs="synthetic"``)."""
+    """The fixed input batch: a copy of the first ``batch_size`` samples of the caller's batch (``inputs="batch"``;
+    a copy, so a model that writes into its input cannot change the caller's data) or seeded standard-normal inputs
+    of ``input_shape`` (default: the batch's shape, else 3×32×32; ``inputs="synthetic"``)."""
     x, _ = unpack_batch(batch)
     if config.inputs == "batch":
         if x is None:
             raise ValueError("Eproxy with inputs='batch' needs a data batch (or use inputs='synthetic')")
         if x.shape[0] < config.batch_size:
             raise ValueError(f"Eproxy needs a batch of at least {config.batch_size} inputs, got {x.shape[0]}")
-        return x[: config.batch_size].detach().float()
+        return x[: config.batch_size].detach().float().clone()
     shape = tuple(input_shape) if input_shape is not None else (tuple(x.shape[1:]) if x is not None else None)
     shape = shape or DEFAULT_INPUT_SHAPE
     gen = seeded_generator(config.target_seed, "synthetic-inputs")

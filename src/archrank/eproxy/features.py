@@ -6,8 +6,8 @@ Three ways, in order of preference:
    those nodes of a ``torch.fx`` symbolic trace (``torch.fx`` node names, as ``create_feature_extractor`` uses; the
    traced graph is cut after the last requested node, so the classifier is not run).
 2. The model has ``forward_features(x)`` returning a list of stage maps (all archrank spaces do).
-3. Automatic: the last 4-D output produced at each spatial resolution during a forward pass (module hooks), in
-   order of first appearance, i.e. the end of each stage of a usual CNN.
+3. Automatic: the last 4-D output produced at each spatial resolution during a forward pass (module hooks),
+   largest resolution first, i.e. the end of each stage of a usual CNN, shallow to deep.
 
 The returned extractor maps inputs to a list of 4-D tensors, shallow to deep, that stay in the autograd graph.
 """

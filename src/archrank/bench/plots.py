@@ -111,6 +111,7 @@ def correlation_bars(ev: Evaluation, path: Path, source: str, target: float | No
     for y in ypos[~np.isfinite(frame["spearman"].to_numpy(dtype=float))]:
         ax.text(0.01, y, "undefined", va="center", fontsize=7, color="0.35", style="italic")
     ax.set_yticks(ypos, frame.index, fontsize=8)
+    ax.set_ylim(-0.7, len(frame) - 0.3)  # every row, with or without a bar
     ax.axvline(0, color="black", linewidth=0.8)
     if target is not None:
         ax.axvline(target, color="crimson", linestyle=":", linewidth=1.2, label=f"target ρ = {target:g}")
@@ -119,7 +120,9 @@ def correlation_bars(ev: Evaluation, path: Path, source: str, target: float | No
     ax.set_title(f"Spearman ρ (blue: proxy, orange: ensemble) and Kendall τ (grey)\n"
                  f"error bars: {level:.0%} bootstrap CI, {ev.settings.get('bootstrap_resamples')} resamples",
                  fontsize=10)
-    ax.set_xlim(min(-0.1, float(np.nanmin(frame[["spearman", "kendall"]].to_numpy())) - 0.05), 1.0)
+    drawn = frame[["spearman", "kendall"]].to_numpy(dtype=float)
+    drawn = drawn[np.isfinite(drawn)]
+    ax.set_xlim(min(-0.1, float(drawn.min()) - 0.05) if drawn.size else -0.1, 1.0)
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

@@ -43,6 +43,9 @@ def test_control_variate_estimate_corrects_an_unlucky_sample() -> None:
     check = control_variate_check(ranker, truth, control, archs=60, samples=10, draws=300)
     assert check["rho_all"] == pytest.approx(target) and check["rmse_adj"] < check["rmse_raw"]
     assert 0.0 <= check["coverage_adj"] <= 1.0 and check["samples"] == 10
+    # every draw (samples and their bootstraps) follows from ``seed``: the same seed, the same check
+    assert check == control_variate_check(ranker, truth, control, archs=60, samples=10, draws=300)
+    assert check != control_variate_check(ranker, truth, control, archs=60, samples=10, draws=300, seed=1)
 
 
 def test_a_constant_ranker_gets_one_clear_error() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -33,7 +34,6 @@ def test_correlations_match_hand_computed_values() -> None:
 
 
 def test_minus_infinity_orders_for_ranks_but_has_no_linear_correlation() -> None:
-    import warnings
 
     pred = [-math.inf, 2.0, 3.0, 4.0]  # a known worst score (synflow's log 0)
     with warnings.catch_warnings():
@@ -131,3 +131,43 @@ def test_bootstrap_interval_is_reproducible_and_brackets_the_estimate() -> None:
     perfect = bootstrap_ci(kendall, truth, truth, n_resamples=50)
     assert perfect == pytest.approx((1.0, 1.0))
     assert all(math.isnan(v) for v in bootstrap_ci(spearman, pred, truth, n_resamples=0))
+
+
+def test_bootstrap_interval_survives_a_few_undefined_resamples() -> None:
+    """A mostly-tied proxy on few cells: some resamples pick only tied values (ρ undefined). Up to 1 - confidence
+    of them are left out of the percentiles; with more, the interval is undefined rather than invented."""
+    truth = np.arange(12, dtype=float)
+    pred = np.r_[np.zeros(9), 1.0, 2.0, 3.0]  # 9 of 12 tied: a resample of only those has no ρ
+    draws = scipy_bootstrap_distribution(pred, truth, n_resamples=400, seed=0)
+    undefined = np.mean(~np.isfinite(draws))
+    assert 0.0 < undefined <= 0.05  # the case this covers: some, but few, undefined resamples
+    lo, hi = bootstrap_ci(spearman, pred, truth, n_resamples=400, seed=0)
+    defined = draws[np.isfinite(draws)]
+    assert (lo, hi) == pytest.approx(tuple(np.percentile(defined, [2.5, 97.5])))
+    assert lo <= spearman(pred, truth) <= hi
+    # a 99.9 % interval tolerates only 0.1 % undefined resamples: refused
+    assert all(math.isnan(v) for v in bootstrap_ci(spearman, pred, truth, 400, confidence=0.999, seed=0))
+
+
+def scipy_bootstrap_distribution(pred: np.ndarray, truth: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    """The resampled Spearmans scipy draws for :func:`bootstrap_ci` with the same seed."""
+    from scipy import stats
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = stats.bootstrap((pred, truth), lambda a, b: spearman(a, b), paired=True, vectorized=False,
+                                 n_resamples=n_resamples, method="percentile", rng=np.random.default_rng(seed))
+    return np.asarray(result.bootstrap_distribution, dtype=float)
+
+
+def test_worst_ranks_a_missing_score_below_a_real_minus_infinity() -> None:
+    """Under "worst" a missing score goes below every scored one, a real -inf (synflow's log 0) included: it must
+    not tie with it."""
+    pred = [math.nan, -math.inf, 2.0, 3.0]
+    truth = [1.0, 2.0, 3.0, 4.0]
+    assert spearman(pred, truth, "worst") == pytest.approx(1.0)
+    p, _, report = clean_pairs(pred, truth, "worst")
+    assert report.n_used == 4 and p[0] < p[1] < p[2] < p[3]
+    tied = [math.nan, -math.inf, -math.inf, 3.0]  # ties among scored values stay ties
+    p, _, _ = clean_pairs(tied, truth, "worst")
+    assert p[0] < p[1] == p[2] < p[3]

@@ -55,7 +55,9 @@ def _population_rho(truth: pd.Series, control: pd.Series) -> float:
     return float(stats.spearmanr(population["c"], population["t"]).statistic)
 
 
-def _adjusted(measured: pd.DataFrame, rho_c_all: float, draws: int, seed: int) -> dict[str, float]:
+def _adjusted(
+    measured: pd.DataFrame, rho_c_all: float, draws: int, seed: int | np.random.SeedSequence
+) -> dict[str, float]:
     """The estimate from the measured cells (columns ``s``, ``t``, ``c``) and the control's all-cells Spearman."""
     s, t, c = (measured[name].to_numpy() for name in ("s", "t", "c"))
     rho_s = float(stats.spearmanr(s, t).statistic)
@@ -89,11 +91,13 @@ def control_variate_check(
     _require_spread(frame, "control_variate_check")
     target = float(stats.spearmanr(frame["s"], frame["t"]).statistic)
     rho_c_all = _population_rho(frame["t"], frame["c"])  # once, not per sample
-    rng = np.random.default_rng(seed)
+    # One seed sequence: the samples and each sample's bootstrap draws all follow from ``seed``.
+    sample_seed, *bootstrap_seeds = np.random.SeedSequence(seed).spawn(samples + 1)
+    rng = np.random.default_rng(sample_seed)
     raw, adjusted, raw_in, adj_in = [], [], 0, 0
-    for sample in range(samples):
+    for bootstrap_seed in bootstrap_seeds:
         keys = frame.index[rng.choice(len(frame), size=archs, replace=False)]
-        est = _adjusted(frame.loc[keys], rho_c_all, draws, sample)
+        est = _adjusted(frame.loc[keys], rho_c_all, draws, bootstrap_seed)
         raw.append(est["rho"] - target)
         adjusted.append(est["rho_adj"] - target)
         raw_in += est["rho_lo"] <= target <= est["rho_hi"]

@@ -68,12 +68,15 @@ def clean_pairs(
     if nan_policy == "raise" and n_pred_missing:
         raise ValueError(f"{n_pred_missing} prediction(s) are missing (NaN) and nan_policy='raise'")
     if nan_policy == "worst" and n_pred_missing:
-        finite = p[np.isfinite(p)]
-        if np.isneginf(p).any() or not finite.size:
-            floor = -np.inf if np.isneginf(p).any() else 0.0
+        if np.isneginf(p).any():
+            # A real -inf is the lowest float: no number ranks below it, so go to ranks (which is all that rank
+            # metrics read): the scored values keep their order and ties, and every missing one goes below them.
+            ranks = stats.rankdata(np.where(pred_bad, 0.0, p))
+            p = np.where(pred_bad, 0.0, ranks)
         else:
-            floor = finite.min() - 1.0 - abs(finite.min())
-        p = np.where(pred_bad, floor, p)
+            finite = p[np.isfinite(p)]
+            floor = finite.min() - 1.0 - abs(finite.min()) if finite.size else 0.0
+            p = np.where(pred_bad, floor, p)
         keep = truth_ok
     else:
         keep = truth_ok & ~pred_bad
@@ -207,12 +210,18 @@ def bootstrap_ci(
     Pairs are resampled together (``scipy.stats.bootstrap(paired=True)``) after the NaN policy is applied,
     with a seeded generator so reports are reproducible. ``(nan, nan)`` when there are fewer than 3 pairs or
     ``n_resamples`` is 0.
+
+    A resample on which the metric is undefined (e.g. all its picks tie on a mostly-tied proxy, likely at small n)
+    is left out of the percentiles when such resamples are at most ``1 - confidence`` of all of them (they could
+    move each bound by no more than that share); more than that, and the interval is ``(nan, nan)``: the data
+    do not support one. Without undefined resamples the interval is scipy's, unchanged.
     """
     p, t, _ = clean_pairs(pred, truth, nan_policy)
     if n_resamples <= 0 or p.size < 3 or _degenerate(p, t):
         return math.nan, math.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)  # a constant resample gives NaN: fine
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)  # scipy's note on such NaNs: handled below
         result = stats.bootstrap(
             (p, t),
             lambda a, b: metric(a, b),
@@ -223,4 +232,13 @@ def bootstrap_ci(
             method="percentile",
             rng=np.random.default_rng(seed),
         )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    if math.isfinite(low) and math.isfinite(high):
+        return low, high
+    distribution = np.asarray(result.bootstrap_distribution, dtype=float)
+    defined = distribution[np.isfinite(distribution)]
+    if defined.size == 0 or distribution.size - defined.size > (1.0 - confidence) * distribution.size:
+        return math.nan, math.nan
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.percentile(defined, [100.0 * alpha, 100.0 * (1.0 - alpha)])
+    return float(low), float(high)

@@ -298,6 +298,23 @@ def test_nb201_v1_api_and_missing_packages(tmp_path: Path, monkeypatch: pytest.M
 # --- truth specs ---------------------------------------------------------------------------------------
 
 
+def test_a_user_table_keeps_architecture_keys_verbatim(tmp_path: Path) -> None:
+    """NAS-Bench-Macro keys are digit strings: ``"01012111"`` must not be read as the number 1012111 (and fail to
+    parse), in a truth table or in a search oracle's table; the metric columns still parse as numbers and NaN."""
+    from archrank.search import TableOracle
+    from archrank.spaces import get_space
+
+    macro = get_space("macro")
+    keys = ["01012111", "11202010", "02122201"]
+    csv = tmp_path / "macro.csv"
+    csv.write_text("arch,acc,secs\n01012111,91.5,10\n11202010,NaN,12\n02122201,90.25,11\n")
+    truth = load_truth(f"csv:{csv}:arch:acc", macro)
+    assert list(truth.values.index) == keys
+    assert truth.values.iloc[0] == 91.5 and pd.isna(truth.values.iloc[1])
+    oracle = TableOracle.from_csv(csv, valid="acc", test="acc", cost="secs", arch_column="arch", space=macro)
+    assert oracle.query(macro.parse("02122201")).valid == 90.25
+
+
 def test_truth_specs(tmp_path: Path, nb201: NB201Space) -> None:
     csv = tmp_path / "acc.csv"
     pd.DataFrame({"arch": [TUPLE, BEST_STR], "acc": [80.0, 94.0]}).to_csv(csv, index=False)

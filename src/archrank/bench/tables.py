@@ -18,6 +18,21 @@ NB201_CIFAR10 = ("nb201", "nb201_cifar10.csv")
 NB201_NUM_ARCHS = 15625
 
 
+def read_keyed_table(path: Path, key_column: str | None) -> pd.DataFrame:
+    """A CSV or Parquet file as a frame, the ``key_column`` (architecture references) read as text, verbatim.
+
+    pandas would parse ``"01012111"`` (a NAS-Bench-Macro key) as the number 1012111 and ``"None"`` as missing; the
+    other columns keep pandas' usual parsing (numbers, and ``NaN``/``NA``/empty cells as missing).
+    """
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    frame = pd.read_csv(path)
+    if key_column is not None and key_column in frame.columns:
+        text = pd.read_csv(path, usecols=[key_column], dtype=str, keep_default_na=False)[key_column]
+        frame[key_column] = text.to_numpy()
+    return frame
+
+
 def load_table(
     path: str | Path,
     space: SearchSpace,
@@ -30,7 +45,7 @@ def load_table(
     if not path.is_file():
         raise FileNotFoundError(f"ground-truth file not found: {path}")
     try:
-        frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+        frame = read_keyed_table(path, arch_column)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise ValueError(f"cannot read ground-truth file {path}: {exc}") from exc
     if arch_column not in frame.columns:

@@ -191,8 +191,10 @@ class TableOracle(Oracle):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"oracle table not found: {path}")
+        from archrank.bench.tables import read_keyed_table
+
         try:
-            frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+            frame = read_keyed_table(path, arch_column)
         except (ValueError, OSError, pd.errors.ParserError) as exc:
             raise ValueError(f"cannot read oracle table {path}: {exc}") from exc
         return cls.from_frame(frame, valid, test, cost, arch_column, space=space, unit_cost=unit_cost,

@@ -171,3 +171,6 @@ def test_worst_ranks_a_missing_score_below_a_real_minus_infinity() -> None:
     tied = [math.nan, -math.inf, -math.inf, 3.0]  # ties among scored values stay ties
     p, _, _ = clean_pairs(tied, truth, "worst")
     assert p[0] < p[1] == p[2] < p[3]
+    # a pair with neither score nor truth is dropped and does not disturb the others
+    p, t, report = clean_pairs([math.nan, -math.inf, 2.0, math.nan], [1.0, 2.0, 3.0, math.nan], "worst")
+    assert report.n_used == 3 and list(t) == [1.0, 2.0, 3.0] and p[0] < p[1] < p[2]

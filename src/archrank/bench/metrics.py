@@ -71,7 +71,9 @@ def clean_pairs(
         if np.isneginf(p).any():
             # A real -inf is the lowest float: no number ranks below it, so go to ranks (which is all that rank
             # metrics read): the scored values keep their order and ties, and every missing one goes below them.
-            ranks = stats.rankdata(np.where(pred_bad, 0.0, p))
+            scored = ~np.isnan(p)
+            ranks = np.full(p.shape, np.nan)
+            ranks[scored] = stats.rankdata(p[scored])  # 1, 2, ...: below them all, 0
             p = np.where(pred_bad, 0.0, ranks)
         else:
             finite = p[np.isfinite(p)]

@@ -84,6 +84,18 @@ def test_inputs_are_a_copy_of_the_callers_batch(x: torch.Tensor) -> None:
     assert torch.equal(batch, x)
 
 
+def test_inputs_from_a_float64_batch_are_float32_and_a_copy(x: torch.Tensor) -> None:
+    """A float64 batch is converted once to float32; the result still does not alias the caller's data."""
+    from archrank.eproxy.train import eproxy_inputs
+
+    batch = x.double()
+    inputs = eproxy_inputs(EproxyConfig(batch_size=8), (batch, torch.zeros(16, dtype=torch.long)))
+    assert inputs.dtype == torch.float32
+    assert torch.equal(inputs, batch[:8].float())
+    inputs.fill_(0.0)
+    assert torch.equal(batch, x.double())
+
+
 def test_deterministic_for_a_seed(tiny_model: nn.Module, x: torch.Tensor) -> None:
     a = eproxy_score(tiny_model, TINY, x, seed=5)
     b = eproxy_score(tiny_model, TINY, x, seed=5)

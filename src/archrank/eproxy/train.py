@@ -80,7 +80,7 @@ def eproxy_inputs(config: EproxyConfig, batch: Any = None, input_shape: Sequence
             raise ValueError("Eproxy with inputs='batch' needs a data batch (or use inputs='synthetic')")
         if x.shape[0] < config.batch_size:
             raise ValueError(f"Eproxy needs a batch of at least {config.batch_size} inputs, got {x.shape[0]}")
-        return x[: config.batch_size].detach().float().clone()
+        return x[: config.batch_size].detach().to(torch.float32, copy=True)
     shape = tuple(input_shape) if input_shape is not None else (tuple(x.shape[1:]) if x is not None else None)
     shape = shape or DEFAULT_INPUT_SHAPE
     gen = seeded_generator(config.target_seed, "synthetic-inputs")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pytest
 import torch
 
 from archrank.executors import LocalExecutor
@@ -49,3 +52,64 @@ def test_statistics_are_seeded_without_reinit_and_leave_the_global_rng_alone(nb2
     for la, lb in zip(runs[0].layers, runs[1].layers, strict=True):
         for name in la:
             assert torch.equal(la[name], lb[name]), name  # the model's weights come from the seed alone
+
+
+class _BrokenNB201(NB201Space):
+    """NB201 whose cells listed in ``broken`` cannot be built (as an out-of-memory network would fail)."""
+
+    name = "nb201-broken"
+
+    def __init__(self, broken: frozenset[str]) -> None:
+        super().__init__()
+        self.broken = broken
+
+    def build(self, arch, num_classes=None, **kwargs):  # type: ignore[no-untyped-def]
+        if self.key(arch) in self.broken:
+            raise RuntimeError("out of memory\nsecond line of the message")
+        return super().build(arch, num_classes=num_classes, **kwargs)
+
+
+_SMALL = Summary(max_samples=2, max_channels=4, max_spatial=4)
+
+
+def test_a_failing_architecture_is_reported_in_its_place_and_the_rest_go_on(tmp_path: Path) -> None:
+    from archrank.eznas.stats import NetworkStats
+    from archrank.eznas.tasks import StatsFailure
+
+    plain = NB201Space()
+    archs = [plain.from_index(i) for i in (1, 5, 9)]
+    broken = _BrokenNB201(frozenset({plain.key(archs[1])}))
+    source = StatsSource("synthetic", batch_size=4, summary=_SMALL, cache_dir=str(tmp_path))
+    for executor in (None, LocalExecutor(2)):
+        found = source.collect_stats(broken, archs, seed=1, progress=False, executor=executor)
+        assert [type(s) for s in found] == [NetworkStats, StatsFailure, NetworkStats]
+        failure = found[1]
+        assert isinstance(failure, StatsFailure)
+        assert failure.arch == plain.key(archs[1]) and failure.reason == "RuntimeError: out of memory"
+        with pytest.raises(RuntimeError, match=r"statistics of .* failed: RuntimeError: out of memory"):
+            source.network_stats(broken, archs, seed=1, progress=False, executor=executor)
+    # the failure was not cached: once the network builds, its statistics are extracted
+    healthy = _BrokenNB201(frozenset())
+    assert all(isinstance(s, NetworkStats) for s in source.collect_stats(healthy, archs, seed=1, progress=False))
+
+
+def test_tasks_leave_out_failed_architectures_and_say_so() -> None:
+    from archrank.eznas.tasks import MIN_TASK_ARCHS, build_tasks, fitness_architectures
+
+    plain = NB201Space()
+    (group,) = fitness_architectures(plain, 1, 5, seed=1)
+    keys = [plain.key(a) for a in group]
+    table = pd.DataFrame({"cifar10_test_acc": np.arange(5.0)}, index=keys)
+    source = StatsSource("synthetic", batch_size=4, summary=_SMALL)
+    tasks, spec = build_tasks(_BrokenNB201(frozenset(keys[1:3])), table, source, n_tasks=1, per_task=5,
+                              task_seed=1, progress=False)
+    (task,) = tasks
+    assert task.batch.n_networks == 3 and task.accuracy.tolist() == [0.0, 3.0, 4.0]
+    assert sorted(task.meta["failed"]) == sorted(keys[1:3])
+    assert spec["tasks"][0]["archs"] == [keys[0], keys[3], keys[4]]
+    assert spec["tasks"][0]["failed"] == sorted(keys[1:3])
+    _, clean_spec = build_tasks(plain, table, source, n_tasks=1, per_task=5, task_seed=1, progress=False)
+    assert "failed" not in clean_spec["tasks"][0] and clean_spec["tasks"][0]["archs"] == keys
+    too_many = frozenset(keys[: 5 - MIN_TASK_ARCHS + 1])
+    with pytest.raises(ValueError, match="fewer than 3 left"):
+        build_tasks(_BrokenNB201(too_many), table, source, n_tasks=1, per_task=5, task_seed=1, progress=False)

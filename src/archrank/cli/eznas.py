@@ -176,18 +176,24 @@ def evolve_cmd(
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     with executor or contextlib.nullcontext():
-        tasks, spec = build_tasks(
-            space,
-            table,
-            source,
-            n_tasks=n_tasks,
-            per_task=archs_per_task,
-            task_seed=task_seed,
-            stats_seed=stats_seed,
-            exclude=exclude,
-            progress=progress,
-            executor=executor,
-        )
+        try:  # too many architectures whose statistics failed is one error line
+            tasks, spec = build_tasks(
+                space,
+                table,
+                source,
+                n_tasks=n_tasks,
+                per_task=archs_per_task,
+                task_seed=task_seed,
+                stats_seed=stats_seed,
+                exclude=exclude,
+                progress=progress,
+                executor=executor,
+            )
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    for task in tasks:
+        for key, reason in task.meta.get("failed", {}).items():
+            click.echo(f"{task.name}: {key} left out, its statistics failed: {reason}", err=True)
     spec["exclude"] = {"n": exclude_sample, "seed": exclude_seed}
     with EznasStore(store_path) as store:
         result = run_gp(tasks, gp_config, store=store, fitness_spec=spec, progress=progress, top=top)

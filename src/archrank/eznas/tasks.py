@@ -35,6 +35,8 @@ __all__ = [
     "DEFAULT_EVAL_SAMPLE",
     "DEFAULT_EVAL_SEED",
     "GP_SUMMARY",
+    "MIN_TASK_ARCHS",
+    "StatsFailure",
     "StatsSource",
     "build_tasks",
     "evaluation_sample",
@@ -46,6 +48,19 @@ DEFAULT_EVAL_SEED = 0
 GP_SUMMARY = Summary(max_samples=4, max_channels=8, max_spatial=8)
 """Default summary for GP statistics: 4 samples, 8 channels, centred 8×8 window (≈5–10 MB per NB201 network)."""
 _NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120, "synthetic": 10}
+MIN_TASK_ARCHS = 3
+"""Fewest architectures a fitness task may keep after failed ones are dropped (a rank correlation needs 3)."""
+# What building a network or extracting its statistics raises for a network that cannot be measured (a shape
+# error, an out-of-memory error, a numerical breakdown); anything else is a bug and propagates.
+_ARCH_ERRORS = (RuntimeError, ValueError, TypeError, MemoryError)
+
+
+@dataclass(frozen=True)
+class StatsFailure:
+    """An architecture whose statistics could not be extracted, and why (one line)."""
+
+    arch: str
+    reason: str
 
 
 def evaluation_sample(space: SearchSpace, n: int = DEFAULT_EVAL_SAMPLE, seed: int = DEFAULT_EVAL_SEED) -> list[Arch]:
@@ -100,23 +115,40 @@ class StatsSource:
         """Statistics of each architecture (from the cache when present; extracted and cached otherwise).
 
         ``executor`` extracts what the cache lacks on worker processes or a cluster, one torch thread per
-        extraction; the driver alone writes the cache."""
+        extraction; the driver alone writes the cache. Raises ``RuntimeError`` naming the first architecture whose
+        statistics failed; :meth:`collect_stats` returns the failures instead."""
+        found = self.collect_stats(space, archs, seed, progress=progress, desc=desc, executor=executor)
+        for item in found:
+            if isinstance(item, StatsFailure):
+                raise RuntimeError(f"statistics of {item.arch} failed: {item.reason}")
+        return found  # type: ignore[return-value]  # no failures left
+
+    def collect_stats(
+        self,
+        space: SearchSpace,
+        archs: Sequence[Arch],
+        seed: int,
+        progress: bool = True,
+        desc: str = "statistics",
+        executor: Executor | None = None,
+    ) -> list[NetworkStats | StatsFailure]:
+        """As :meth:`network_stats`, but an architecture that cannot be built or measured gives a
+        :class:`StatsFailure` in its place (never cached: an out-of-memory error may not recur) and the rest go
+        on."""
         batch = load_batch(self.dataset, self.data_root, batch_size=self.batch_size, seed=seed)
         cache = StatsCache(self.cache_dir) if self.cache_dir is not None else None
         num_classes = _NUM_CLASSES.get(self.dataset, 10)
         if executor is not None:
             return self._stats_on(executor, space, archs, seed, batch, cache, num_classes, progress, desc)
-        out: list[NetworkStats] = []
+        job = _StatsJob(space, batch.x, batch.content_hash, seed, self.config, self.summary, self.device,
+                        num_classes)
+        out: list[NetworkStats | StatsFailure] = []
         for arch in tqdm(archs, desc=desc, unit="arch", disable=not progress):
             key = StatsCache.key(space.name, space.key(arch), seed, batch.content_hash, self.config, self.summary)
             stats = cache.get(space.name, key) if cache is not None else None
             if stats is None:
-                model = build_seeded(space, arch, seed, num_classes=num_classes)
-                stats = extract_stats(
-                    model, batch.x, seed=seed, config=self.config, summary=self.summary, device=self.device
-                )
-                stats.meta.update({"arch": space.key(arch), "batch_hash": batch.content_hash})
-                if cache is not None:
+                stats = _extract_one(job, space.key(arch))
+                if cache is not None and isinstance(stats, NetworkStats):
                     cache.put(space.name, key, stats)
             out.append(stats)
         return out
@@ -124,11 +156,11 @@ class StatsSource:
     def _stats_on(
         self, executor: Executor, space: SearchSpace, archs: Sequence[Arch], seed: int, batch: Batch,
         cache: StatsCache | None, num_classes: int, progress: bool, desc: str,
-    ) -> list[NetworkStats]:
+    ) -> list[NetworkStats | StatsFailure]:
         keys = [space.key(a) for a in archs]
         cache_key = {k: StatsCache.key(space.name, k, seed, batch.content_hash, self.config, self.summary)
                      for k in keys}
-        found: dict[str, NetworkStats] = {}
+        found: dict[str, NetworkStats | StatsFailure] = {}
         for k in dict.fromkeys(keys):
             stats = cache.get(space.name, cache_key[k]) if cache is not None else None
             if stats is not None:
@@ -138,10 +170,10 @@ class StatsSource:
                         self.device, num_classes)
         with tqdm(total=len(todo), desc=desc, unit="arch", disable=not progress) as bar:
             for outcome in executor.map(extract_chunk, job, todo):
-                if not outcome.ok:
-                    raise RuntimeError(f"statistics of {outcome.items[0]} failed: {outcome.error}")
-                for k, stats in zip(outcome.items, outcome.value, strict=True):
-                    if cache is not None:
+                # a task that failed for good (a crashed worker) fails each of its architectures
+                values = outcome.value if outcome.ok else [StatsFailure(k, str(outcome.error)) for k in outcome.items]
+                for k, stats in zip(outcome.items, values, strict=True):
+                    if cache is not None and isinstance(stats, NetworkStats):
                         cache.put(space.name, cache_key[k], stats)
                     found[k] = stats
                 bar.update(len(outcome.items))
@@ -162,19 +194,24 @@ class _StatsJob:
     num_classes: int
 
 
-def extract_chunk(job: _StatsJob, keys: list[str]) -> list[NetworkStats]:
+def extract_chunk(job: _StatsJob, keys: list[str]) -> list[NetworkStats | StatsFailure]:
     """A task: statistics of each architecture key (one torch thread on CPU, so values do not depend on how many
-    workers computed them)."""
-    out = []
+    workers computed them); an architecture that fails gives a :class:`StatsFailure` and the rest go on."""
     threads = torch_threads(1) if torch.device(job.device).type == "cpu" else nullcontext()
     with threads:
-        for key in keys:
-            model = build_seeded(job.space, job.space.from_key(key), job.seed, num_classes=job.num_classes)
-            stats = extract_stats(model, job.x, seed=job.seed, config=job.config, summary=job.summary,
-                                  device=job.device)
-            stats.meta.update({"arch": key, "batch_hash": job.batch_hash})
-            out.append(stats)
-    return out
+        return [_extract_one(job, key) for key in keys]
+
+
+def _extract_one(job: _StatsJob, key: str) -> NetworkStats | StatsFailure:
+    """Build one architecture and extract its statistics, or say in one line why that failed."""
+    try:
+        model = build_seeded(job.space, job.space.from_key(key), job.seed, num_classes=job.num_classes)
+        stats = extract_stats(model, job.x, seed=job.seed, config=job.config, summary=job.summary,
+                              device=job.device)
+    except _ARCH_ERRORS as exc:
+        return StatsFailure(key, f"{type(exc).__name__}: {exc}".splitlines()[0])
+    stats.meta.update({"arch": key, "batch_hash": job.batch_hash})
+    return stats
 
 
 def build_tasks(
@@ -200,11 +237,18 @@ def build_tasks(
     spec_tasks = []
     for t, archs in enumerate(groups):
         seed = stats_seed + t
-        keys = [space.key(a) for a in archs]
-        acc = table.loc[keys, metric].to_numpy(dtype=float)
-        stats = source.network_stats(space, archs, seed, progress=progress, desc=f"task {t} statistics",
+        found = source.collect_stats(space, archs, seed, progress=progress, desc=f"task {t} statistics",
                                      executor=executor)
-        tasks.append(Task(f"{space.name}-{source.dataset}-t{t}", StatsBatch(stats), acc, {"seed": seed}))
-        spec_tasks.append({"archs": keys, "seed": seed})
+        stats = [s for s in found if isinstance(s, NetworkStats)]
+        failed = {s.arch: s.reason for s in found if isinstance(s, StatsFailure)}
+        keys = [space.key(a) for a, s in zip(archs, found, strict=True) if isinstance(s, NetworkStats)]
+        if len(keys) < MIN_TASK_ARCHS:
+            raise ValueError(f"task {t}: statistics failed for {len(failed)} of {len(archs)} architectures, fewer "
+                             f"than {MIN_TASK_ARCHS} left (first: {next(iter(failed.items()), ('', ''))[1]})")
+        acc = table.loc[keys, metric].to_numpy(dtype=float)
+        meta: dict[str, Any] = {"seed": seed, **({"failed": failed} if failed else {})}
+        tasks.append(Task(f"{space.name}-{source.dataset}-t{t}", StatsBatch(stats), acc, meta))
+        # the failed architectures key the fitness cache too, so a rerun where they succeed is a different task
+        spec_tasks.append({"archs": keys, "seed": seed, **({"failed": sorted(failed)} if failed else {})})
     spec = {"space": space.name, "truth": metric, "tasks": spec_tasks, **source.spec()}
     return tasks, spec

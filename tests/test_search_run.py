@@ -397,6 +397,32 @@ def test_table_scorer_reads_through_score_table_newest_nan_included(space: ToySp
         search.TableScorer.from_store(path, space, "zc", device="cuda")
 
 
+def test_stored_scores_without_a_time_are_not_free(space: ToySpace, tmp_path: Path) -> None:
+    """An imported score without its time is charged the median of the timed ones (it was charged 0 s), or the
+    stated ``untimed_seconds`` when none is timed; a truly measured 0 s stays 0."""
+    archs = space.sample_many(5, seed=0)
+    timing = [2.0, 4.0, 0.0, None, None]
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        store.put_scores([ScoreRow("toy", space.to_str(a), "zc", "h", 0, "b", "cpu", float(sum(a)), t, "ok")
+                          for a, t in zip(archs, timing, strict=True)])
+        store.put_scores([ScoreRow("toy", space.to_str(a), "imported", "h", 0, "b", "cpu", 1.0, None, "ok")
+                          for a in archs])
+    mixed = search.TableScorer.from_store(path, space, "zc")
+    charged = []  # cumulative seconds after each architecture
+    for a in archs:
+        mixed.score(a)
+        charged.append(mixed.seconds)
+    assert np.diff([0.0, *charged]) == pytest.approx([2.0, 4.0, 0.0, 2.0, 2.0])
+    untimed = search.TableScorer.from_store(path, space, "imported", untimed_seconds=0.25)
+    for a in archs:
+        untimed.score(a)
+    assert untimed.seconds == pytest.approx(5 * 0.25)
+    resolved = search.resolve_scorer("imported", space, None, store=path, table_seconds=0.5)
+    resolved.score(archs[0])
+    assert resolved.seconds == pytest.approx(0.5)
+
+
 def test_live_scores_are_stored_and_reused_by_later_seeds(space: ToySpace, tmp_path: Path) -> None:
     """Seed 1 computes nothing new (seed 0 stored every score under `archrank score`'s key) but is charged the
     same proxy seconds, read from the store."""

@@ -143,7 +143,8 @@ def summarise(histories: list[History], threshold: float | None) -> dict[str, An
               help=f"Table column of seconds per query, or 'none' for 1 s per query [default: {NB201_COST}].")
 @click.option("--arch-column", default=None, help="Architecture column of --oracle csv:PATH [default: arch_str].")
 @click.option("--proxy-seconds", type=float, default=0.0, show_default=True,
-              help="Cost charged per architecture scored with a table-column proxy (params, flops).")
+              help="Cost charged per architecture scored with a table-column proxy (params, flops) or with "
+                   "stored scores of which none was timed (imported).")
 @click.option("--param", "params", multiple=True, help="Algorithm option KEY=VALUE (repeatable).")
 @click.option("--store", "store_path", default=DEFAULT_STORE, show_default=True,
               help="SQLite results file: queries are recorded there and runs resume from it.")

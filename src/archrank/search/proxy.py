@@ -170,12 +170,14 @@ class TableScorer(ProxyScorer):
         device: str | None = None,
         config: str | None = None,
         latest: bool = False,
+        untimed_seconds: float = 0.0,
     ) -> TableScorer:
         """Scores of ``proxy`` in a results store (a ``Store`` or its path), read through
         :meth:`Store.score_table <archrank.store.Store.score_table>` with its filters (``seed``, ``data``,
         ``batch``, ``device``, ``config``; rows of several settings are refused unless ``latest``), NaN results
-        included; each architecture costs its stored seconds. Architectures the store lacks go to ``fallback``
-        (e.g. a :class:`LiveScorer`) when given."""
+        included; each architecture costs its stored seconds. A score stored without its time (imported from a
+        file that had none) costs the median of the timed ones, or ``untimed_seconds`` when none is timed.
+        Architectures the store lacks go to ``fallback`` (e.g. a :class:`LiveScorer`) when given."""
         from archrank.store import Store
 
         own = not isinstance(store, Store)
@@ -190,12 +192,15 @@ class TableScorer(ProxyScorer):
         if table.empty or proxy not in table.columns:
             raise KeyError(f"the store has no scores of proxy {proxy!r} for space {space.name!r}")
         values = table[proxy]
-        return cls(space, values, name=proxy, seconds=_stored_seconds(rows, values.index, filters), fallback=fallback)
+        seconds = _stored_seconds(rows, values.index, filters, untimed_seconds)
+        return cls(space, values, name=proxy, seconds=seconds, fallback=fallback)
 
 
-def _stored_seconds(rows: pd.DataFrame, keys: pd.Index, filters: Mapping[str, Any]) -> pd.Series:
+def _stored_seconds(rows: pd.DataFrame, keys: pd.Index, filters: Mapping[str, Any], untimed: float) -> pd.Series:
     """Seconds of the newest non-failed stored row of each architecture matching ``filters`` (the rows
-    ``score_table`` picked its values from); 0 where none was timed."""
+    ``score_table`` picked its values from). A row without a time is charged the median of the timed ones — an
+    estimate of what computing it would cost, where 0 would make stored scores look free — or ``untimed`` when
+    none is timed."""
     rows = rows[rows["status"] != "failed"]
     for column, name in (("seed", "seed"), ("batch_hash", "batch"), ("device", "device"), ("config_hash", "config")):
         if filters.get(name) is not None:
@@ -203,7 +208,9 @@ def _stored_seconds(rows: pd.DataFrame, keys: pd.Index, filters: Mapping[str, An
     if filters.get("data") is not None:
         rows = rows[rows["data"] == str(filters["data"]).partition(":")[0].lower()]
     newest = rows.sort_values("created_at", kind="stable").drop_duplicates("arch_key", keep="last")
-    return newest.set_index("arch_key")["seconds"].reindex(keys).astype(float).fillna(0.0)
+    seconds = newest.set_index("arch_key")["seconds"].reindex(keys).astype(float)
+    timed = seconds.dropna()
+    return seconds.fillna(float(timed.median()) if not timed.empty else float(untimed))
 
 
 class FunctionScorer(ProxyScorer):
@@ -418,7 +425,8 @@ def resolve_scorer(
     """A scorer for proxy ``name``: table column, then engine proxy (store-backed), then stored scores (module doc).
 
     ``table_seconds`` is the cost charged per architecture for a table column (a benchmark's params/FLOPs
-    columns carry no timing); ``live_kwargs`` go to :class:`LiveScorer`.
+    columns carry no timing) and for stored scores of which none was timed; ``live_kwargs`` go to
+    :class:`LiveScorer`.
     """
     parts = proxy_parts(name)
     if len(parts) > 1:
@@ -436,7 +444,7 @@ def resolve_scorer(
     live = LiveScorer(space, name, **live_kwargs)
     if has_store:
         try:
-            return TableScorer.from_store(store, space, name, fallback=live)
+            return TableScorer.from_store(store, space, name, fallback=live, untimed_seconds=table_seconds)
         except KeyError:
             pass
     if custom:

@@ -113,3 +113,35 @@ def test_tasks_leave_out_failed_architectures_and_say_so() -> None:
     too_many = frozenset(keys[: 5 - MIN_TASK_ARCHS + 1])
     with pytest.raises(ValueError, match="fewer than 3 left"):
         build_tasks(_BrokenNB201(too_many), table, source, n_tasks=1, per_task=5, task_seed=1, progress=False)
+
+
+def test_statistics_of_a_network_with_dropout_come_from_the_seed_alone() -> None:
+    """Dropout draws from torch's global generator: the statistics pass forks and seeds it per pass, so two calls
+    agree whatever the caller's RNG, the caller's RNG is not advanced, and another seed gives other masks."""
+    from torch import nn
+
+    from archrank.eznas.stats import StatsConfig, extract_stats
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout(0.5),
+        nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout(0.5),
+        nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10),
+    )
+    x = torch.randn(4, 3, 8, 8)
+    config = StatsConfig(init="none")
+    runs = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        state = torch.get_rng_state()
+        runs.append(extract_stats(model, x, seed=3, config=config, summary=_SMALL))
+        assert torch.equal(torch.get_rng_state(), state)
+    other = extract_stats(model, x, seed=4, config=config, summary=_SMALL)
+    assert runs[0].layers and runs[0].layer_names == runs[1].layer_names
+    differs = False
+    for la, lb, lo in zip(runs[0].layers, runs[1].layers, other.layers, strict=True):
+        for name in la:
+            assert torch.equal(la[name], lb[name]), name
+            differs = differs or not torch.equal(la[name], lo[name])
+    assert differs  # the masks come from the seed

@@ -423,6 +423,22 @@ def test_stored_scores_without_a_time_are_not_free(space: ToySpace, tmp_path: Pa
     assert resolved.seconds == pytest.approx(0.5)
 
 
+def test_a_table_scorer_refuses_unknown_costs(space: ToySpace) -> None:
+    """A NaN cost, or a scored architecture without a cost, is an error (both were charged 0 s); an architecture the
+    table does not score costs nothing, and a measured 0 s stays 0."""
+    a, b, c = space.sample_many(3, seed=0)
+    ka, kb = space.to_str(a), space.to_str(b)
+    with pytest.raises(ValueError, match="1 cost"):
+        search.TableScorer(space, {ka: 1.0, kb: 2.0}, name="zc", seconds={ka: 0.5, kb: float("nan")})
+    with pytest.raises(ValueError, match="NaN"):
+        search.TableScorer(space, {ka: 1.0}, name="zc", seconds=float("nan"))
+    partial = search.TableScorer(space, {ka: 1.0, kb: 2.0}, name="zc", seconds={ka: 0.0})
+    assert partial.score(a) == 1.0 and partial.seconds == 0.0
+    with pytest.raises(KeyError, match="no cost"):
+        partial.score(b)
+    assert np.isnan(partial.score(c)) and partial.seconds == 0.0  # not in the table: nothing computed
+
+
 def test_live_scores_are_stored_and_reused_by_later_seeds(space: ToySpace, tmp_path: Path) -> None:
     """Seed 1 computes nothing new (seed 0 stored every score under `archrank score`'s key) but is charged the
     same proxy seconds, read from the store."""

@@ -115,8 +115,9 @@ class TableScorer(ProxyScorer):
     """Scores looked up in a precomputed mapping ``arch key -> score``.
 
     ``seconds`` is the cost charged per newly scored architecture: one number, or a mapping key -> seconds
-    (e.g. the time each score took when it was computed). Architectures missing from the table are scored by
-    ``fallback`` when one is given (its cost is charged), else score NaN, or raise ``KeyError`` when
+    (e.g. the time each score took when it was computed) that covers every key of ``values``; a NaN cost is refused
+    (``ValueError``), and a scored key without a cost raises ``KeyError``. Architectures missing from the table are
+    scored by ``fallback`` when one is given (its cost is charged), else score NaN, or raise ``KeyError`` when
     ``missing="raise"``.
     """
 
@@ -136,6 +137,10 @@ class TableScorer(ProxyScorer):
         self.missing = missing
         self.fallback = fallback
         self.cost = seconds if isinstance(seconds, (int, float)) else pd.Series(seconds, dtype=float)
+        unknown = int(np.isnan(self.cost)) if isinstance(self.cost, (int, float)) else int(self.cost.isna().sum())
+        if unknown:
+            raise ValueError(f"proxy {name!r}: {unknown} cost(s) in seconds are NaN; give each a number "
+                             "(0 only where scoring truly cost nothing)")
 
     def _score(self, archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:
         keys = [self.space.key(a) for a in archs]
@@ -144,7 +149,12 @@ class TableScorer(ProxyScorer):
             raise KeyError(f"proxy {self.name!r} has no score for {keys[absent[0]]}")
         scores = self.values.reindex(keys).to_numpy(dtype=float).copy()
         if isinstance(self.cost, pd.Series):
-            seconds = np.nan_to_num(self.cost.reindex(keys).to_numpy(dtype=float), nan=0.0)
+            unscored = set(absent)
+            uncosted = [k for i, k in enumerate(keys) if k not in self.cost.index and i not in unscored]
+            if uncosted:
+                raise KeyError(f"proxy {self.name!r} has a score but no cost in seconds for {uncosted[0]}")
+            # an architecture without a score was not computed here (NaN score, or the fallback's cost below)
+            seconds = self.cost.reindex(keys).fillna(0.0).to_numpy(dtype=float, copy=True)
         else:
             seconds = _seconds(self.cost, len(keys)).copy()
         if absent and self.fallback is not None:

@@ -8,6 +8,8 @@ on the order or the process that computed it.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -27,6 +29,21 @@ def seeded_generator(seed: int, *tags: object) -> torch.Generator:
     gen = torch.Generator(device="cpu")
     gen.manual_seed(derive_seed(seed, *tags))
     return gen
+
+
+@contextmanager
+def seeded_global_rng(seed: int, device: str | torch.device = "cpu") -> Iterator[None]:
+    """Fork torch's global CPU generator (and ``device``'s CUDA generator) and seed them with ``seed`` for the block:
+    layers that draw from the global generator (dropout) are then deterministic, and the caller's generator state
+    is restored on exit."""
+    dev = torch.device(device)
+    index = (dev.index if dev.index is not None else torch.cuda.current_device()) if dev.type == "cuda" else None
+    with torch.random.fork_rng(devices=[] if index is None else [index]):
+        torch.random.default_generator.manual_seed(int(seed))
+        if index is not None:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(int(seed))
+        yield
 
 
 def build_seeded(space: Any, arch: Any, seed: int = 0, num_classes: int = 10, **build_kwargs: Any) -> nn.Module:

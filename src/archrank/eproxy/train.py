@@ -29,6 +29,7 @@ from archrank.eproxy.presets import resolve_config
 from archrank.eproxy.targets import derive_seed, make_targets, seeded_generator
 from archrank.proxies.cost import count_flops
 from archrank.proxies.probe import unpack_batch
+from archrank.seeding import seeded_global_rng
 
 __all__ = ["EproxyResult", "EproxyRun", "InputIndependent", "eproxy_inputs", "eproxy_score", "run_eproxy"]
 
@@ -167,11 +168,9 @@ def run_eproxy(
     macs = count_flops(net, tuple(x_cpu.shape[1:]), convention="macs") / 1e6 if cfg.alpha != 0 else None
     x = x_cpu.to(dev)
     channels_last = dev.type == "cpu" and x.dim() == 4
-    fork_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
     reason = ""
     head, losses, branch = None, [], []
-    with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(derive_seed(seed, "eproxy-forward"))
+    with seeded_global_rng(derive_seed(seed, "eproxy-forward"), dev):
         try:
             head, losses, branch, net = _train_any_layout(net, x, targets, cfg, seed, feature_nodes, channels_last)
         except InputIndependent as exc:

@@ -41,8 +41,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -50,7 +49,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from archrank.seeding import derive_seed
+from archrank.seeding import derive_seed, seeded_global_rng
 
 __all__ = [
     "BLOCK_KINDS",
@@ -450,20 +449,6 @@ def _run_pass(
     return result
 
 
-@contextmanager
-def _seeded_global_rng(seed: int, tag: str, device: torch.device) -> Iterator[None]:
-    """Fork torch's global generator (and the device's) and seed it from ``(seed, tag)``: layers that draw from
-    it (dropout) then give the same statistics on every call, whatever the caller's RNG, which is left as it was."""
-    devices = []
-    if device.type == "cuda":
-        devices = [device.index if device.index is not None else torch.cuda.current_device()]
-    with torch.random.fork_rng(devices=devices):
-        torch.random.default_generator.manual_seed(derive_seed(seed, "global", tag))
-        if device.type == "cuda":
-            torch.cuda.manual_seed(derive_seed(seed, "global", tag))
-        yield
-
-
 def extract_stats_views(
     model: nn.Module,
     x: torch.Tensor,
@@ -499,7 +484,7 @@ def extract_stats_views(
     if rcb:
         blocks: list[Block] = list(rcb)
     else:
-        with _seeded_global_rng(seed, "trace", dev):
+        with seeded_global_rng(derive_seed(seed, "global", "trace"), dev):
             blocks = list(_trace_cbr_blocks(net, x))  # the rule of find_blocks
     gen = torch.Generator(device="cpu").manual_seed(input_noise_seed(seed))
     inputs = {
@@ -514,7 +499,7 @@ def extract_stats_views(
     for pas in PASSES:
         if not kinds[pas]:
             continue
-        with _seeded_global_rng(seed, pas, dev):  # dropout masks from the seed and the pass alone
+        with seeded_global_rng(derive_seed(seed, "global", pas), dev):  # dropout masks from the seed and pass alone
             full = _run_pass(net, blocks, inputs[pas], kinds[pas], config.grad_target)
         for name, (summary, _) in views.items():
             for i, layer in enumerate(full):

@@ -20,6 +20,7 @@ from archrank.proxies.registry import (
     get_proxy_info,
     list_proxies,
 )
+from archrank.seeding import seeded_global_rng
 
 __all__ = ["DEFAULT_PROXIES", "SUITE_ZERO_PROXIES", "ProxyResult", "resolve_proxies", "score", "score_detailed"]
 
@@ -121,14 +122,10 @@ def score_detailed(
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {device!r} requested but CUDA is not available")
-    fork_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
     results: dict[str, ProxyResult] = {}
-    with torch.random.fork_rng(devices=fork_devices):
-        # Seeded inside the fork only: user layers that draw from the global generator (e.g. dropout) are
-        # deterministic, and the caller's generator state is restored on exit.
-        torch.random.default_generator.manual_seed(int(seed))
-        if dev.type == "cuda":
-            torch.cuda.manual_seed(int(seed))
+    # Seeded inside a fork only: user layers that draw from the global generator (e.g. dropout) are
+    # deterministic, and the caller's generator state is restored on exit.
+    with seeded_global_rng(seed, dev):
         try:
             probe = Probe(
                 model,

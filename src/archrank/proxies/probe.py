@@ -40,6 +40,7 @@ from archrank.proxies.torchutil import (
     unpack_batch,
     weighted_layers,
 )
+from archrank.seeding import seeded_global_rng
 
 __all__ = [
     "RELU_TYPES",
@@ -213,15 +214,9 @@ class Probe:
         """Run one pass: timed, and with the global generator forked and seeded from (seed, pass) so that
         layers drawing from it (dropout) give the same result whatever else was computed before."""
         start = time.perf_counter()
-        devices = []
-        if self.device.type == "cuda":
-            devices = [self.device.index if self.device.index is not None else torch.cuda.current_device()]
         previous, self._running = self._running, pass_id
         try:
-            with torch.random.fork_rng(devices=devices):
-                torch.random.default_generator.manual_seed(seed_for(self.seed, "global:" + pass_id.split("#")[0]))
-                if self.device.type == "cuda":
-                    torch.cuda.manual_seed(seed_for(self.seed, "global:" + pass_id.split("#")[0]))
+            with seeded_global_rng(seed_for(self.seed, "global:" + pass_id.split("#")[0]), self.device):
                 return self._layout_retry(compute, pass_id)
         finally:
             self._running = previous

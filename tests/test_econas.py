@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -248,7 +249,7 @@ def test_a_saved_trainings_table_rebuilds_the_store(nb201, tmp_path) -> None:
     from click.testing import CliRunner
 
     from archrank.cli import main
-    from archrank.econas.store import save_trainings
+    from archrank.econas.store import result_from_row, save_trainings
 
     result = econas.train(nb201, TINY_ARCH, "c2r2s1e1", colour_task(60, 30), recipe=TINY_RECIPE, **TINY)
     others = [dataclasses.replace(result, device="cuda:0", accuracy=result.accuracy + 1.0),
@@ -266,14 +267,23 @@ def test_a_saved_trainings_table_rebuilds_the_store(nb201, tmp_path) -> None:
     assert "2 new trainings, 1 already here" in out.output
     with econas.TrainingStore(rebuilt) as store:
         back = store.results()
-        assert store.get(*result.key) == result
+        here = back[(back["arch_key"] == result.arch_key) & (back["device"] == result.device)]
+        assert len(here) == 1 and result_from_row(here.iloc[0]) == result
         assert store.put_frame(original) == (0, 3)  # idempotent
+    back, original = (f.sort_values(["arch_key", "device"], ignore_index=True) for f in (back, original))
     columns = [c for c in original.columns if c != "created_at"]
     pd.testing.assert_frame_equal(back[columns], original[columns])
+    merged = back["arch_key"].ne(result.arch_key) | back["device"].ne(result.device)
+    assert merged.sum() == 2  # when each merged training was made, not when it was merged
+    assert back.loc[merged, "created_at"].tolist() == original.loc[merged, "created_at"].tolist()
     assert back["accuracy"].isna().sum() == 1  # NaN stays NaN
     with econas.TrainingStore(":memory:") as store:  # an older table without width and recipe columns
         assert store.put_frame(original.drop(columns=["width", "recipe"])) == (3, 0)
         assert store.get(*result.key).width == {} and store.get(*result.key).recipe == result.recipe
+    with econas.TrainingStore(":memory:") as store:  # without when they were made: the time of the merge
+        before = time.time()
+        assert store.put_frame(original.drop(columns=["created_at"])) == (3, 0)
+        assert (store.results()["created_at"] >= before).all()
     with econas.TrainingStore(":memory:") as store:  # ... and without the stack size: not recorded, not made up
         assert store.put_frame(original.drop(columns=["stack"])) == (3, 0)
         assert store.get(*result.key).stack is None and store.results()["stack"].isna().all()

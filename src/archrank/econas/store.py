@@ -74,13 +74,15 @@ class TrainingStore(StoreView):
         """Store every training of ``frame`` — a table in the layout :meth:`results` returns, e.g. the trainings CSV
         an EcoNAS report writes — and return (added, already here). The inverse of :meth:`results`, so committed
         trainings can rebuild a store on a new machine; a key already stored is kept (the store's first-result
-        rule), and a NaN accuracy stays NaN. ``created_at`` is not carried over (the rows are new here); ``width``,
-        ``recipe`` and ``stack`` may be absent (older tables: no width or stack recorded; the recipe is read from the
-        setting's tag)."""
+        rule), and a NaN accuracy stays NaN. ``created_at`` (when the training was made) is carried over, as the scores
+        table's is, so a rebuilt store still says when each training ran; where the column is absent or empty, the
+        time of the merge stands in. ``width``, ``recipe`` and ``stack`` may be absent (older tables: no width or
+        stack recorded; the recipe is read from the setting's tag)."""
         missing = sorted(set(_COLUMNS) - _OPTIONAL - set(frame.columns))
         if missing:
             raise ValueError(f"not a trainings table: it lacks the column(s) {', '.join(missing)}")
-        rows = [_score_row(result_from_row(row)) for _, row in frame.iterrows()]  # a bad row fails before any is stored
+        rows = [_score_row(result_from_row(row), _optional_float(row.get("created_at")))
+                for _, row in frame.iterrows()]  # a bad row fails before any is stored
         added = self.store.put_scores(rows)  # one transaction for the whole table
         return added, len(rows) - added
 
@@ -134,8 +136,9 @@ class TrainingStore(StoreView):
         return frame
 
 
-def _score_row(result: TrainResult) -> ScoreRow:
-    """The store row of one training (accuracy as the score; a NaN accuracy is stored as status ``nan``)."""
+def _score_row(result: TrainResult, created_at: float | None = None) -> ScoreRow:
+    """The store row of one training (accuracy as the score; a NaN accuracy is stored as status ``nan``), made at
+    ``created_at`` (default: when it is written)."""
     space, arch_key, setting, seed, data = result.key
     ok = math.isfinite(result.accuracy)
     record = asdict(result)
@@ -143,7 +146,7 @@ def _score_row(result: TrainResult) -> ScoreRow:
         space=space, arch_key=arch_key, proxy=METHOD, config_hash=setting, seed=seed, batch_hash=data,
         device=result.device, score=float(result.accuracy) if ok else None, seconds=result.seconds,
         status="ok" if ok else "nan", error=None if ok else "the training's test accuracy is not a number",
-        extra={k: record[k] for k in _EXTRA},
+        extra={k: record[k] for k in _EXTRA}, created_at=created_at,
     )
 
 
@@ -180,6 +183,13 @@ def result_from_row(row: Mapping[str, Any]) -> TrainResult:
         recipe="|" + tag if tag else "",
         stack=_optional_int(row.get("stack")),
     )
+
+
+def _optional_float(value: Any) -> float | None:
+    """A number field that older rows lack: None (or NaN, how a CSV reads an empty cell) stays not recorded."""
+    if value is None or pd.isna(value):
+        return None
+    return float(value)
 
 
 def _optional_int(value: Any) -> int | None:

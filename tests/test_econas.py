@@ -366,6 +366,15 @@ def test_scorer_returns_accuracy_and_reuses_the_store(nb201) -> None:
         assert 0.0 <= first <= 100.0 and scorer.seconds > 0 and scorer.name == "econas_c2r2s1e1"
         assert scorer(nb201, TINY_ARCH) == first and scorer.seconds == 0.0
         assert len(scorer.history) == 2 and scorer.higher_is_better
+        stored = scorer.history[0]
+        on_gpu = dataclasses.replace(stored, arch_key=nb201.key(nb201.from_index(7)), device="cuda:0", accuracy=1.0)
+        assert store.put(on_gpu)
+        assert store.get(*on_gpu.key) == on_gpu and store.get(*on_gpu.key, device="cuda") == on_gpu
+        assert store.get(*on_gpu.key, device="cpu") is None  # a mixed-precision GPU result is not a CPU one
+        assert store.get(*stored.key, device="cpu") == stored and store.get(*stored.key, device="cuda:1") is None
+        scorer(nb201, nb201.from_index(7))  # so the CPU scorer trains it rather than reading the GPU row
+        assert scorer.seconds > 0 and scorer.history[-1].device == "cpu"
+        assert len(store.results(space="nb201")) == 3
 
 
 # --- consistency -----------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ class ReducedTrainingScorer:
 
     Attributes: ``name`` (``"econas_<setting>"``), ``seconds`` (wall seconds of the last call, 0 when it came from
     the store), ``total_seconds`` (sum over calls), ``history`` (every :class:`TrainResult` this scorer produced or
-    read back).
+    read back). A stored training is reused only when it was made on a device of this scorer's type.
     """
 
     higher_is_better = True
@@ -67,7 +67,7 @@ class ReducedTrainingScorer:
         data = self._data()
         setting_key = str(self.setting) + variant_tag(space, self.recipe, self.width_kwarg, self.build_kwargs)
         if self.store is not None:
-            stored = self.store.get(space.name, space.key(arch), setting_key, self.seed, data.key)
+            stored = self.store.get(space.name, space.key(arch), setting_key, self.seed, data.key, str(self.device))
             if stored is not None:
                 self.seconds = 0.0
                 self.history.append(stored)

@@ -62,9 +62,13 @@ class TrainingStore(StoreView):
         ).fetchall()
         return pd.DataFrame(rows, columns=["space", "arch_key", "setting", "seed", "data", "device", "error"])
 
-    def get(self, space: str, arch_key: str, setting: str, seed: int, data: str) -> TrainResult | None:
-        """The stored result of one key (``setting`` includes the recipe tag), or ``None``."""
-        frame = self.results(space=space, settings=[setting], data=data)
+    def get(
+        self, space: str, arch_key: str, setting: str, seed: int, data: str, device: str | None = None
+    ) -> TrainResult | None:
+        """The stored result of one key (``setting`` includes the recipe tag), or ``None``; with ``device``, only a
+        training made on a device of its type (as :meth:`done`: a GPU training, mixed precision, does not stand in
+        for a CPU one in a merged store). Of several, the one made first."""
+        frame = self.results(space=space, settings=[setting], data=data, device=device)
         frame = frame[(frame["arch_key"] == arch_key) & (frame["seed"] == seed)]
         if frame.empty:
             return None

@@ -112,3 +112,8 @@ def test_merge_command(stores: tuple[Path, Path], tmp_path: Path) -> None:
     missing = CliRunner().invoke(main, ["merge", str(tmp_path / "nope.db"), "--store", str(ours)])
     assert missing.exit_code != 0 and "no results file" in missing.output
     assert "Traceback" not in missing.output
+    fresh = tmp_path / "fresh.db"  # a mistyped file name leaves no new, empty store behind
+    for name, message in (("nope.db", "no results file at"), ("nope.csv.gz", "no table at")):
+        out = CliRunner().invoke(main, ["merge", str(theirs), str(tmp_path / name), "--store", str(fresh)])
+        assert out.exit_code != 0 and message in out.output and len(out.output.strip().splitlines()) == 1
+        assert not fresh.exists()

@@ -38,12 +38,20 @@ def merge_cmd(others: tuple[Path, ...], store_path: str) -> None:
     results are added, results already here are kept, failures here are replaced, runs come along. A ``.csv``,
     ``.csv.gz`` or ``.parquet`` file is a table a report commits: a scores table (what ``archrank export``
     writes) or an EcoNAS trainings table, so committed results rebuild a store on a new machine."""
+    for other in others:  # before the store is opened: a mistyped name must not leave a new empty store behind
+        if not other.is_file():
+            raise fail(f"no {'table' if _is_table(other) else 'results file'} at {other}")
     with open_store(store_path) as store:
         for other in others:
-            if other.name.lower().endswith((".csv", ".csv.gz", ".parquet", ".pq")):
+            if _is_table(other):
                 click.echo(_merge_table(store, other))
             else:
                 click.echo(store.merge(other).summary())
+
+
+def _is_table(path: Path) -> bool:
+    """Whether ``path`` names a committed table (CSV or Parquet) rather than a store."""
+    return path.name.lower().endswith((".csv", ".csv.gz", ".parquet", ".pq"))
 
 
 def _merge_table(store: Store, path: Path) -> str:
@@ -52,8 +60,6 @@ def _merge_table(store: Store, path: Path) -> str:
     from archrank.econas.store import TrainingStore
     from archrank.store.table import NUMBER_COLUMNS, REQUIRED_COLUMNS, read_table
 
-    if not path.is_file():
-        raise fail(f"no table at {path}")
     try:
         frame = read_table(path, numbers=NUMBER_COLUMNS | TRAINING_NUMBERS)
         if set(REQUIRED_COLUMNS) <= set(frame.columns):

@@ -75,18 +75,12 @@ class ReluCodes:
 def code_gram(codes: torch.Tensor) -> torch.Tensor:
     """c cᵀ (float64) for binary codes c (samples × units): the number of units on which two samples are both 1.
 
-    One matmul of small integers, exact either way: on CPU an int8 × int8 → int32 product (``torch._int_mm``,
-    about 3× faster than float32 here, exact below 2**31 units), elsewhere (or if that kernel is missing) a
-    float32 product (exact below 2**24 units per layer).
+    One BLAS product, exact: every partial sum is an integer no larger than the unit count, so float32 holds it
+    exactly below 2**24 units per layer (float64 above, exact below 2**53). An int8 × int8 → int32 product
+    (``torch._int_mm``) is exact too but, on CPUs without int8 dot-product instructions, 10-100× slower than
+    float32 at the skinny shapes of this kernel (64 samples × 10⁴-10⁵ units): ``benchmarks/naswot_kernel.py``.
     """
-    int_mm = getattr(torch, "_int_mm", None)
-    if int_mm is not None and codes.device.type == "cpu" and codes.shape[1] < 2**31:
-        c8 = codes.to(torch.int8)
-        try:
-            return int_mm(c8, c8.T.contiguous()).to(torch.float64)
-        except RuntimeError:  # a build without the CPU kernel: the float product below
-            pass
-    c = codes.to(torch.float32)
+    c = codes.to(torch.float32 if codes.shape[1] < 2**24 else torch.float64)
     return (c @ c.T).to(torch.float64)
 
 

@@ -13,16 +13,18 @@ from __future__ import annotations
 import ast
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from archrank.econas.trainer import TrainResult
 from archrank.store import ScoreRow
 from archrank.store.view import StoreView
+
+T = TypeVar("T")
 
 METHOD = "econas"
 _EXTRA = ("cpu_seconds", "epochs", "iterations", "final_train_loss", "final_train_accuracy", "num_params",
@@ -85,7 +87,7 @@ class TrainingStore(StoreView):
         missing = sorted(set(_COLUMNS) - _OPTIONAL - set(frame.columns))
         if missing:
             raise ValueError(f"not a trainings table: it lacks the column(s) {', '.join(missing)}")
-        rows = [_score_row(result_from_row(row), _optional_float(row.get("created_at")))
+        rows = [_score_row(result_from_row(row), _optional(row.get("created_at"), float))
                 for _, row in frame.iterrows()]  # a bad row fails before any is stored
         added = self.store.put_scores(rows)  # one transaction for the whole table
         return added, len(rows) - added
@@ -185,22 +187,15 @@ def result_from_row(row: Mapping[str, Any]) -> TrainResult:
         width={str(k): int(v) for k, v in width.items()}, resolution=int(row["resolution"]),
         train_samples=int(row["train_samples"]), test_samples=int(row["test_samples"]), threads=int(row["threads"]),
         recipe="|" + tag if tag else "",
-        stack=_optional_int(row.get("stack")),
+        stack=_optional(row.get("stack"), int),
     )
 
 
-def _optional_float(value: Any) -> float | None:
-    """A number field that older rows lack: None (or NaN, how a CSV reads an empty cell) stays not recorded."""
+def _optional(value: Any, cast: Callable[[Any], T]) -> T | None:
+    """A field that older rows lack, read with ``cast``: None (or NaN, how a CSV reads an empty cell) stays None."""
     if value is None or pd.isna(value):
         return None
-    return float(value)
-
-
-def _optional_int(value: Any) -> int | None:
-    """An integer field that older rows lack: None (or NaN, how a CSV reads an empty cell) stays not recorded."""
-    if value is None or pd.isna(value):
-        return None
-    return int(value)
+    return cast(value)
 
 
 def _filters(space: str | None, settings: Sequence[str] | None, data: str | None) -> tuple[str, list[Any]]:

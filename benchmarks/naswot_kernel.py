@@ -37,6 +37,7 @@ def int8_gram(codes: torch.Tensor) -> torch.Tensor:
 
 
 def float64_gram(codes: torch.Tensor) -> torch.Tensor:
+    """The reference: a float64 product (exact below 2**53 units)."""
     c = codes.to(torch.float64)
     return c @ c.T
 

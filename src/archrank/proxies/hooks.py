@@ -77,7 +77,7 @@ def code_gram(codes: torch.Tensor) -> torch.Tensor:
 
     One BLAS product, exact: every partial sum is an integer no larger than the unit count, so float32 holds it
     exactly below 2**24 units per layer (float64 above, exact below 2**53). An int8 × int8 → int32 product
-    (``torch._int_mm``) is exact too but, on CPUs without int8 dot-product instructions, 10-100× slower than
+    (``torch._int_mm``) is exact too but, on CPUs without int8 dot-product instructions, 10-30× slower than
     float32 at the skinny shapes of this kernel (64 samples × 10⁴-10⁵ units): ``benchmarks/naswot_kernel.py``.
     """
     c = codes.to(torch.float32 if codes.shape[1] < 2**24 else torch.float64)

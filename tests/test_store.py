@@ -90,6 +90,9 @@ def test_score_table_and_exports(tmp_path: Path) -> None:
         assert set(pd.read_parquet(pq).columns) >= {"arch_key", "synflow", "nwot"}
         with pytest.raises(ValueError, match=r"\.csv, \.csv\.gz or \.parquet"):
             store.export(tmp_path / "out.xlsx")
+        first = store.export(tmp_path / "one.csv.gz").read_bytes()
+        assert first[:2] == b"\x1f\x8b" and first[4:8] == bytes(4)  # gzip, header time 0: reproducible bytes
+        assert store.export(tmp_path / "one.csv.gz").read_bytes() == first
 
 
 def test_ground_truth_and_runs(tmp_path: Path) -> None:

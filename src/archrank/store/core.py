@@ -458,7 +458,8 @@ class Store(SQLiteFile):
         """Write scores to CSV (``.csv``, or ``.csv.gz`` compressed) or Parquet, chosen by the file name. The long
         table (default) is a scores table :meth:`put_frame` reads back (see :mod:`archrank.store.table`); ``wide``
         pivots to one column per proxy (through :meth:`score_table`), for reading. Both keep only the rows that
-        ``filters`` (those of :meth:`score_table`) pick; ``latest`` needs ``wide``. Nothing to write is refused."""
+        ``filters`` (those of :meth:`score_table`) pick; ``latest`` needs ``wide``. Nothing to write is refused.
+        A ``.csv.gz`` carries no timestamp: exporting the same scores twice writes the same bytes."""
         from archrank.store.table import scores_frame
 
         path = Path(path)
@@ -484,7 +485,9 @@ class Store(SQLiteFile):
             raise ValueError(f"nothing to export: the store holds no scores{where}"
                              + (" matching the filters" if chosen else ""))
         if kind == "csv":
-            frame.to_csv(path, index=False)
+            # gzip without a timestamp: the same scores give the same bytes, so a committed table re-exported
+            # unchanged shows no change in git
+            frame.to_csv(path, index=False, compression={"method": "infer", "mtime": 0})
         else:
             frame.to_parquet(path, index=False)
         return path

@@ -11,6 +11,7 @@ import pytest
 
 from archrank.bench import Truth, evaluate_space
 from archrank.bench.cross_space import (
+    bar_labels,
     cross_space_table,
     evaluation_truths,
     heatmap_text,
@@ -178,6 +179,11 @@ def test_heatmap_shows_the_n_behind_each_figure() -> None:
     assert cells[(1, 0)] == "0.25\nn=20"  # fewer architectures than the column: says how many
     assert cells[(2, 1)] == "-0.30"
     assert (2, 0) not in cells and (1, 1) not in cells  # no rho, no text
+
+
+def test_bar_labels_name_a_smaller_n() -> None:
+    metrics = pd.DataFrame({"n_used": [725, 50, 725]}, index=["nwot", "eznas", "default:nonlinear"])
+    assert bar_labels(metrics) == ["nwot", "eznas (n=50)", "default:nonlinear"]
 
 
 def test_best_reference_needs_enough_common_cells() -> None:

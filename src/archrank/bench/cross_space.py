@@ -193,6 +193,14 @@ def heatmap_text(rho: pd.DataFrame, counts: pd.DataFrame) -> tuple[list[str], di
     return labels, cells
 
 
+def bar_labels(metrics: pd.DataFrame) -> list[str]:
+    """Row labels of a space's bar chart: a ranking measured on fewer architectures than the space's n (the
+    costly extras, scored on a smaller sample) names its own n, as the heat map's cells do."""
+    n_max = metrics["n_used"].max()
+    return [f"{name} (n={int(n)})" if np.isfinite(n) and n < n_max else str(name)
+            for name, n in metrics["n_used"].items()]
+
+
 def _learned_at(ev: Evaluation, k: int) -> tuple[str, float]:
     summary = ev.learned_summary()
     if summary.empty:
@@ -312,7 +320,7 @@ def write_cross_space_report(
         colors = ["#c44e52" if n in BASELINES else "#4c72b0" if k == "proxy" else "#55a868"
                   for n, k in zip(metrics.index, metrics["kind"], strict=True)]
         err = np.vstack([metrics["spearman"] - metrics["spearman_lo"], metrics["spearman_hi"] - metrics["spearman"]])
-        ax.barh(metrics.index, metrics["spearman"], xerr=np.clip(err, 0, None), color=colors, capsize=2)
+        ax.barh(bar_labels(metrics), metrics["spearman"], xerr=np.clip(err, 0, None), color=colors, capsize=2)
         ax.axvline(0, color="k", lw=0.8)
         ax.set_xlabel("Spearman ρ (95% bootstrap CI); red: params/FLOPs, green: combinations")
         ax.set_title(f"{space} (n = {int(ev.metrics['n_used'].max())})")

@@ -165,7 +165,7 @@ def test_reference_agreement_of_params_is_exact(tmp_path: Path) -> None:
         score_space(space, [space.parse(k) for k in keys], ["params"], store, progress=False)
     ev = evaluate_space(path, space, "auto", n_boot=20, label_ks=(), label_repeats=1)
     table = reference_table(ev, space)
-    assert table.loc["params", "n common"] == 40
+    assert table.loc["params", "n common"] == 40 and table["n common"].dtype.kind == "i"  # a count, printed as one
     assert table.loc["params", "ρ ours vs ref"] == pytest.approx(1.0)
     assert np.isnan(table.loc["grasp", "ρ ours vs ref"])  # not scored by us: no agreement figure, no made-up one
 

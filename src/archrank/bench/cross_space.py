@@ -299,7 +299,7 @@ def write_cross_space_report(
     )
 
     columns, cells = heatmap_text(rho, cross_space_table(evaluations, value="n_used"))
-    fig, ax = plt.subplots(figsize=(1.2 * max(3, rho.shape[1]) + 3, 0.36 * max(4, rho.shape[0]) + 1.8))
+    fig, ax = plt.subplots(figsize=(1.2 * max(4, rho.shape[1]) + 3.5, 0.36 * max(4, rho.shape[0]) + 1.8))
     image = ax.imshow(rho.to_numpy(dtype=float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     ax.set_xticks(range(rho.shape[1]), columns, rotation=30, ha="right")
     ax.set_yticks(range(rho.shape[0]), rho.index)
@@ -308,7 +308,7 @@ def write_cross_space_report(
         ax.text(j, i, text, ha="center", va="center", fontsize=6 if "\n" in text else 7,
                 color="white" if abs(v) > 0.6 else "k")
     fig.colorbar(image, ax=ax, label="Spearman ρ vs ground truth")
-    ax.set_title("Proxies × spaces: Spearman ρ (n per column; a cell on fewer architectures shows its n)")
+    ax.set_title("Proxies × spaces: Spearman ρ\n(n per column; a cell on fewer architectures shows its n)")
     fig.tight_layout()
     written["heatmap.png"] = out / "heatmap.png"
     fig.savefig(written["heatmap.png"], dpi=120)

@@ -83,7 +83,7 @@ def agreement(ours: pd.DataFrame, reference: Reference, truth: pd.Series) -> pd.
         row: dict[str, float] = {"ρ ref vs truth (whole file)": m.spearman(ref.to_numpy(),
                                                                           reference.accuracy.reindex(ref.index))}
         cells = common_cells
-        row["n common"] = float(len(cells))
+        row["n common"] = len(cells)
         if len(cells) < MIN_COMMON:
             rows[proxy] = row
             continue
@@ -96,6 +96,7 @@ def agreement(ours: pd.DataFrame, reference: Reference, truth: pd.Series) -> pd.
     columns = ["n common", "ρ ours vs ref", "ρ ours vs truth (our cells)", "ρ ref vs truth (our cells)",
                "ρ ref vs truth (whole file)"]
     frame = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=columns)
+    frame["n common"] = frame["n common"].astype(int)  # a count in every row: printed as 500, not 500.0
     frame.index.name = "proxy"
     return frame
 

@@ -16,6 +16,7 @@ from archrank.bench.cross_space import (
     evaluation_truths,
     heatmap_text,
     reference_table,
+    same_cells_table,
     targets_table,
     what_to_use,
     write_cross_space_report,
@@ -92,6 +93,30 @@ def test_cross_space_report(stored: tuple[Path, Truth], tmp_path: Path) -> None:
     assert {"report.html", "heatmap.png", "bars_nb201.png", "table.md", "what_to_use.csv"} <= set(written)
     page = written["report.html"].read_text()
     assert "What to use" in page and "data:image/png;base64" in page and "planted truth" in page
+
+
+def test_same_cells_table_pairs_a_sparse_proxy_with_the_baselines(stored: tuple[Path, Truth], tmp_path: Path) -> None:
+    """A proxy scored on 20 of 60 cells is set beside params, FLOPs and the shipped ensemble on those 20 cells."""
+    from scipy import stats
+
+    path, truth = stored
+    keys = list(truth.values.index[:20])
+    with Store(path) as store:
+        store.put_scores([ScoreRow("nb201", k, "eznas", "c-eznas", 0, "b", "cpu", float(-v), 0.01, "ok")
+                          for k, v in truth.values.loc[keys].items()])
+        params = store.score_table("nb201")["params"]
+    ev = evaluate_space(path, "nb201", truth=truth, n_boot=0, label_ks=())
+    table = same_cells_table({"nb201": ev})
+    assert list(table.index) == [("nb201", "eznas")]  # the proxies on all 60 cells are not listed
+    row = table.loc[("nb201", "eznas")]
+    assert row["n"] == 20 and row["ρ proxy"] == pytest.approx(-1.0)
+    on_cells = stats.spearmanr(params.loc[keys], truth.values.loc[keys]).statistic
+    assert row["ρ params"] == pytest.approx(on_cells)
+    assert row["ρ params"] != pytest.approx(ev.metrics.loc["params", "spearman"])  # its 20 cells, not all 60
+    best = max(row["ρ params"], row["ρ FLOPs"], row["ρ shipped ensemble"])
+    assert row["proxy − best of the three"] == pytest.approx(-1.0 - best)
+    written = write_cross_space_report({"nb201": ev}, tmp_path / "report")
+    assert "same_cells.csv" in written and "fewer cells" in written["table.md"].read_text()
 
 
 def test_evaluate_all_spaces_cli(stored: tuple[Path, Truth], tmp_path: Path) -> None:

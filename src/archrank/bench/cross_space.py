@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from archrank.bench import metrics as m
 from archrank.bench.ensemble import ENSEMBLE_PROXIES
 from archrank.bench.evaluate import Evaluation, evaluate
 from archrank.bench.members import RULE, MemberRule, select_members
@@ -242,6 +243,37 @@ def what_to_use(evaluations: Mapping[str, Evaluation], labels: int = LABELS_FOR_
     return pd.DataFrame(rows).set_index("space")
 
 
+def same_cells_table(evaluations: Mapping[str, Evaluation]) -> pd.DataFrame:
+    """The proxies measured on fewer architectures than their space's n (the costly extras — swap, Eproxy, EZNAS —
+    scored on a smaller sample), each beside params, FLOPs and the shipped ensemble on the *same* cells.
+
+    A ρ on 50 cells set against ρs on the space's 1000 mixes two samples: a hard sample reads every ranking low.
+    Here the comparison is paired; the ensemble's scores are those it gave over the whole population, restricted
+    to the cells (a rank aggregation keeps its order on any subset)."""
+    rows = []
+    for label, ev in evaluations.items():
+        metrics = ev.metrics
+        n_max = metrics["n_used"].max()
+        sparse = metrics.index[(metrics["kind"] == "proxy") & (metrics["n_used"] < MIN_SHARE_FOR_BEST * n_max)]
+        shipped = "robust:nonlinear" if "robust:nonlinear" in ev.scores.columns else "default:nonlinear"
+        for name in sparse:
+            cells = ev.scores[name].notna() & ev.truth.notna()
+            if not np.isfinite(metrics.loc[name, "spearman"]):
+                continue
+            truth = ev.truth[cells].to_numpy()
+            row: dict[str, Any] = {"space": label, "proxy": name, "n": int(cells.sum()),
+                                   "ρ proxy": float(metrics.loc[name, "spearman"])}
+            for column, other in (("ρ params", "params"), ("ρ FLOPs", "flops"), ("ρ shipped ensemble", shipped)):
+                known = other in ev.scores.columns
+                row[column] = m.spearman(ev.scores.loc[cells, other].to_numpy(), truth) if known else np.nan
+            others = pd.Series([row["ρ params"], row["ρ FLOPs"], row["ρ shipped ensemble"]], dtype=float)
+            row["proxy − best of the three"] = row["ρ proxy"] - others.max()  # NaN when none is known
+            rows.append(row)
+    columns = ["space", "proxy", "n", "ρ proxy", "ρ params", "ρ FLOPs", "ρ shipped ensemble",
+               "proxy − best of the three"]
+    return pd.DataFrame(rows, columns=columns).set_index(["space", "proxy"])
+
+
 def _png(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
@@ -255,6 +287,7 @@ def write_cross_space_report(
     references: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, Path]:
     """Write ``table.csv``/``table.md`` (Spearman with n and CI), ``what_to_use.csv``, ``targets.csv``,
+    ``same_cells.csv`` (proxies scored on a smaller sample against the baselines on their cells),
     ``reference_<space>.csv`` (agreement with Suite-Zero, where it has the space), ``heatmap.png``, one bar chart
     per space and a self-contained ``report.html`` into ``out_dir``."""
     references = {k: v for k, v in (references or {}).items() if not v.empty}
@@ -280,6 +313,10 @@ def write_cross_space_report(
     targets = targets_table(evaluations, references, labels)
     written["targets.csv"] = out / "targets.csv"
     targets.to_csv(written["targets.csv"])
+    same = same_cells_table(evaluations)
+    if not same.empty:
+        written["same_cells.csv"] = out / "same_cells.csv"
+        same.to_csv(written["same_cells.csv"])
     ref_md = ""
     for label, table in references.items():
         name = f"reference_{label.replace('/', '_')}.csv"
@@ -294,6 +331,8 @@ def write_cross_space_report(
         + markdown_table(rho.round(3)) + "\n\n## What to use\n\n" + markdown_table(use.round(3))
         + "\n\n## Targets\n\n" + markdown_table(targets.round(3))
         + (f"\n\n## Label-free member rule, per space\n{members}" if members else "")
+        + ("\n\n## Proxies scored on fewer cells, beside the baselines on the same cells\n\n"
+           + markdown_table(same.reset_index(level="proxy").round(3)) if not same.empty else "")
         + ("\n\n## Agreement with the Suite-Zero reference scores (same cells)" + ref_md if ref_md else "")
         + (f"\n\nMade by: `{command}`\n" if command else "\n")
     )
@@ -342,6 +381,8 @@ def write_cross_space_report(
         f"<h1>{html.escape(title)}</h1><p>Ground truth per space:</p><ul>{sources}</ul>"
         f"<h2>What to use</h2>{use.to_html(float_format=lambda v: f'{v:.3f}')}"
         f"<h2>Targets</h2>{targets.to_html(float_format=lambda v: f'{v:.3f}')}"
+        + (f"<h2>Proxies scored on fewer cells, beside the baselines on the same cells</h2>"
+           f"{same.to_html(float_format=lambda v: f'{v:.3f}')}" if not same.empty else "")
         + "".join(f"<h2>Suite-Zero reference agreement: {html.escape(k)}</h2>"
                   f"{v.to_html(float_format=lambda x: f'{x:.3f}')}" for k, v in references.items()) +
         f'<h2>Spearman ρ, proxies × spaces</h2><img src="data:image/png;base64,{_png(written["heatmap.png"])}">'

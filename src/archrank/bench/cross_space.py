@@ -124,11 +124,15 @@ def _rho(metrics: pd.DataFrame, name: str) -> float:
     return float(metrics.loc[name, "spearman"]) if name in metrics.index else np.nan
 
 
+def _shipped(names: pd.Index) -> str:
+    """The row of what ``rank --by ensemble`` ships: the members that pass the label-free checks (= the default's
+    when none fail, and then no ``robust`` set is evaluated)."""
+    return "robust:nonlinear" if "robust:nonlinear" in names else "default:nonlinear"
+
+
 def _shipped_rho(metrics: pd.DataFrame) -> float:
-    """ρ of what ``rank --by ensemble`` ships: the members that pass the label-free checks (= the default's when
-    none fail, and then no ``robust`` set is evaluated)."""
-    name = "robust:nonlinear" if "robust:nonlinear" in metrics.index else "default:nonlinear"
-    return _rho(metrics, name)
+    """ρ of what ``rank --by ensemble`` ships (see :func:`_shipped`)."""
+    return _rho(metrics, _shipped(metrics.index))
 
 
 def targets_table(
@@ -255,11 +259,11 @@ def same_cells_table(evaluations: Mapping[str, Evaluation]) -> pd.DataFrame:
         metrics = ev.metrics
         n_max = metrics["n_used"].max()
         sparse = metrics.index[(metrics["kind"] == "proxy") & (metrics["n_used"] < MIN_SHARE_FOR_BEST * n_max)]
-        shipped = "robust:nonlinear" if "robust:nonlinear" in ev.scores.columns else "default:nonlinear"
+        shipped = _shipped(ev.scores.columns)
         for name in sparse:
-            cells = ev.scores[name].notna() & ev.truth.notna()
             if not np.isfinite(metrics.loc[name, "spearman"]):
                 continue
+            cells = ev.scores[name].notna() & ev.truth.notna()
             truth = ev.truth[cells].to_numpy()
             row: dict[str, Any] = {"space": label, "proxy": name, "n": int(cells.sum()),
                                    "ρ proxy": float(metrics.loc[name, "spearman"])}

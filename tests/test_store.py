@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from archrank.store import ScoreRow, Store
+from archrank.store.file import replaced_whole
 
 
 def row(arch: str, proxy: str = "synflow", score: float | None = 1.0, status: str = "ok", **kw: object) -> ScoreRow:
@@ -93,6 +94,21 @@ def test_score_table_and_exports(tmp_path: Path) -> None:
         first = store.export(tmp_path / "one.csv.gz").read_bytes()
         assert first[:2] == b"\x1f\x8b" and first[4:8] == bytes(4)  # gzip, header time 0: reproducible bytes
         assert store.export(tmp_path / "one.csv.gz").read_bytes() == first
+        assert not list(tmp_path.glob(".*")), "an export leaves no temporary file behind"
+
+
+def test_replaced_whole_keeps_the_old_file_when_a_write_fails(tmp_path: Path) -> None:
+    target = tmp_path / "scores.csv.gz"
+    target.write_text("the previous table")
+    with pytest.raises(RuntimeError, match="killed"), replaced_whole(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.endswith("scores.csv.gz") and tmp != target
+        tmp.write_text("half a ta")
+        raise RuntimeError("killed mid-write")
+    assert target.read_text() == "the previous table"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv.gz"]
+    with replaced_whole(target) as tmp:
+        tmp.write_text("the new table")
+    assert target.read_text() == "the new table" and len(list(tmp_path.iterdir())) == 1
 
 
 def test_ground_truth_and_runs(tmp_path: Path) -> None:

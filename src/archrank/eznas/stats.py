@@ -50,6 +50,7 @@ import torch
 from torch import nn
 
 from archrank.seeding import derive_seed, seeded_global_rng
+from archrank.store.file import replaced_whole
 
 __all__ = [
     "BLOCK_KINDS",
@@ -299,10 +300,9 @@ class NetworkStats:
         """Write atomically (temporary file + rename), so a killed run never leaves a truncated file."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
         payload = {"version": STATS_FORMAT_VERSION, "layers": self.layers, "names": self.layer_names, "meta": self.meta}
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        with replaced_whole(path) as tmp:
+            torch.save(payload, tmp)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> NetworkStats:

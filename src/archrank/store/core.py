@@ -8,6 +8,7 @@ instant (even ``kill -9``) leaves only complete writes behind, and a restart doe
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -22,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from archrank.store.file import SQLiteFile, StoreError
+from archrank.store.file import SQLiteFile, StoreError, replaced_whole
 from archrank.store.merge import MergeReport, merge_store
 
 DEFAULT_PATH = "archrank.db"
@@ -459,7 +460,8 @@ class Store(SQLiteFile):
         table (default) is a scores table :meth:`put_frame` reads back (see :mod:`archrank.store.table`); ``wide``
         pivots to one column per proxy (through :meth:`score_table`), for reading. Both keep only the rows that
         ``filters`` (those of :meth:`score_table`) pick; ``latest`` needs ``wide``. Nothing to write is refused.
-        A ``.csv.gz`` carries no timestamp: exporting the same scores twice writes the same bytes."""
+        A ``.csv.gz`` carries no timestamp: exporting the same scores twice writes the same bytes. The file is replaced
+        whole (:func:`~archrank.store.file.replaced_whole`): an interrupted export keeps the previous table."""
         from archrank.store.table import scores_frame
 
         path = Path(path)
@@ -484,12 +486,13 @@ class Store(SQLiteFile):
             chosen = any(v is not None for k, v in filters.items() if k != "latest")
             raise ValueError(f"nothing to export: the store holds no scores{where}"
                              + (" matching the filters" if chosen else ""))
-        if kind == "csv":
-            # gzip without a timestamp: the same scores give the same bytes, so a committed table re-exported
-            # unchanged shows no change in git
-            frame.to_csv(path, index=False, compression={"method": "infer", "mtime": 0})
-        else:
-            frame.to_parquet(path, index=False)
+        with replaced_whole(path) as tmp:
+            if kind == "parquet":
+                frame.to_parquet(tmp, index=False)
+            elif path.name.lower().endswith(".gz"):
+                _write_gzip(frame, tmp, name=path)
+            else:
+                frame.to_csv(tmp, index=False)
         return path
 
     def put_frame(self, frame: pd.DataFrame) -> tuple[int, int]:
@@ -525,6 +528,14 @@ def _owner_is_dead(owner: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def _write_gzip(frame: pd.DataFrame, path: Path, name: Path) -> None:
+    """Write ``frame`` as gzipped CSV into ``path`` with the header of a file called ``name`` and no timestamp:
+    the same scores give the same bytes wherever they are written, so a committed table re-exported unchanged
+    shows no change in git."""
+    with open(path, "wb") as raw, gzip.GzipFile(str(name), "wb", fileobj=raw, mtime=0) as packed:
+        frame.to_csv(packed, index=False)
 
 
 def _table_kind(path: Path) -> str | None:

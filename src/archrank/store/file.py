@@ -3,13 +3,16 @@
 WAL mode lets readers run beside one writer, and writers wait for each other (``timeout``), so several processes
 may share a file. Statements autocommit; :meth:`SQLiteFile.transaction` groups several into one atomic write.
 A file that is not SQLite, or an SQLite file of another program, is refused with one line *before* anything is
-written to it: a foreign file is left untouched.
+written to it: a foreign file is left untouched. :func:`replaced_whole` writes any other file (an export, a
+statistics cache) whole or not at all.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +25,21 @@ _File = TypeVar("_File", bound="SQLiteFile")
 
 class StoreError(ValueError):
     """A results file that cannot be used (missing, corrupt, foreign, newer); the message is one line."""
+
+
+@contextmanager
+def replaced_whole(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write to; on success it replaces ``path`` in one rename, on an
+    exception it is removed. A killed or failed write never leaves a truncated file, and two processes writing the
+    same file leave one of their versions whole. The temporary name ends with ``path``'s name, so writers that
+    infer the format from the suffix (pandas' ``compression="infer"``) see the same one."""
+    path = Path(path)
+    tmp = path.with_name(f".{os.getpid()}-{uuid.uuid4().hex[:8]}-{path.name}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def check_file(path: str, create: bool) -> None:

@@ -6,9 +6,9 @@ cut off at any point leaves a complete, smaller study rather than one deep space
 ``--stage N:GROUP[:SPACES]`` scores, on every space (or the listed ones), the first N cells of the space's
 seeded sample (``--sample N --sample-seed 0`` is prefix-consistent: the first 50 cells of a 300-cell sample are
 the 50-cell sample) with the proxies of GROUP — ``core`` (the default ensemble's members, params, FLOPs and
-every proxy of the shared gradient pass), ``quick`` (the core without GraSP, half the cost on NB101/NB301),
-``grasp``, ``extra`` (the costly ones: swap, Eproxy, EZNAS) or ``all``. A space
-whose truth file has at most N cells is scored whole. The evaluation is ``archrank evaluate --all-spaces``.
+every proxy of the shared gradient pass), ``quick`` (the core without GraSP: half the cost on NB101/NB301, a
+quarter on TransNAS), ``grasp``, ``extra`` (the costly ones: swap, Eproxy, EZNAS) or ``all``. A space whose truth
+file has at most N cells is scored whole. The evaluation is ``archrank evaluate --all-spaces``.
 
     python benchmarks/cross_space.py --store /work/stores/cross_space.db --out docs/results/cross_space \
         --spaces nb201,macro,nb101,nb301,tnb101-micro,nds-darts --batch nds-darts=16 --batch tnb101-micro=16 \
@@ -34,8 +34,10 @@ CORE = tuple(dict.fromkeys((*ENSEMBLE_PROXIES, "params", "flops", "nwot", "snip"
 # The costly ones: swap's per-sample pass, Eproxy's 10 training steps and EZNAS's statistics pass.
 EXTRA = ("swap", "eproxy", "eznas")
 # GraSP's Hessian-gradient product (a double backward) is about half of the core's cost on NB101 and NB301 (measured:
-# 59 of 113 s on a large NB101 cell, 6.6 of 17.5 s on a small one): ``quick`` is the core without it, so the default
-# ensemble and the baselines reach a large n first; ``grasp`` adds it to the same cells later at no extra cost.
+# 59 of 113 s on a large NB101 cell, 6.6 of 17.5 s on a small one) and three quarters on TransNAS micro's 256×256
+# inputs (≈45 s a cell for the core, ≈9-12 s without GraSP, one thread beside one other scoring job, session 25):
+# ``quick`` is the core without it, so the default ensemble and the baselines reach a large n first; ``grasp`` adds
+# it to the same cells later at no extra cost.
 QUICK = tuple(p for p in CORE if p != "grasp")
 GROUPS = {"core": CORE, "quick": QUICK, "grasp": ("grasp",), "extra": EXTRA, "all": CORE + EXTRA}
 

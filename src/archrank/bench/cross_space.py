@@ -40,6 +40,9 @@ LABELS_FOR_TABLE = 20
 # "Best label-free" in the what-to-use table is chosen among rankings measured on at least this share of the
 # space's most-scored architectures: a costly proxy scored on 5 of 30 cells must not win on a lucky ρ.
 MIN_SHARE_FOR_BEST = 0.8
+# A proxy has a value on fewer cells when it was scored on a smaller sample (the costly extras) or is NaN on many
+# (az_trainability on Macro's identity layers): either way it is compared with the baselines on its own cells.
+SAME_CELLS_TITLE = "Proxies with a value on fewer cells, beside the baselines on the same cells"
 
 
 def evaluate_space(
@@ -248,8 +251,9 @@ def what_to_use(evaluations: Mapping[str, Evaluation], labels: int = LABELS_FOR_
 
 
 def same_cells_table(evaluations: Mapping[str, Evaluation]) -> pd.DataFrame:
-    """The proxies measured on fewer architectures than their space's n (the costly extras — swap, Eproxy, EZNAS —
-    scored on a smaller sample), each beside params, FLOPs and the shipped ensemble on the *same* cells.
+    """The proxies with a value on fewer architectures than their space's n (the costly extras — swap, Eproxy,
+    EZNAS — scored on a smaller sample, or a proxy NaN on many cells), each beside params, FLOPs and the shipped
+    ensemble on the *same* cells.
 
     A ρ on 50 cells set against ρs on the space's 1000 mixes two samples: a hard sample reads every ranking low.
     Here the comparison is paired; the ensemble's scores are those it gave over the whole population, restricted
@@ -335,7 +339,7 @@ def write_cross_space_report(
         + markdown_table(rho.round(3)) + "\n\n## What to use\n\n" + markdown_table(use.round(3))
         + "\n\n## Targets\n\n" + markdown_table(targets.round(3))
         + (f"\n\n## Label-free member rule, per space\n{members}" if members else "")
-        + ("\n\n## Proxies scored on fewer cells, beside the baselines on the same cells\n\n"
+        + (f"\n\n## {SAME_CELLS_TITLE}\n\n"
            + markdown_table(same.reset_index(level="proxy").round(3)) if not same.empty else "")
         + ("\n\n## Agreement with the Suite-Zero reference scores (same cells)" + ref_md if ref_md else "")
         + (f"\n\nMade by: `{command}`\n" if command else "\n")
@@ -385,7 +389,7 @@ def write_cross_space_report(
         f"<h1>{html.escape(title)}</h1><p>Ground truth per space:</p><ul>{sources}</ul>"
         f"<h2>What to use</h2>{use.to_html(float_format=lambda v: f'{v:.3f}')}"
         f"<h2>Targets</h2>{targets.to_html(float_format=lambda v: f'{v:.3f}')}"
-        + (f"<h2>Proxies scored on fewer cells, beside the baselines on the same cells</h2>"
+        + (f"<h2>{SAME_CELLS_TITLE}</h2>"
            f"{same.to_html(float_format=lambda v: f'{v:.3f}')}" if not same.empty else "")
         + "".join(f"<h2>Suite-Zero reference agreement: {html.escape(k)}</h2>"
                   f"{v.to_html(float_format=lambda x: f'{x:.3f}')}" for k, v in references.items()) +

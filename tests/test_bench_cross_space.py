@@ -193,6 +193,29 @@ def test_reference_agreement_of_params_is_exact(tmp_path: Path) -> None:
     assert table.loc["params", "n common"] == 40 and table["n common"].dtype.kind == "i"  # a count, printed as one
     assert table.loc["params", "ρ ours vs ref"] == pytest.approx(1.0)
     assert np.isnan(table.loc["grasp", "ρ ours vs ref"])  # not scored by us: no agreement figure, no made-up one
+    assert table.loc["params", "n ours"] == 40 and pd.isna(table.loc["grasp", "n ours"])
+
+
+def test_reference_agreement_is_paired_on_the_cells_we_scored() -> None:
+    """A proxy we scored on part of the cells is set against the reference on those cells, not on all of them."""
+    from scipy.stats import spearmanr
+
+    from archrank.bench.reference import Reference, agreement
+
+    rng = np.random.default_rng(0)
+    cells = [f"a{i}" for i in range(60)]
+    truth = pd.Series(rng.normal(size=60), index=cells)
+    ref = pd.DataFrame({"grasp": truth + rng.normal(size=60)}, index=cells)
+    ours = pd.DataFrame({"grasp": ref["grasp"].to_numpy() + rng.normal(size=60)}, index=cells)
+    ours.iloc[20:, 0] = np.nan  # scored on the first 20 cells only
+    table = agreement(ours, Reference("suite-zero", ref, truth), truth)
+    row = table.loc["grasp"]
+    assert row["n common"] == 60 and row["n ours"] == 20
+    first = cells[:20]
+    assert row["ρ ref vs truth (cells ours scored)"] == pytest.approx(spearmanr(ref.loc[first, "grasp"],
+                                                                                 truth[first])[0])
+    assert row["ρ ours vs ref"] == pytest.approx(spearmanr(ours.loc[first, "grasp"], ref.loc[first, "grasp"])[0])
+    assert row["ρ ref vs truth (our cells)"] == pytest.approx(spearmanr(ref["grasp"], truth)[0])  # all 60
 
 
 def test_heatmap_shows_the_n_behind_each_figure() -> None:

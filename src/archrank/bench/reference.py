@@ -74,8 +74,9 @@ def references_for(space: SearchSpace, task: str | None = None) -> list[Referenc
 
 
 def agreement(ours: pd.DataFrame, reference: Reference, truth: pd.Series) -> pd.DataFrame:
-    """Per proxy both have: cells in common, ρ(ours, reference), and each one's ρ vs ``truth`` on those cells,
-    plus the reference's ρ vs its own file's accuracy over the whole file."""
+    """Per reference proxy: the cells in common (``n common``) and the reference's ρ vs ``truth`` on them; where we
+    scored it, on the ``n ours`` of those cells that have our value: ρ(ours, reference) and both ρ vs ``truth``
+    (paired); and the reference's ρ vs its own file's accuracy over the whole file."""
     rows = {}
     common_cells = ours.index.intersection(reference.scores.index)
     for proxy in reference.scores.columns:
@@ -89,14 +90,23 @@ def agreement(ours: pd.DataFrame, reference: Reference, truth: pd.Series) -> pd.
             continue
         row["ρ ref vs truth (our cells)"] = m.spearman(ref.reindex(cells).to_numpy(), truth.reindex(cells).to_numpy())
         if proxy in ours.columns:
-            mine = ours[proxy].reindex(cells).to_numpy(dtype=float)
-            row["ρ ours vs ref"] = m.spearman(mine, ref.reindex(cells).to_numpy())
-            row["ρ ours vs truth (our cells)"] = m.spearman(mine, truth.reindex(cells).to_numpy())
+            # A proxy we scored on part of the cells (GraSP while a run is under way) is compared on those cells
+            # only, and the reference beside it on the same ones: a paired figure, not two samples.
+            scored = ours[proxy].reindex(cells).notna()
+            row["n ours"] = int(scored.sum())
+            mine = ours[proxy].reindex(cells)[scored].to_numpy(dtype=float)
+            on_mine = cells[scored.to_numpy()]
+            if len(on_mine) >= MIN_COMMON:
+                row["ρ ours vs ref"] = m.spearman(mine, ref.reindex(on_mine).to_numpy())
+                row["ρ ours vs truth (our cells)"] = m.spearman(mine, truth.reindex(on_mine).to_numpy())
+                row["ρ ref vs truth (cells ours scored)"] = m.spearman(ref.reindex(on_mine).to_numpy(),
+                                                                       truth.reindex(on_mine).to_numpy())
         rows[proxy] = row
-    columns = ["n common", "ρ ours vs ref", "ρ ours vs truth (our cells)", "ρ ref vs truth (our cells)",
-               "ρ ref vs truth (whole file)"]
+    columns = ["n common", "n ours", "ρ ours vs ref", "ρ ours vs truth (our cells)",
+               "ρ ref vs truth (cells ours scored)", "ρ ref vs truth (our cells)", "ρ ref vs truth (whole file)"]
     frame = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=columns)
     frame["n common"] = frame["n common"].astype(int)  # a count in every row: printed as 500, not 500.0
+    frame["n ours"] = frame["n ours"].astype("Int64")  # a count, or <NA> for a proxy we did not score
     frame.index.name = "proxy"
     return frame
 

@@ -92,15 +92,16 @@ def agreement(ours: pd.DataFrame, reference: Reference, truth: pd.Series) -> pd.
         if proxy in ours.columns:
             # A proxy we scored on part of the cells (GraSP while a run is under way) is compared on those cells
             # only, and the reference beside it on the same ones: a paired figure, not two samples.
-            scored = ours[proxy].reindex(cells).notna()
+            values = ours[proxy].reindex(cells)
+            scored = values.notna()
             row["n ours"] = int(scored.sum())
-            mine = ours[proxy].reindex(cells)[scored].to_numpy(dtype=float)
-            on_mine = cells[scored.to_numpy()]
-            if len(on_mine) >= MIN_COMMON:
-                row["ρ ours vs ref"] = m.spearman(mine, ref.reindex(on_mine).to_numpy())
-                row["ρ ours vs truth (our cells)"] = m.spearman(mine, truth.reindex(on_mine).to_numpy())
-                row["ρ ref vs truth (cells ours scored)"] = m.spearman(ref.reindex(on_mine).to_numpy(),
-                                                                       truth.reindex(on_mine).to_numpy())
+            if row["n ours"] >= MIN_COMMON:
+                on_mine = cells[scored.to_numpy()]
+                mine = values[scored].to_numpy(dtype=float)
+                theirs, known = ref.reindex(on_mine).to_numpy(), truth.reindex(on_mine).to_numpy()
+                row["ρ ours vs ref"] = m.spearman(mine, theirs)
+                row["ρ ours vs truth (our cells)"] = m.spearman(mine, known)
+                row["ρ ref vs truth (cells ours scored)"] = m.spearman(theirs, known)
         rows[proxy] = row
     columns = ["n common", "n ours", "ρ ours vs ref", "ρ ours vs truth (our cells)",
                "ρ ref vs truth (cells ours scored)", "ρ ref vs truth (our cells)", "ρ ref vs truth (whole file)"]

@@ -8,8 +8,9 @@ archrank never sets them itself; this benchmark measures what they buy, side by 
     OMP_NUM_THREADS=1 python benchmarks/scoring_allocator.py --space nb101 --n 3
 
 Each variant runs in its own process (the variables are read when the process starts) and scores the same seeded
-cells with the cross-space study's core proxies (``benchmarks/cross_space.py``: CORE) on one CIFAR-10 batch (seed 0),
-one torch thread. Printed per cell: user and sys CPU seconds and minor page faults; then the totals and the ratio.
+cells with the cross-space study's core proxies (``benchmarks/cross_space.py``: CORE) on one CIFAR-10 batch (seed 0)
+resized to the space's input as ``archrank score`` does (256×256 on TransNAS, 224×224 on NDS), one torch thread.
+Printed per cell: user and sys CPU seconds and minor page faults; then the totals and the ratio.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def child(space_name: str, n: int, batch_size: int) -> None:
 
     import archrank
     from archrank import get_space
-    from archrank.data import load_batch
+    from archrank.cli.options import load_batch
     from archrank.seeding import build_seeded
 
     sys.path.insert(0, str(Path(__file__).parent))
@@ -43,7 +44,7 @@ def child(space_name: str, n: int, batch_size: int) -> None:
 
     torch.set_num_threads(1)
     space = get_space(space_name)
-    batch = load_batch("cifar10", batch_size=batch_size, seed=0)
+    batch = load_batch("cifar10", batch_size, 0, tuple(space.input_shape))  # resized to the space's input, as `score`
     for arch in space.sample_many(n, seed=0):
         before = resource.getrusage(resource.RUSAGE_SELF)
         archrank.score_detailed(build_seeded(space, arch, seed=0), list(CORE), batch, seed=0)

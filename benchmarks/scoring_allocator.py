@@ -44,7 +44,7 @@ def child(space_name: str, n: int, batch_size: int) -> None:
 
     torch.set_num_threads(1)
     space = get_space(space_name)
-    batch = load_batch("cifar10", batch_size, 0, tuple(space.input_shape))  # resized to the space's input, as `score`
+    batch = load_batch("cifar10", batch_size, seed=0, input_shape=tuple(space.input_shape))  # as `archrank score`
     for arch in space.sample_many(n, seed=0):
         before = resource.getrusage(resource.RUSAGE_SELF)
         archrank.score_detailed(build_seeded(space, arch, seed=0), list(CORE), batch, seed=0)

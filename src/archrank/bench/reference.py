@@ -90,8 +90,8 @@ def agreement(ours: pd.DataFrame, reference: Reference, truth: pd.Series) -> pd.
             continue
         row["ρ ref vs truth (our cells)"] = m.spearman(ref.reindex(cells).to_numpy(), truth.reindex(cells).to_numpy())
         if proxy in ours.columns:
-            # A proxy we scored on part of the cells (GraSP while a run is under way) is compared on those cells
-            # only, and the reference beside it on the same ones: a paired figure, not two samples.
+            # A proxy we scored on part of the cells (a costly one on a subsample, or one NaN on some) is compared
+            # on those cells only, and the reference beside it on the same ones: a paired figure, not two samples.
             values = ours[proxy].reindex(cells)
             scored = values.notna()
             row["n ours"] = int(scored.sum())

@@ -115,14 +115,17 @@ _DRIVER = textwrap.dedent(
     b = load_batch("synthetic", batch_size=8, seed=0)
     archs = [space.from_index(i) for i in range(int(sys.argv[3]))]
     with Store(sys.argv[2]) as store, RayExecutor(sys.argv[1]) as executor:
-        score_space(space, archs, ["params", "nwot"], store, (b.x, b.y), batch_hash=b.content_hash,
+        score_space(space, archs, ["params", "flops"], store, (b.x, b.y), batch_hash=b.content_hash,
                     executor=executor, chunk_size=1, progress=False, claim_ttl_s=2.0)
     """
 )
 
 
 def test_ray_driver_killed_then_rerun(cluster: str, nb201: NB201Space, batch: tuple, tmp_path: Path) -> None:
-    n, path = 10, tmp_path / "killed.db"
+    # Enough cells that the driver cannot store them all between two polls: on an idle machine, once Ray's workers
+    # are up, ten NB201 cells (params, nwot, batch 8) were all stored within one 0.2 s poll and the kill came too late.
+    # params and FLOPs: defined on every cell (nwot is not `ok` on all of the first 200), so every stored status is ok.
+    n, path = 200, tmp_path / "killed.db"
     proc = subprocess.Popen([sys.executable, "-c", _DRIVER, cluster, str(path), str(n)], start_new_session=True,
                             stderr=subprocess.DEVNULL)
     try:
@@ -133,7 +136,7 @@ def test_ray_driver_killed_then_rerun(cluster: str, nb201: NB201Space, batch: tu
             if path.exists():
                 with Store(path) as peek:
                     written = sum(peek.count().values())
-            time.sleep(0.2)
+            time.sleep(0.05)
         assert proc.poll() is None, "the driver finished before it could be killed: give it more work"
         assert written >= 2 * 2, "the driver stored nothing in 10 minutes: it is not killed mid-run"
         os.kill(proc.pid, signal.SIGKILL)
@@ -144,7 +147,7 @@ def test_ray_driver_killed_then_rerun(cluster: str, nb201: NB201Space, batch: tu
     archs = [nb201.from_index(i) for i in range(n)]
     with Store(path) as store:
         before = len(store.scores(space="nb201"))
-        summary = score_space(nb201, archs, ["params", "nwot"], store, batch[0], batch_hash=batch[1],
+        summary = score_space(nb201, archs, ["params", "flops"], store, batch[0], batch_hash=batch[1],
                               executor=RayExecutor(), progress=False, claim_ttl_s=2.0)
         after = store.scores(space="nb201")
     assert 0 < before < 2 * n and before % 2 == 0
